@@ -1,0 +1,18 @@
+# Every third-party library the suite uses, found once, as Debian bookworm ships them.
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+find_package(cppzmq REQUIRED)
+find_package(msgpack CONFIG REQUIRED)
+find_package(prometheus-cpp CONFIG REQUIRED)
+find_package(doctest REQUIRED)
+find_package(RapidJSON REQUIRED)
+find_package(Boost 1.74 REQUIRED)
+find_package(RocksDB CONFIG REQUIRED)
+pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+
+# CAF 0.17 ships no CMake config.
+find_path(CAF_INCLUDE_DIR caf/all.hpp REQUIRED)
+find_library(CAF_CORE_LIBRARY caf_core REQUIRED)
+add_library(caf::core INTERFACE IMPORTED)
+target_include_directories(caf::core INTERFACE ${CAF_INCLUDE_DIR})
+target_link_libraries(caf::core INTERFACE ${CAF_CORE_LIBRARY} Threads::Threads)

@@ -1,0 +1,13 @@
+# suite_target_defaults(<target>): the compile options every target of our own gets:
+# warnings (as errors unless SUITE_WERROR=OFF) and, with SUITE_SANITIZE, ASan+UBSan.
+function(suite_target_defaults target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
+  if(SUITE_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+if(SUITE_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
