@@ -349,15 +349,16 @@ result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* 
   bool empty = first == std::string_view::npos;
   bool parsed = true;
   rapidjson::ParseResult parse_result;
+  std::size_t consumed = 0;
   if (empty) {
     parsed = handler.StartObject() && handler.EndObject(0);
   } else {
     rapidjson::Reader reader;
     rapidjson::MemoryStream stream(json.data(), json.size());
-    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> input(stream);
     parse_result = reader.Parse<rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseValidateEncodingFlag |
-                                rapidjson::kParseStopWhenDoneFlag>(input, handler);
+                                rapidjson::kParseStopWhenDoneFlag>(stream, handler);
     parsed = !parse_result.IsError();
+    consumed = stream.Tell();
   }
   if (handler.root_not_object()) {
     return make_error(400, "bad_request", "body must be a JSON object", {{"", "must be a JSON object"}});
@@ -393,7 +394,7 @@ result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* 
     return make_error(400, "bad_json", message, {{handler.current_path(), message}});
   }
   if (!empty) {
-    auto rest = json.substr(parse_result.Offset());
+    auto rest = json.substr(consumed);
     if (rest.find_first_not_of(" \t\r\n") != std::string_view::npos) {
       return make_error(400, "bad_json", "malformed JSON: trailing characters after the body", {{"", "trailing characters"}});
     }
