@@ -35,10 +35,27 @@ result<op_catalogue> op_catalogue::load(const std::vector<embedded_file>& files)
       if (s.IsString()) catalogue.services_.emplace_back(s.GetString());
     }
   }
+  // Each service keeps its ops in ops/<service>.json; they are read after ops.json.
+  std::vector<rapidjson::Document> service_docs;
+  for (const auto& [path, content] : by_path) {
+    if (!path.starts_with("ops/")) continue;
+    service_docs.emplace_back();
+    auto& extra = service_docs.back();
+    extra.Parse(content.data(), content.size());
+    if (extra.HasParseError() || !extra.IsObject() || !extra.HasMember("ops") || !extra["ops"].IsArray()) {
+      return bad(std::string(path) + " is not valid JSON with an \"ops\" array");
+    }
+  }
+  std::vector<const rapidjson::Value*> entries;
+  for (const auto& entry : doc["ops"].GetArray()) entries.push_back(&entry);
+  for (const auto& extra : service_docs) {
+    for (const auto& entry : extra["ops"].GetArray()) entries.push_back(&entry);
+  }
   std::set<std::string> names, routes;
   std::map<std::string, std::shared_ptr<const json_schema>> compiled;
   static const std::set<std::string> methods{"GET", "POST", "PUT", "PATCH", "DELETE"};
-  for (const auto& entry : doc["ops"].GetArray()) {
+  for (const auto* entry_ptr : entries) {
+    const auto& entry = *entry_ptr;
     if (!entry.IsObject()) return bad("an entry of \"ops\" is not an object");
     op_spec spec;
     spec.op = member(entry, "op");

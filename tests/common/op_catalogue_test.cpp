@@ -41,3 +41,15 @@ TEST_CASE("catalogue mistakes are errors naming the op") {
   CHECK(!load(sse_without_topic).ok());
   CHECK(!load("not json").ok());
 }
+
+TEST_CASE("a service's ops come from ops/<service>.json, checked like the rest") {
+  std::string base = R"({"services":["s"],"ops":[{"op":"sys.x","service":"*","method":"GET","route":"/sys/{service}"}]})";
+  std::string own = R"({"ops":[{"op":"s.get","service":"s","method":"GET","route":"/s/{id}"}]})";
+  std::string clash = R"({"ops":[{"op":"sys.x","service":"s","method":"GET","route":"/other"}]})";
+  auto ok = op_catalogue::load({{"ops.json", base}, {"ops/s.json", own}});
+  REQUIRE(ok.ok());
+  CHECK(ok->ops().size() == 2);
+  CHECK(ok->find("s.get"));
+  CHECK(!op_catalogue::load({{"ops.json", base}, {"ops/s.json", clash}}).ok());
+  CHECK(!op_catalogue::load({{"ops.json", base}, {"ops/s.json", "{}"}}).ok());
+}
