@@ -66,6 +66,13 @@ result<op_catalogue> op_catalogue::load(const std::vector<embedded_file>& files)
     spec.topic = member(entry, "topic");
     spec.role = member(entry, "role");
     spec.summary = member(entry, "summary");
+    if (auto h = entry.FindMember("headers"); h != entry.MemberEnd()) {
+      if (!h->value.IsArray()) return bad("op '" + spec.op + "' has a non-array \"headers\"");
+      for (const auto& name : h->value.GetArray()) {
+        if (!name.IsString()) return bad("op '" + spec.op + "' has a non-string header name");
+        spec.headers.emplace_back(name.GetString());
+      }
+    }
     if (spec.kind.empty()) spec.kind = "call";
     if (spec.role.empty()) spec.role = "any";
     const std::string who = "op '" + spec.op + "'";

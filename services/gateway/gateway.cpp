@@ -244,6 +244,13 @@ class http_session : public std::enable_shared_from_this<http_session> {
       start_sse(*match);
       return;
     }
+    for (const auto& header : match->op->headers) {
+      if (auto h = req.find(header); h != req.end()) {
+        std::string name = "http_";
+        for (char c : header) name.push_back(c == '-' ? '_' : static_cast<char>(std::tolower(c)));
+        match->params.push_back({std::move(name), std::string(h->value())});
+      }
+    }
     auto body = json_to_msgpack(req.body(), match->op->schema.get(), match->params);
     if (!body) {
       answer_error(body.error());
@@ -343,6 +350,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
       answer_error(*r.error);
       return;
     }
+    if (const auto* raw = find_field(r.body.object, "$http")) {
+      answer_raw(r.status, *raw);
+      return;
+    }
     std::string body;
     if (r.status != 204) msgpack_to_json(r.body.object, body);
     answer_json(r.status, std::move(body));
@@ -353,11 +364,32 @@ class http_session : public std::enable_shared_from_this<http_session> {
     answer_json(e.status, error_json(e));
   }
 
-  void answer_json(int status, std::string body) {
+  // A service-made body: {content_type, body (str or bin), headers {name: value}}.
+  void answer_raw(int status, const msgpack::object& raw) {
+    if (const auto* headers = find_field(raw, "headers"); headers && headers->type == msgpack::type::MAP) {
+      for (std::uint32_t i = 0; i < headers->via.map.size; ++i) {
+        const auto& kv = headers->via.map.ptr[i];
+        if (kv.key.type == msgpack::type::STR && kv.val.type == msgpack::type::STR) {
+          auto name = as_string_view(kv.key), value = as_string_view(kv.val);
+          response_.set(beast::string_view(name.data(), name.size()), beast::string_view(value.data(), value.size()));
+        }
+      }
+    }
+    std::string body;
+    if (const auto* b = find_field(raw, "body")) {
+      if (b->type == msgpack::type::STR) body.assign(b->via.str.ptr, b->via.str.size);
+      if (b->type == msgpack::type::BIN) body.assign(b->via.bin.ptr, b->via.bin.size);
+    }
+    send(status, std::string(string_field(raw, "content_type").value_or("application/octet-stream")), std::move(body));
+  }
+
+  void answer_json(int status, std::string body) { send(status, "application/json", std::move(body)); }
+
+  void send(int status, const std::string& content_type, std::string body) {
     response_.result(static_cast<unsigned>(status));
     response_.version(11);
     response_.keep_alive(keep_alive_);
-    if (status != 204) response_.set(http::field::content_type, "application/json");
+    if (status != 204) response_.set(http::field::content_type, content_type);
     response_.body() = std::move(body);
     response_.prepare_payload();
     finish_request(status);

@@ -10,6 +10,11 @@
 // down (at once, never a hang) or over the SSE client limit, 504 past the deadline.
 // GET /healthz aggregates every backend's sys.health.
 //
+// A reply body is sent as JSON, except one holding the key "$http": {content_type,
+// body, headers: {name: value}}, which is sent as is (NDJSON, SSE text, ...), so a
+// service decides the exact bytes when it must. Request headers an op lists in the
+// catalogue ("headers") reach the service as body fields "http_<name>".
+//
 // Threading: start() and stop() from one thread; everything else runs on the io
 // threads and the bus client's thread, which hand work over with asio::post only.
 #pragma once

@@ -23,6 +23,9 @@ struct op_spec {
   std::string topic;    // kind "sse": the PUB topic prefix streamed
   std::string role;     // role required; "any" for none
   std::string summary;
+  // HTTP request headers passed to the service, each as a body field named
+  // "http_<header>" (lower case, '-' as '_'), e.g. If-Match -> "http_if_match".
+  std::vector<std::string> headers;
   std::shared_ptr<const json_schema> schema;  // null when the op takes no validated body
 };
 
