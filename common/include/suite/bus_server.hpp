@@ -28,6 +28,7 @@
 namespace suite {
 
 struct job_ticket;
+struct server_link;
 
 // The message a routed actor receives. Copies share the ticket; the first respond wins.
 struct bus_job {
@@ -71,6 +72,7 @@ class bus_server {
   std::string endpoint_;
   metrics& metrics_;
   std::string mailbox_endpoint_;
+  std::shared_ptr<server_link> link_;
   std::unordered_map<std::string, caf::actor> routes_;
   std::thread bridge_;
   std::atomic<bool> running_{false};
