@@ -67,6 +67,10 @@ namespace {
 caf::behavior sync_worker(caf::event_based_actor*, std::shared_ptr<const sync_handlers> handlers) {
   return {[handlers](const bus_job& job) {
     mark_started(job);
+    if (past_deadline(job.req)) {  // waited in the mailbox past its deadline: nobody waits for it
+      respond_error(job, make_error(504, "deadline_exceeded", "request expired before it was served"));
+      return;
+    }
     auto it = handlers->find(job.req.op);
     if (it == handlers->end()) {
       respond_error(job, make_error(404, "unknown_op", "no handler for op '" + job.req.op + "'"));
