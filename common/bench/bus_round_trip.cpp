@@ -56,10 +56,10 @@ void run(const std::string& name, const std::string& endpoint, double seconds, i
   std::vector<double> latencies;
   auto until = steady::now() + std::chrono::duration<double>(seconds);
   for (int warm = 0; warm < 1000 || steady::now() < until; ++warm) {
-    std::promise<void> done;
+    auto done = std::make_shared<std::promise<void>>();
     auto start = steady::now();
-    client.call("bench", ping(), [&](reply) { done.set_value(); });
-    done.get_future().wait();
+    client.call("bench", ping(), [done](reply) { done->set_value(); });
+    done->get_future().wait();
     if (warm >= 1000) latencies.push_back(std::chrono::duration<double, std::micro>(steady::now() - start).count());
   }
 

@@ -184,7 +184,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
   http_session(tcp::socket socket, gateway::impl& gw, std::size_t context)
       : stream_(std::move(socket)), gw_(gw), context_(context), executor_(stream_.get_executor()) {}
 
-  void start() { read(); }
+  // Accepted on the acceptor's thread: the first read must start on the connection's
+  // own io thread, or its stream and timer would be touched from two threads at once.
+  void start() {
+    asio::dispatch(executor_, [self = shared_from_this()] { self->read(); });
+  }
 
  private:
   void read() {

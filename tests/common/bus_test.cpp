@@ -40,22 +40,29 @@ struct bus_fixture {
   }
 
   // An actor that keeps every job and never answers (until it is told to drop them).
+  // (CAF 0.17 dereferences a null argument tuple when an actor function takes no
+  // arguments besides `self`, which UBSan rightly flags: these take one.)
   caf::actor holder(std::shared_ptr<std::vector<bus_job>> held) {
-    return system.spawn([held](caf::event_based_actor*) -> caf::behavior {
-      return {[held](const bus_job& job) { held->push_back(job); }};
-    });
+    return system.spawn(
+        [](caf::event_based_actor*, std::shared_ptr<std::vector<bus_job>> jobs) -> caf::behavior {
+          return {[jobs](const bus_job& job) { jobs->push_back(job); }};
+        },
+        std::move(held));
   }
   caf::actor dropper() {
-    return system.spawn([](caf::event_based_actor*) -> caf::behavior {
-      return {[](const bus_job&) { /* forgets the job: the bus must still answer */ }};
-    });
+    return system.spawn(
+        [](caf::event_based_actor*, int) -> caf::behavior {
+          return {[](const bus_job&) { /* forgets the job: the bus must still answer */ }};
+        },
+        0);
   }
 };
 
 reply call_sync(bus_client& client, const std::string& service, request r) {
-  std::promise<reply> promise;
-  auto future = promise.get_future();
-  client.call(service, std::move(r), [&promise](reply x) { promise.set_value(std::move(x)); });
+  // Shared, so the promise outlives set_value even after the waiter has returned.
+  auto promise = std::make_shared<std::promise<reply>>();
+  auto future = promise->get_future();
+  client.call(service, std::move(r), [promise](reply x) { promise->set_value(std::move(x)); });
   return future.get();
 }
 
@@ -201,9 +208,9 @@ TEST_CASE("a dead service is 503 at once, in-flight calls fail fast, and it is u
     REQUIRE(test::wait_until([&] { return client.connected("svc"); }));
     CHECK(call_sync(client, "svc", make_request("echo", 1)).status == 200);
 
-    std::promise<reply> promise;
-    auto future = promise.get_future();
-    client.call("svc", make_request("hold"), [&promise](reply x) { promise.set_value(std::move(x)); });
+    auto promise = std::make_shared<std::promise<reply>>();
+    auto future = promise->get_future();
+    client.call("svc", make_request("hold"), [promise](reply x) { promise->set_value(std::move(x)); });
     std::this_thread::sleep_for(50ms);
     auto killed = std::chrono::steady_clock::now();
     server.stop();
