@@ -24,6 +24,7 @@ except ImportError:
 REPO = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", ".."))
 GRAFANA = os.path.join(REPO, "monitoring", "grafana")
 TIME_UNITS = {"s", "ms", "µs", "ns", "dtdurations", "dtdurationms"}
+GRAFANA_VARIABLES = {"__rate_interval", "__interval", "__range"}
 BYTE_UNITS = {"bytes", "decbytes", "kbytes", "mbytes", "gbytes", "deckbytes", "decmbytes", "decgbytes"}
 
 failures = []
@@ -48,7 +49,7 @@ def check_datasource(where, ref, uids):
         fail(f"{where}: datasource {ref!r} is not the provisioned Prometheus {sorted(uids)}")
 
 
-def check_panel(where, p, uids):
+def check_panel(where, p, uids, variables):
     check_datasource(where, p.get("datasource"), uids)
     targets = p.get("targets") or []
     if not targets or not all(t.get("expr", "").strip() for t in targets):
@@ -56,6 +57,13 @@ def check_panel(where, p, uids):
     for t in targets:
         if "datasource" in t:
             check_datasource(f"{where} query {t.get('refId')}", t["datasource"], uids)
+    for t in targets:
+        for name in re.findall(r"\$\{?(\w+)", t.get("expr", "")):
+            if name not in variables | GRAFANA_VARIABLES:
+                fail(f"{where}: query uses ${name}, which the dashboard does not define")
+    for name in re.findall(r"\$\{?(\w+)", p.get("repeat", "") and "$" + p["repeat"]):
+        if name not in variables:
+            fail(f"{where}: repeats over ${name}, which the dashboard does not define")
     unit = p.get("fieldConfig", {}).get("defaults", {}).get("unit")
     if not unit:
         fail(f"{where}: no unit")
@@ -92,12 +100,13 @@ def check_dashboards():
         for variable in board.get("templating", {}).get("list", []):
             if variable.get("type") == "query":
                 check_datasource(f"{name} variable {variable.get('name')}", variable.get("datasource"), uids)
+        variables = {v.get("name") for v in board.get("templating", {}).get("list", [])}
         ids = [p.get("id") for p in board.get("panels", [])]
         if len(ids) != len(set(ids)) or None in ids:
             fail(f"{name}: panel ids are missing or repeated")
         panels = [p for p in board.get("panels", []) if p.get("type") != "row"]
         for p in panels:
-            check_panel(f"{name} panel {p.get('title')!r}", p, uids)
+            check_panel(f"{name} panel {p.get('title')!r}", p, uids, variables)
         print(f"ok: {name}: {len(panels)} panels")
 
 

@@ -262,6 +262,13 @@ def main():
     # ctest's timeout sends SIGTERM; turn it into an exception so `finally` cleans up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
 
+    try:
+        http_get(f"http://{args.gateway}/healthz", timeout=2)
+        log(f"FAIL: something already answers on {args.gateway}; stop that suite (scripts/down) first")
+        return 1
+    except (OSError, http.client.HTTPException):
+        pass  # the port is free: the suite this test starts is the one it measures
+
     workdir = tempfile.mkdtemp(prefix="suite-live-")
     prometheus = None
     suite_started = False
