@@ -138,7 +138,8 @@ def check_dockerfile():
     # The build stage must compile against what scripts/setup installs for developers.
     setup = os.path.join(REPO, "scripts", "setup")
     install = next(l for l in lines if "apt-get install" in l and "xargs" not in l)
-    packages = [w for w in install.split("--no-install-recommends", 1)[1].split() if re.match(r"^[a-z0-9][a-z0-9.+-]+$", w)]
+    package_words = install.split("--no-install-recommends", 1)[1].split("&&", 1)[0].split()
+    packages = [w for w in package_words if re.match(r"^[a-z0-9][a-z0-9.+-]+$", w)]
     if os.path.exists(setup):
         setup_text = open(setup).read()
         missing = [p for p in packages if not re.search(r"(?<![\w.+-])" + re.escape(p) + r"(?![\w.+-])", setup_text)]
