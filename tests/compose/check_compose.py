@@ -4,9 +4,10 @@
 Checks that docker-compose accepts the file, that every file it mounts (and every
 container path its commands and environment point into a mount) exists in the
 repository, that images are pinned, that every service has limits, that every
-`service_healthy` dependency has a healthcheck, and that the Dockerfile has the
-shape the issue asks for. Exits 77 (ctest SKIP_RETURN_CODE) only when a tool is
-missing.
+`service_healthy` dependency has a healthcheck, that every SUITE_* variable and
+--flag given to a built binary is one of its configuration keys, and that the
+Dockerfile has the shape the issue asks for. Arguments: [repository] [directory of
+the built binaries]. Exits 77 (ctest SKIP_RETURN_CODE) only when a tool is missing.
 """
 import os
 import re
@@ -22,6 +23,7 @@ except ImportError:
     sys.exit(77)
 
 REPO = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN_DIR = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else os.path.join(REPO, "build", "bin"))
 COMPOSE_DIR = os.path.join(REPO, "compose")
 COMPOSE_FILE = os.path.join(COMPOSE_DIR, "docker-compose.yml")
 ENV_EXAMPLE = os.path.join(COMPOSE_DIR, ".env.example")
@@ -114,6 +116,30 @@ def check_compose_file():
         if service.get("profiles") != expected:
             fail(f"{name}: profiles {service.get('profiles')} (expected {expected})")
     print(f"ok: checked {len(services)} services")
+    check_configuration_keys(services)
+
+
+def check_configuration_keys(services):
+    """Every SUITE_* variable and --flag compose gives a binary must be a key it knows
+    (its --help lists each key with its variable): an unknown variable is silently
+    ignored, an unknown flag stops the service at start."""
+    for name, service in sorted(services.items()):
+        command = service.get("command") or []
+        if not service.get("image", "").startswith("suite:") or not command:
+            continue
+        binary = os.path.join(BIN_DIR, command[0])
+        if not os.access(binary, os.X_OK):
+            print(f"note: {command[0]} is not built; {name}'s configuration keys not checked")
+            continue
+        usage = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10).stdout
+        known = set(re.findall(r"\((SUITE_[A-Z0-9_]+),", usage)) | set(re.findall(r"(--[a-z0-9-]+) \(SUITE_", usage))
+        given = [k for k in (service.get("environment") or {}) if k.startswith("SUITE_")]
+        given += [arg.split("=", 1)[0] for arg in command[1:] if arg.startswith("--")]
+        unknown = sorted(k for k in given if k not in known)
+        if unknown:
+            fail(f"{name}: {command[0]} has no configuration key for {', '.join(unknown)}")
+        else:
+            print(f"ok: {name}: every SUITE_* variable and flag is a key of {command[0]}")
 
 
 def check_dockerfile():
