@@ -76,6 +76,7 @@ class bus_client::loop {
       finish(*call, error_reply(id, make_error(503, "backend_unavailable", "bus client is shutting down")));
     }
     pending_.clear();
+    close_sockets();
   }
 
  private:
@@ -119,6 +120,21 @@ class bus_client::loop {
       socket.connect(sub->endpoint);
       subs_.push_back(std::move(socket));
     }
+  }
+
+  // libzmq's I/O thread sends monitor events with a blocking send: a DEALER closed
+  // while its monitor's reader is gone would block that thread (and so every socket of
+  // the process). So the monitor is stopped first, then the DEALER closed, then the
+  // monitor's reader.
+  void close_sockets() {
+    for (auto& service : endpoints_) {
+      for (auto& ep : service) {
+        if (ep.monitored) zmq_socket_monitor(ep.dealer.handle(), nullptr, 0);
+        ep.dealer.close();
+        if (ep.monitored) ep.monitor.close();
+      }
+    }
+    endpoints_.clear();
   }
 
   void set_up(std::size_t service, endpoint_state& ep, bool up) {

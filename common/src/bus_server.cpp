@@ -5,28 +5,37 @@
 
 namespace suite {
 
+// What a ticket needs of its server. Tickets can outlive the server (an actor may
+// still hold a job when the server stops): once `open` is false they answer nothing
+// and touch no metrics.
+struct server_link {
+  std::string mailbox;  // the bridge's inproc endpoint
+  metrics* service_metrics = nullptr;
+  std::atomic<bool> open{true};
+};
+
 // Where and how to answer one request. Shared by every copy of its bus_job.
 struct job_ticket {
-  std::string mailbox;   // the bridge's inproc endpoint
+  std::shared_ptr<server_link> server;
   std::string identity;  // the caller's ROUTER routing id
   std::uint64_t request_id = 0;
-  metrics* service_metrics = nullptr;
   op_metrics* op = nullptr;
   std::chrono::steady_clock::time_point received;
   std::atomic<bool> answered{false};
   std::atomic<bool> started{false};
 
   void send(reply r) {
-    if (answered.exchange(true)) return;
+    if (answered.exchange(true) || !server->open.load()) return;
     r.id = request_id;
     msgpack::sbuffer buffer;
     encode(r, buffer);
     zmq::message_t frames[2] = {zmq::message_t(identity.data(), identity.size()),
                                 zmq::message_t(buffer.data(), buffer.size())};
-    post_to_mailbox(mailbox, frames, 2);
-    if (!started.exchange(true)) service_metrics->bus_queue_depth().Decrement();
-    service_metrics->inflight().Decrement();
+    // Metrics first, so that whoever sees the reply also sees it counted.
+    if (!started.exchange(true)) server->service_metrics->bus_queue_depth().Decrement();
+    server->service_metrics->inflight().Decrement();
     op->record(r.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+    post_to_mailbox(server->mailbox, frames, 2);
   }
 
   ~job_ticket() {
@@ -47,7 +56,10 @@ void respond_error(const bus_job& job, error_info error) {
 }
 
 void mark_started(const bus_job& job) {
-  if (!job.ticket->started.exchange(true)) job.ticket->service_metrics->bus_queue_depth().Decrement();
+  auto& ticket = *job.ticket;
+  if (ticket.server->open.load() && !ticket.started.exchange(true)) {
+    ticket.server->service_metrics->bus_queue_depth().Decrement();
+  }
 }
 
 namespace {
@@ -55,6 +67,10 @@ namespace {
 caf::behavior sync_worker(caf::event_based_actor*, std::shared_ptr<const sync_handlers> handlers) {
   return {[handlers](const bus_job& job) {
     mark_started(job);
+    if (past_deadline(job.req)) {  // waited in the mailbox past its deadline: nobody waits for it
+      respond_error(job, make_error(504, "deadline_exceeded", "request expired before it was served"));
+      return;
+    }
     auto it = handlers->find(job.req.op);
     if (it == handlers->end()) {
       respond_error(job, make_error(404, "unknown_op", "no handler for op '" + job.req.op + "'"));
@@ -84,7 +100,13 @@ caf::actor spawn_sync_workers(caf::actor_system& system, std::size_t workers, sy
 }
 
 bus_server::bus_server(std::string endpoint, metrics& metrics)
-    : endpoint_(std::move(endpoint)), metrics_(metrics), mailbox_endpoint_(unique_inproc_endpoint("bus-server")) {}
+    : endpoint_(std::move(endpoint)),
+      metrics_(metrics),
+      mailbox_endpoint_(unique_inproc_endpoint("bus-server")),
+      link_(std::make_shared<server_link>()) {
+  link_->mailbox = mailbox_endpoint_;
+  link_->service_metrics = &metrics_;
+}
 
 bus_server::~bus_server() { stop(); }
 
@@ -115,6 +137,7 @@ status bus_server::start() {
 }
 
 void bus_server::stop() {
+  link_->open = false;
   if (!running_.exchange(false)) return;
   zmq::message_t stop_frame(0);
   post_to_mailbox(mailbox_endpoint_, &stop_frame, 1);
@@ -152,8 +175,8 @@ void bus_server::dispatch(zmq::socket_t& router, zmq::message_t& identity, zmq::
   auto answer_here = [&](op_metrics& op, reply r) {
     msgpack::sbuffer buffer;
     encode(r, buffer);
-    send_frames(router, identity, buffer);
     op.record(r.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+    send_frames(router, identity, buffer);
   };
   std::uint64_t id = 0;
   auto decoded = decode_request(frame.data<char>(), frame.size(), &id);
@@ -174,10 +197,9 @@ void bus_server::dispatch(zmq::socket_t& router, zmq::message_t& identity, zmq::
     return;
   }
   auto ticket = std::make_shared<job_ticket>();
-  ticket->mailbox = mailbox_endpoint_;
+  ticket->server = link_;
   ticket->identity.assign(identity.data<char>(), identity.size());
   ticket->request_id = id;
-  ticket->service_metrics = &metrics_;
   ticket->op = &op;
   ticket->received = received;
   metrics_.inflight().Increment();

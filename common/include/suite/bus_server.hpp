@@ -28,6 +28,7 @@
 namespace suite {
 
 struct job_ticket;
+struct server_link;
 
 // The message a routed actor receives. Copies share the ticket; the first respond wins.
 struct bus_job {
@@ -43,7 +44,8 @@ void respond_error(const bus_job& job, error_info error);
 void mark_started(const bus_job& job);
 
 // A synchronous op handler, run by a worker actor: takes the request, returns the reply
-// (its id is filled in for it). An exception becomes a 500 reply.
+// (its id is filled in for it). An exception becomes a 500 reply; a request whose
+// deadline passed while it waited in the mailbox is answered 504 without running.
 using sync_handler = std::function<reply(const request&)>;
 using sync_handlers = std::unordered_map<std::string, sync_handler>;
 
@@ -71,6 +73,7 @@ class bus_server {
   std::string endpoint_;
   metrics& metrics_;
   std::string mailbox_endpoint_;
+  std::shared_ptr<server_link> link_;
   std::unordered_map<std::string, caf::actor> routes_;
   std::thread bridge_;
   std::atomic<bool> running_{false};

@@ -1,0 +1,122 @@
+// SSE plumbing: the in-process gateway streams what a real PUB socket publishes to
+// real HTTP clients, with heartbeats and a client limit.
+#include <doctest/doctest.h>
+
+#include <utility>  // Boost 1.74 Asio uses std::exchange without including it
+
+#include <boost/asio.hpp>
+
+#include "gateway.hpp"
+#include "suite/inproc_mailbox.hpp"
+#include "test_process.hpp"
+
+using namespace suite;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string sse_ops = R"({"services":["a"],"ops":[
+  {"op":"a.stream","service":"a","method":"GET","route":"/api/stream","kind":"sse","topic":"events"}
+]})";
+
+struct stream_reader {
+  boost::asio::ip::tcp::iostream s;
+  explicit stream_reader(int port) {
+    s.expires_after(5s);
+    s.connect("127.0.0.1", std::to_string(port));
+    s << "GET /api/stream HTTP/1.1\r\nHost: test\r\n\r\n" << std::flush;
+  }
+  // Reads lines until one contains `needle`; false at end of stream or time-out.
+  bool read_until(const std::string& needle, std::string* first_line = nullptr) {
+    std::string line;
+    while (std::getline(s, line)) {
+      if (first_line && first_line->empty()) *first_line = line;
+      if (line.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+};
+
+void publish(zmq::socket_t& pub, const std::string& topic, const std::string& value) {
+  auto body = pack_value([&](msgpack_packer& p) {
+    p.pack_map(2);
+    pack_string(p, "type");
+    pack_string(p, "event");
+    pack_string(p, "value");
+    pack_string(p, value);
+  });
+  msgpack::sbuffer b;
+  msgpack_packer(b).pack(body.object);
+  pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+  pub.send(zmq::buffer(b.data(), b.size()));
+}
+
+}  // namespace
+
+TEST_CASE("SSE routes stream the service's PUB topic with heartbeats and a client limit") {
+  auto catalogue = op_catalogue::load({{"ops.json", sse_ops}});
+  REQUIRE(catalogue.ok());
+  std::string pub_endpoint = "tcp://127.0.0.1:" + std::to_string(test::free_port());
+  zmq::socket_t pub(bus_context(), zmq::socket_type::pub);
+  pub.set(zmq::sockopt::linger, 0);
+  pub.bind(pub_endpoint);
+
+  gateway::gateway_settings settings;
+  settings.http_bind = "127.0.0.1:0";
+  settings.threads = 2;
+  settings.backends["a"] = {"tcp://127.0.0.1:" + std::to_string(test::free_port())};
+  settings.publishers["a"] = pub_endpoint;
+  settings.sse_max_clients = 2;
+  settings.sse_heartbeat = 100ms;
+  metrics m("gateway");
+  gateway::gateway gw(settings, *catalogue, m);
+  REQUIRE(gw.start().ok());
+
+  stream_reader first(gw.http_port());
+  std::string status_line;
+  REQUIRE(first.read_until(R"(data: {"type":"connected"})", &status_line));
+  CHECK(status_line.find("200") != std::string::npos);
+  stream_reader second(gw.http_port());
+  REQUIRE(second.read_until(R"("type":"connected")"));
+
+  SUBCASE("a client over the limit gets 503 at once") {
+    stream_reader third(gw.http_port());
+    std::string line;
+    REQUIRE(std::getline(third.s, line));
+    CHECK(line.find("503") != std::string::npos);
+  }
+  SUBCASE("published messages reach every client; other topics do not") {
+    // The SUB side connects asynchronously: publish until the first message lands.
+    std::atomic<bool> seen{false};
+    std::thread publisher([&] {
+      for (int i = 0; i < 300 && !seen; ++i) {
+        publish(pub, "other.topic", "hidden");
+        publish(pub, "events.e1", "v" + std::to_string(i));
+        std::this_thread::sleep_for(10ms);
+      }
+    });
+    std::string line;
+    bool got = false;
+    while (std::getline(first.s, line)) {
+      CHECK(line.find("hidden") == std::string::npos);
+      if (line.starts_with(R"(data: {"type":"event","value":"v)")) { got = true; break; }
+    }
+    seen = true;
+    publisher.join();
+    CHECK(got);
+    CHECK(second.read_until(R"("type":"event")"));
+  }
+  SUBCASE("heartbeats keep idle streams alive") {
+    CHECK(first.read_until(": heartbeat"));
+  }
+  SUBCASE("a client that leaves frees its place") {
+    first.s.close();
+    bool admitted = test::wait_until([&] {
+      stream_reader again(gw.http_port());
+      std::string line;
+      return std::getline(again.s, line) && line.find("200") != std::string::npos;
+    }, 5s);
+    CHECK(admitted);
+  }
+  gw.stop();
+}
