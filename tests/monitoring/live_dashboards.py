@@ -3,9 +3,9 @@
 
 Starts the local suite (scripts/up) and a real Prometheus on a free loopback port with
 the repository's config (rewritten for loopback by localize.py, 1s intervals) and
-rules, drives a short load through the gateway, then evaluates through Prometheus'
-HTTP API every PromQL expression of every dashboard panel, query variable, recording
-rule and alert rule. Each must parse; each panel's must return data, except the panels
+rules, drives a short load through the gateway (loadgen when built, else a keep-alive
+GET loop), then evaluates through Prometheus' HTTP API every PromQL expression of
+every dashboard panel, query variable, recording rule and alert rule. Each must parse; each panel's must return data, except the panels
 listed in pending_panels.txt (metrics a later issue adds). Every rule must also
 evaluate without error inside Prometheus.
 
@@ -155,6 +155,25 @@ def drive_load(gateway, seconds, max_requests, workers=4):
     return totals
 
 
+def drive_load_with_loadgen(loadgen, gateway, seconds):
+    """One `loadgen url` per path, all at once; each must finish cleanly."""
+    runs = [subprocess.Popen([loadgen, "url", f"http://{gateway}{path}", "-c", "2", "-t", "1", "-d", str(int(seconds))],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             preexec_fn=die_with_parent)
+            for path in LOAD_PATHS]
+    failures = []
+    for path, run in zip(LOAD_PATHS, runs):
+        try:
+            output, _ = run.communicate(timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            output, _ = run.communicate()
+        log(f"  {path}: {output.splitlines()[0] if output else '(no output)'}")
+        if run.returncode != 0:
+            failures.append(f"loadgen on {path} exited {run.returncode}: {output.strip()[-500:]}")
+    return failures
+
+
 def substitute_variables(expr):
     def value(match):
         name = match.group(1) or match.group(2)
@@ -288,14 +307,21 @@ def main():
             return up == prometheus.jobs
         wait_for("every target scraped", all_targets_up, 30)
 
-        log(f"load: {args.load_seconds}s on {args.gateway} {LOAD_PATHS}")
-        for key, count in sorted(drive_load(args.gateway, args.load_seconds, args.max_requests).items()):
-            log(f"  {key}: {count}")
+        # loadgen when this tree has it (issue 3), else a plain keep-alive loop.
+        loadgen = os.path.join(os.environ.get("SUITE_BUILD", os.path.join(REPO, "build")), "bin", "loadgen")
+        load_failures = []
+        if os.access(loadgen, os.X_OK):
+            log(f"load: loadgen url, {args.load_seconds}s on {args.gateway} {LOAD_PATHS}")
+            load_failures = drive_load_with_loadgen(loadgen, args.gateway, args.load_seconds)
+        else:
+            log(f"load: keep-alive GET loop (no {loadgen}), {args.load_seconds}s on {args.gateway} {LOAD_PATHS}")
+            for key, count in sorted(drive_load(args.gateway, args.load_seconds, args.max_requests).items()):
+                log(f"  {key}: {count}")
 
         # The recording rules run every second; wait for one that covers the load.
         wait_for("recording rules over the load",
                  lambda: prometheus.api("query", query="service:suite_requests:rate5m > 0")["data"]["result"], 20)
-        failures = evaluate(prometheus)
+        failures = load_failures + evaluate(prometheus)
     finally:
         if prometheus:
             prometheus.stop()
