@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -48,6 +49,8 @@ LOAD_PATHS = ["/healthz"] + [f"/api/sys/{s}/health" for s in BACKENDS]
 # Dashboard variables as the test sets them: every machine, and a rate window that
 # holds enough 1s scrapes.
 VARIABLES = {"__rate_interval": "1m", "__interval": "15s", "machine": ".+"}
+# Set on SIGTERM, so the load threads stop at once and the clean-up can run.
+stopping = threading.Event()
 
 
 def log(*args):
@@ -131,7 +134,7 @@ def drive_load(gateway, seconds, max_requests, workers=4):
         statuses = {}
         connection = http.client.HTTPConnection(host, int(port), timeout=5)
         for i in range(per_worker):
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or stopping.is_set():
                 break
             path = LOAD_PATHS[(i + n) % len(LOAD_PATHS)]
             try:
@@ -263,6 +266,23 @@ def evaluate(prometheus):
     return failures
 
 
+def isolate():
+    """Re-runs this test in a network namespace of its own, when it can (root and
+    unshare), so the suite's fixed ports never meet a suite a developer or another
+    test already runs on this machine. Returns the exit code, or None to go on here."""
+    if os.environ.get("SUITE_LIVE_ISOLATED") or os.geteuid() != 0 or not shutil.which("unshare") \
+            or not shutil.which("ip"):
+        return None
+    env = dict(os.environ, SUITE_LIVE_ISOLATED="1")
+    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True)
+    if probe.returncode != 0:
+        log("note: cannot make a network namespace; running on the host's loopback")
+        return None
+    log("running in a network namespace of its own (loopback only)")
+    return subprocess.run(["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+                           sys.executable, *sys.argv], env=env, preexec_fn=die_with_parent).returncode
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--up", default=os.path.join(REPO, "scripts", "up"), help="starts the suite")
@@ -278,8 +298,17 @@ def main():
     if not os.access(args.up, os.X_OK):
         log(f"SKIP: {args.up} is not in this tree (it comes with the foundation issue)")
         return 77
+    # The default suite (scripts/up) is isolated; a suite of the caller's (--up) may
+    # have to be reached on the host's network.
+    if args.up == parser.get_default("up"):
+        exit_code = isolate()
+        if exit_code is not None:
+            return exit_code
     # ctest's timeout sends SIGTERM; turn it into an exception so `finally` cleans up.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
+    def terminate(*_):
+        stopping.set()
+        sys.exit("terminated")
+    signal.signal(signal.SIGTERM, terminate)
 
     try:
         http_get(f"http://{args.gateway}/healthz", timeout=2)
@@ -289,12 +318,17 @@ def main():
         pass  # the port is free: the suite this test starts is the one it measures
 
     workdir = tempfile.mkdtemp(prefix="suite-live-")
+    # The suite's state (pid files, logs, its PostgreSQL cluster) lives in the workdir,
+    # apart from a developer's var/; the postgres user must be able to reach it.
+    os.chmod(workdir, 0o755)
+    suite_env = dict(os.environ, SUITE_VAR=os.path.join(workdir, "var"))
     prometheus = None
     suite_started = False
+    failures = ["did not finish"]
     try:
         log(f"starting the suite: {args.up}")
         suite_started = True  # a half-started suite needs stopping too
-        subprocess.run([args.up], cwd=REPO, check=True, timeout=120)
+        subprocess.run([args.up], cwd=REPO, env=suite_env, check=True, timeout=120)
         wait_for("gateway /healthz", lambda: http_get(f"http://{args.gateway}/healthz")[0] == 200, 30)
 
         prometheus = Prometheus(workdir, "1s")
@@ -326,8 +360,11 @@ def main():
         if prometheus:
             prometheus.stop()
         if suite_started:
-            subprocess.run([args.down], cwd=REPO, timeout=60)
-        shutil.rmtree(workdir, ignore_errors=True)
+            subprocess.run([args.down], cwd=REPO, env=suite_env, timeout=60)
+        if failures:
+            log(f"kept for inspection: {workdir} (suite logs in var/log, prometheus.log)")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     for failure in failures:
         log("FAIL:", failure)
