@@ -11,7 +11,7 @@ running there. The build stage's package list is resolved with `apt-get install
 --simulate` in the same chroot, which proves every name exists in bookworm.
 
 Needs root, debootstrap and the Debian mirror apt uses; exits 77 when root or
-debootstrap is missing. Takes about two minutes, most of it debootstrap.
+debootstrap is missing. The services run in a network namespace of their own. Takes about two minutes, most of it debootstrap.
 """
 import ctypes
 import os
@@ -22,7 +22,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 REPO = os.path.abspath(sys.argv[1])
 BIN_DIR = os.path.abspath(sys.argv[2])
@@ -53,16 +52,15 @@ def stages(dockerfile):
     return dict(result)
 
 
-def chroot_run(root, command, env, user=None, workdir="/", **popen):
+def chroot_run(root, command, env, user=None, workdir="/", **options):
     spec = [f"--userspec={user[1]}:{user[2]}"] if user else []
     shell = f"cd {shlex.quote(workdir)} && {command}"
-    return (subprocess.Popen if popen.pop("background", False) else subprocess.run)(
-        ["chroot", *spec, root, "/bin/sh", "-c", shell], env=env, **popen)
+    return subprocess.run(["chroot", *spec, root, "/bin/sh", "-c", shell], env=env, **options)
 
 
 def main():
-    if os.geteuid() != 0 or not shutil.which("debootstrap"):
-        log("SKIP: needs root and debootstrap (apt-get install debootstrap)")
+    if os.geteuid() != 0 or not all(shutil.which(tool) for tool in ("debootstrap", "unshare", "ip")):
+        log("SKIP: needs root, debootstrap, unshare and ip (apt-get install debootstrap)")
         return 77
     if not os.path.isdir(BIN_DIR) or not os.listdir(BIN_DIR):
         log(f"SKIP: no binaries in {BIN_DIR} (the services are not in this tree yet)")
@@ -73,7 +71,7 @@ def main():
     os.chmod(root, 0o755)  # mkdtemp's 0700 would lock the non-root USER out of "/"
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            "DEBIAN_FRONTEND": "noninteractive", "HOME": "/root"}
-    started, proc_mounted, failures = [], False, []
+    proc_mounted, failures = False, []
     try:
         log("debootstrap bookworm (minbase)")
         subprocess.run(["debootstrap", "--variant=minbase", "bookworm", root],
@@ -124,30 +122,28 @@ def main():
         if not user or user[1] == 0:
             failures.append("the runtime stage runs as root")
 
+        # The services and the probe share one network namespace of their own: on the
+        # host's loopback a suite already running there could answer the probe.
+        in_chroot = f"chroot --userspec={user[1]}:{user[2]} {shlex.quote(root)} /bin/sh -c"
+        lines = ["ip link set lo up", "pids="]
         for service in SERVICES:
-            data = {"SUITE_DATA_DIR": f"{workdir}/data/{service}"} if service in ("event-ingest", "rem-store") else {}
-            output = open(os.path.join(root, "tmp", f"{service}.log"), "w")
-            started.append(chroot_run(root, f"exec {service}", {**env, **data}, user, workdir, background=True,
-                                      stdout=output, stderr=subprocess.STDOUT, preexec_fn=die_with_parent))
-        deadline = time.monotonic() + 30
-        while chroot_run(root, health, env, user, workdir, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL).returncode != 0:
-            if time.monotonic() > deadline or any(p.poll() is not None for p in started):
-                failures.append(f"HEALTHCHECK `{health}` never passed (or a service exited)")
-                for service in SERVICES:
-                    log(f"--- {service}:", open(os.path.join(root, "tmp", f"{service}.log")).read()[-2000:])
-                break
-            time.sleep(0.5)
+            data = f"SUITE_DATA_DIR={workdir}/data/{service} " if service in ("event-ingest", "rem-store") else ""
+            lines += [f"{data}{in_chroot} {shlex.quote(f'cd {workdir} && exec {service}')} "
+                      f"> {shlex.quote(root)}/tmp/{service}.log 2>&1 &", 'pids="$pids $!"']
+        lines += ["tries=0",
+                  f"until {in_chroot} {shlex.quote(f'cd {workdir} && {health}')} >/dev/null 2>&1; do",
+                  '  tries=$((tries + 1)); [ $tries -gt 60 ] && { kill $pids; exit 1; }; sleep 0.5',
+                  "done",
+                  "kill $pids; wait; exit 0"]
+        probe = subprocess.run(["unshare", "--net", "--", "sh", "-c", "\n".join(lines)], env=env,
+                               preexec_fn=die_with_parent, timeout=120)
+        if probe.returncode != 0:
+            failures.append(f"HEALTHCHECK `{health}` never passed within 30s")
+            for service in SERVICES:
+                log(f"--- {service}:", open(os.path.join(root, "tmp", f"{service}.log")).read()[-2000:])
         else:
             log(f"ok: every service runs as {user[0]} (uid {user[1]}); HEALTHCHECK `{health}` passes")
     finally:
-        for process in started:
-            process.terminate()
-        for process in started:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
         if proc_mounted:
             subprocess.run(["umount", os.path.join(root, "proc")])
         # Never delete through a /proc that is still mounted.
