@@ -28,22 +28,9 @@ class actor_config : public caf::actor_system_config {
 
 }  // namespace
 
-std::function<int()> block_stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return [set] {
-    int signal = 0;
-    sigwait(&set, &signal);
-    return signal;
-  };
-}
-
 service_host::service_host(std::string service, std::string default_bus, std::string default_metrics)
     : service_(std::move(service)), started_(std::chrono::steady_clock::now()) {
-  block_stop_signals();  // before any thread starts, so run() can sigwait for them
+  wait_for_stop_ = block_stop_signals();  // before any thread starts
   auto cores = std::max(1u, std::thread::hardware_concurrency());
   settings_.add("bus", std::move(default_bus), "ROUTER endpoint this service binds", bus_endpoint())
       .add("metrics", std::move(default_metrics), "host:port serving /metrics", host_port())
@@ -152,12 +139,7 @@ int service_host::run() {
   log_info("ready", {{"bus", settings_.str("bus")},
                      {"metrics", settings_.str("metrics")},
                      {"startup_ms", std::to_string(startup * 1000.0)}});
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  int signal = 0;
-  sigwait(&set, &signal);
+  int signal = wait_for_stop_();
   log_info("stopping", {{"signal", std::to_string(signal)}});
   bus_->stop();
   return 0;

@@ -7,7 +7,7 @@
 #include "suite/config.hpp"
 #include "suite/embedded_schemas.hpp"
 #include "suite/log.hpp"
-#include "suite/service_host.hpp"
+#include "suite/stop_signals.hpp"
 
 extern char** environ;
 

@@ -21,6 +21,7 @@
 #include "suite/bus_server.hpp"
 #include "suite/config.hpp"
 #include "suite/metrics.hpp"
+#include "suite/stop_signals.hpp"
 
 namespace suite {
 
@@ -65,10 +66,7 @@ class service_host {
   std::unique_ptr<suite::metrics> metrics_;
   std::unique_ptr<bus_server> bus_;
   std::function<status()> health_check_;
+  std::function<int()> wait_for_stop_;
 };
-
-// Blocks SIGINT and SIGTERM in the calling thread (and so in every thread it starts
-// afterwards) and returns a function that waits for one of them. Call it first in main.
-std::function<int()> block_stop_signals();
 
 }  // namespace suite
