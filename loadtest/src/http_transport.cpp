@@ -67,6 +67,7 @@ class http_channel final : public channel {
       if (ec) return finish_with_error("connect failed", ec);
       boost::system::error_code ignored;
       socket_.set_option(tcp::no_delay(true), ignored);
+      socket_.non_blocking(true, ignored);
       write();
     });
   }
@@ -79,36 +80,46 @@ class http_channel final : public channel {
                       });
   }
 
+  // Waits for the socket to be readable, then reads what is there. Asio's
+  // async_read_some would first try a read that, right after the request went out,
+  // almost always fails with EAGAIN: one wasted system call per request.
   void read() {
-    if (received_ == response_.size()) response_.resize(response_.size() * 2);
-    socket_.async_read_some(
-        asio::buffer(response_.data() + received_, response_.size() - received_),
-        [this](const boost::system::error_code& ec, std::size_t n) {
-          if (ec) {
-            // A kept-alive connection the server closed while idle fails before any
-            // byte of the answer; like every HTTP client, retry once on a new one.
-            if (reused_ && received_ == 0 && !aborted_) {
-              close();
-              return connect();
-            }
-            return finish_with_error(
-                ec == asio::error::eof ? "server closed the connection" : "read failed", ec);
-          }
-          received_ += n;
-          switch (parser_.parse(response_.data(), received_)) {
-            case http_response_parser::result::incomplete:
-              return read();
-            case http_response_parser::result::error:
-              return finish_with_error(parser_.error(), {});
-            case http_response_parser::result::complete:
-              break;
-          }
-          // No pipelining: anything after the response is a protocol error; drop it
-          // with the connection rather than misattribute it to the next request.
-          if (!parser_.keep_alive() || parser_.consumed() != received_) close();
-          in_flight_ = false;
-          listener_.on_response({parser_.status(), parser_.body(), {}});
-        });
+    socket_.async_wait(tcp::socket::wait_read, [this](const boost::system::error_code& ec) {
+      if (ec) return on_read_error(ec);
+      for (;;) {
+        if (received_ == response_.size()) response_.resize(response_.size() * 2);
+        boost::system::error_code read_error;
+        const std::size_t n = socket_.read_some(
+            asio::buffer(response_.data() + received_, response_.size() - received_), read_error);
+        if (read_error == asio::error::would_block) return read();
+        if (read_error) return on_read_error(read_error);
+        received_ += n;
+        switch (parser_.parse(response_.data(), received_)) {
+          case http_response_parser::result::incomplete:
+            continue;
+          case http_response_parser::result::error:
+            return finish_with_error(parser_.error(), {});
+          case http_response_parser::result::complete:
+            break;
+        }
+        // No pipelining: anything after the response is a protocol error; drop it
+        // with the connection rather than misattribute it to the next request.
+        if (!parser_.keep_alive() || parser_.consumed() != received_) close();
+        in_flight_ = false;
+        listener_.on_response({parser_.status(), parser_.body(), {}});
+        return;
+      }
+    });
+  }
+
+  void on_read_error(const boost::system::error_code& ec) {
+    // A kept-alive connection the server closed while idle fails before any byte of
+    // the answer; like every HTTP client, retry once on a new one.
+    if (reused_ && received_ == 0 && !aborted_) {
+      close();
+      return connect();
+    }
+    finish_with_error(ec == asio::error::eof ? "server closed the connection" : "read failed", ec);
   }
 
   void finish_with_error(const char* what, const boost::system::error_code& ec) {

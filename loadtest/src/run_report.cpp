@@ -121,7 +121,12 @@ std::string run_report::to_json() const {
     const figure_range r = range(path);
     // JSON has no NaN: a figure that could not be computed is null.
     auto number = [](double v) {
-      return std::isfinite(v) ? rapidjson::Value(v) : rapidjson::Value();
+      if (!std::isfinite(v)) return rapidjson::Value();
+      // Counts print as integers, not 205618.0.
+      if (v == std::floor(v) && std::abs(v) < 9e15) {
+        return rapidjson::Value(static_cast<std::int64_t>(v));
+      }
+      return rapidjson::Value(v);
     };
     node->AddMember(str(parts.back()), number(r.median), alloc);
     if (values.size() > 1) {
