@@ -1,0 +1,79 @@
+// bus_client: the caller's end of the bus (the gateway, the load generator's direct
+// mode, tests). One client thread owns every socket: a DEALER per service endpoint
+// (several endpoints of a service are used round robin), a monitor per DEALER, and a
+// SUB socket per subscription. Other threads hand it calls through its inproc mailbox.
+//
+// call() is thread-safe and never blocks. Its callback runs exactly once, on the client
+// thread (so it must be short: post the result to your own executor), with one of:
+//   - the service's reply;
+//   - 503 "backend_unavailable" at once when no instance of the service is connected,
+//     and as soon as a connection drops for every call in flight on it;
+//   - 504 "deadline_exceeded" when the reply does not come before the deadline
+//     (the request's deadline_ms, or now + options.timeout when it has none);
+//   - 404 "unknown_service" for a service that was never added.
+// ZeroMQ reconnects by itself; a service that comes back is used again at once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "suite/envelope.hpp"
+
+namespace suite {
+
+class bus_client {
+ public:
+  struct options {
+    std::chrono::milliseconds timeout{5000};
+    std::chrono::milliseconds reconnect{50};
+  };
+  using reply_callback = std::function<void(reply)>;
+  using message_callback = std::function<void(const std::string& topic, const msgpack_value& message)>;
+
+  bus_client();
+  explicit bus_client(options opts);
+  ~bus_client();
+  bus_client(const bus_client&) = delete;
+  bus_client& operator=(const bus_client&) = delete;
+
+  // Start-up only, before start().
+  void add_service(const std::string& service, std::vector<std::string> endpoints);
+  void subscribe(const std::string& endpoint, std::vector<std::string> topics, message_callback on_message);
+
+  status start();
+  // Fails every call still in flight with 503 and joins the client thread.
+  void stop();
+
+  // Thread-safe; assigns req.id and, when missing, req.deadline_ms.
+  void call(const std::string& service, request req, reply_callback done);
+
+  // Thread-safe snapshots.
+  bool connected(const std::string& service) const;
+  std::int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  const std::vector<std::string>& services() const { return service_names_; }
+
+ private:
+  struct endpoint_state;
+  struct subscription;
+  struct pending_call;
+  class loop;
+
+  options options_;
+  std::vector<std::string> service_names_;
+  std::vector<std::vector<std::string>> service_endpoints_;
+  std::vector<std::unique_ptr<subscription>> subscriptions_;
+  std::vector<std::unique_ptr<std::atomic<int>>> connected_count_;  // per service
+  std::string mailbox_endpoint_;
+  std::atomic<std::uint64_t> next_id_{1};
+  std::atomic<std::int64_t> in_flight_{0};
+  std::thread thread_;
+  bool started_ = false;
+};
+
+}  // namespace suite

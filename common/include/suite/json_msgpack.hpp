@@ -1,0 +1,56 @@
+// Exact conversion between JSON (HTTP bodies) and msgpack (bus bodies).
+//   - Integers stay integers; a number with a fraction or an exponent becomes the
+//     decimal extension holding its original text (msgpack_value.hpp), so an amount
+//     like 1234.50 crosses the bus and comes back byte for byte.
+//   - JSON → msgpack validates against a JSON Schema (RapidJSON's validator) in the
+//     same single pass, and can append extra top-level fields (path and query
+//     parameters), which are validated too. Failures come back as a 400 error_info
+//     whose details name the field: {field: "items[0].code", message: "is required"}.
+// Stateless and thread-safe; a schema is compiled once and shared read-only.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "suite/msgpack_value.hpp"
+#include "suite/result.hpp"
+
+namespace suite {
+
+// A compiled JSON Schema. Immutable after construction; share it between threads.
+class json_schema {
+ public:
+  static result<std::shared_ptr<const json_schema>> compile(std::string_view schema_json);
+  ~json_schema();
+  struct impl;
+  const impl& internals() const { return *impl_; }
+  // The declared "type" of a top-level property ("" when not declared).
+  std::string property_type(std::string_view property) const;
+
+ private:
+  explicit json_schema(std::unique_ptr<impl> impl);
+  std::unique_ptr<impl> impl_;
+};
+
+// A field added to the top-level object, as text; it is typed by the schema's declared
+// type for that property (integer, number, boolean, otherwise string).
+struct extra_field {
+  std::string name;
+  std::string text;
+};
+
+struct json_limits {
+  std::size_t max_depth = 64;
+};
+
+// `json` may be empty: the body is then an empty object (plus the extra fields).
+result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* schema,
+                                      const std::vector<extra_field>& extra = {},
+                                      json_limits limits = {});
+
+// Appends the JSON text of `value` to `out`.
+void msgpack_to_json(const msgpack::object& value, std::string& out);
+
+}  // namespace suite

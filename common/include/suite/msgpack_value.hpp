@@ -1,0 +1,63 @@
+// msgpack_value: a parsed msgpack object together with the zone that owns its storage.
+// Copies share the zone (cheap, immutable), so a value can travel in CAF messages and
+// across threads. Also the field accessors every service uses to read request bodies,
+// and the suite's one extension type: an exact decimal (money), carried as ext type 1
+// holding the number's decimal text, e.g. "1234.50". JSON numbers with a fraction or an
+// exponent become decimals, so no amount is ever rounded through a double.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <msgpack.hpp>
+
+#include "suite/result.hpp"
+
+namespace suite {
+
+inline constexpr std::int8_t decimal_ext_type = 1;
+
+using msgpack_packer = msgpack::packer<msgpack::sbuffer>;
+
+struct msgpack_value {
+  std::shared_ptr<msgpack::zone> zone;
+  msgpack::object object;  // nil in a default-constructed value
+
+  bool is_map() const { return object.type == msgpack::type::MAP; }
+};
+
+// An empty map, the body of a request or reply that carries nothing.
+msgpack_value empty_map();
+
+// Parses packed bytes (one object). Rejects trailing bytes, nesting deeper than 64 and
+// containers or strings larger than the frame could hold.
+result<msgpack_value> parse_msgpack(const char* data, std::size_t size);
+
+// Packs with `fill(packer)` and parses the result back into a value.
+template <class Fill>
+msgpack_value pack_value(Fill&& fill) {
+  msgpack::sbuffer buffer;
+  msgpack_packer packer(buffer);
+  fill(packer);
+  return parse_msgpack(buffer.data(), buffer.size()).value();
+}
+
+void pack_string(msgpack_packer& p, std::string_view s);
+// Packs decimal text (already validated as a JSON number) as the decimal extension.
+void pack_decimal(msgpack_packer& p, std::string_view text);
+
+// Field access on a map object; all return nothing when the key is absent or the type
+// does not match.
+const msgpack::object* find_field(const msgpack::object& map, std::string_view key);
+std::optional<std::string_view> string_field(const msgpack::object& map, std::string_view key);
+std::optional<std::int64_t> int_field(const msgpack::object& map, std::string_view key);
+std::optional<bool> bool_field(const msgpack::object& map, std::string_view key);
+// A number as exact decimal text: an integer or a decimal extension.
+std::optional<std::string> decimal_field(const msgpack::object& map, std::string_view key);
+
+std::string_view as_string_view(const msgpack::object& o);
+
+}  // namespace suite

@@ -1,0 +1,188 @@
+#include "suite/bus_server.hpp"
+
+#include "suite/inproc_mailbox.hpp"
+#include "suite/log.hpp"
+
+namespace suite {
+
+// Where and how to answer one request. Shared by every copy of its bus_job.
+struct job_ticket {
+  std::string mailbox;   // the bridge's inproc endpoint
+  std::string identity;  // the caller's ROUTER routing id
+  std::uint64_t request_id = 0;
+  metrics* service_metrics = nullptr;
+  op_metrics* op = nullptr;
+  std::chrono::steady_clock::time_point received;
+  std::atomic<bool> answered{false};
+  std::atomic<bool> started{false};
+
+  void send(reply r) {
+    if (answered.exchange(true)) return;
+    r.id = request_id;
+    msgpack::sbuffer buffer;
+    encode(r, buffer);
+    zmq::message_t frames[2] = {zmq::message_t(identity.data(), identity.size()),
+                                zmq::message_t(buffer.data(), buffer.size())};
+    post_to_mailbox(mailbox, frames, 2);
+    if (!started.exchange(true)) service_metrics->bus_queue_depth().Decrement();
+    service_metrics->inflight().Decrement();
+    op->record(r.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+  }
+
+  ~job_ticket() {
+    if (!answered.load()) {
+      send(error_reply(request_id, make_error(500, "dropped", "the service dropped the request without answering")));
+    }
+  }
+};
+
+void respond(const bus_job& job, reply r) { job.ticket->send(std::move(r)); }
+
+void respond_ok(const bus_job& job, msgpack_value body, int status) {
+  respond(job, ok_reply(job.req.id, std::move(body), status));
+}
+
+void respond_error(const bus_job& job, error_info error) {
+  respond(job, error_reply(job.req.id, std::move(error)));
+}
+
+void mark_started(const bus_job& job) {
+  if (!job.ticket->started.exchange(true)) job.ticket->service_metrics->bus_queue_depth().Decrement();
+}
+
+namespace {
+
+caf::behavior sync_worker(caf::event_based_actor*, std::shared_ptr<const sync_handlers> handlers) {
+  return {[handlers](const bus_job& job) {
+    mark_started(job);
+    auto it = handlers->find(job.req.op);
+    if (it == handlers->end()) {
+      respond_error(job, make_error(404, "unknown_op", "no handler for op '" + job.req.op + "'"));
+      return;
+    }
+    try {
+      respond(job, it->second(job.req));
+    } catch (const std::exception& e) {
+      log_error("handler.failed", {{"op", job.req.op}, {"error", e.what()}});
+      respond_error(job, make_error(500, "internal", "internal error"));
+    }
+  }};
+}
+
+void send_frames(zmq::socket_t& router, const zmq::message_t& identity, const msgpack::sbuffer& payload) {
+  (void)router.send(zmq::buffer(identity.data(), identity.size()), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  (void)router.send(zmq::buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
+}
+
+}  // namespace
+
+caf::actor spawn_sync_workers(caf::actor_system& system, std::size_t workers, sync_handlers handlers) {
+  auto shared = std::make_shared<const sync_handlers>(std::move(handlers));
+  return caf::actor_pool::make(
+      system.dummy_execution_unit(), workers, [&system, shared] { return system.spawn(sync_worker, shared); },
+      caf::actor_pool::round_robin());
+}
+
+bus_server::bus_server(std::string endpoint, metrics& metrics)
+    : endpoint_(std::move(endpoint)), metrics_(metrics), mailbox_endpoint_(unique_inproc_endpoint("bus-server")) {}
+
+bus_server::~bus_server() { stop(); }
+
+void bus_server::route(const std::string& op, caf::actor handler) {
+  metrics_.add_op(op);
+  routes_[op] = std::move(handler);
+}
+
+status bus_server::start() {
+  zmq::socket_t router(bus_context(), zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.set(zmq::sockopt::rcvhwm, 100000);
+  router.set(zmq::sockopt::sndhwm, 100000);
+  // Heartbeats let the ROUTER forget callers that vanished without closing.
+  router.set(zmq::sockopt::heartbeat_ivl, 1000);
+  router.set(zmq::sockopt::heartbeat_timeout, 3000);
+  try {
+    router.bind(endpoint_);
+  } catch (const zmq::error_t& e) {
+    return make_error(503, "bus_bind_failed", "cannot bind bus endpoint " + endpoint_ + " (port taken?): " + e.what());
+  }
+  zmq::socket_t mailbox = bind_mailbox(mailbox_endpoint_);
+  running_ = true;
+  bridge_ = std::thread([this, r = std::move(router), m = std::move(mailbox)]() mutable {
+    bridge_loop(std::move(r), std::move(m));
+  });
+  return ok();
+}
+
+void bus_server::stop() {
+  if (!running_.exchange(false)) return;
+  zmq::message_t stop_frame(0);
+  post_to_mailbox(mailbox_endpoint_, &stop_frame, 1);
+  if (bridge_.joinable()) bridge_.join();
+}
+
+void bus_server::bridge_loop(zmq::socket_t router, zmq::socket_t mailbox) {
+  zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}, {mailbox.handle(), 0, ZMQ_POLLIN, 0}};
+  zmq::message_t identity, frame, extra;
+  while (true) {
+    zmq::poll(items, 2, std::chrono::milliseconds(-1));
+    // Drain in bounded batches so neither side starves the other.
+    for (int i = 0; i < 256 && (items[0].revents & ZMQ_POLLIN); ++i) {
+      if (!router.recv(identity, zmq::recv_flags::dontwait)) break;
+      bool has_payload = identity.more() && router.recv(frame, zmq::recv_flags::dontwait);
+      bool more = has_payload && frame.more();
+      while (more) {  // a request is exactly one frame: discard anything beyond it
+        (void)router.recv(extra, zmq::recv_flags::dontwait);
+        more = extra.more();
+      }
+      if (has_payload) dispatch(router, identity, frame);
+    }
+    for (int i = 0; i < 256 && (items[1].revents & ZMQ_POLLIN); ++i) {
+      if (!mailbox.recv(identity, zmq::recv_flags::dontwait)) break;
+      if (!identity.more()) return;  // the stop message
+      (void)mailbox.recv(frame);
+      (void)router.send(identity, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      (void)router.send(frame, zmq::send_flags::dontwait);
+    }
+  }
+}
+
+void bus_server::dispatch(zmq::socket_t& router, zmq::message_t& identity, zmq::message_t& frame) {
+  auto received = std::chrono::steady_clock::now();
+  auto answer_here = [&](op_metrics& op, reply r) {
+    msgpack::sbuffer buffer;
+    encode(r, buffer);
+    send_frames(router, identity, buffer);
+    op.record(r.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+  };
+  std::uint64_t id = 0;
+  auto decoded = decode_request(frame.data<char>(), frame.size(), &id);
+  if (!decoded) {
+    log_debug("bus.bad_frame", {{"error", decoded.error().message}});
+    answer_here(metrics_.op("other"), error_reply(id, decoded.error()));
+    return;
+  }
+  auto route = routes_.find(decoded->op);
+  if (route == routes_.end()) {
+    answer_here(metrics_.op("other"),
+                error_reply(id, make_error(404, "unknown_op", "no op '" + decoded->op + "' in " + metrics_.service())));
+    return;
+  }
+  op_metrics& op = metrics_.op(decoded->op);
+  if (past_deadline(*decoded)) {
+    answer_here(op, error_reply(id, make_error(504, "deadline_exceeded", "request arrived after its deadline")));
+    return;
+  }
+  auto ticket = std::make_shared<job_ticket>();
+  ticket->mailbox = mailbox_endpoint_;
+  ticket->identity.assign(identity.data<char>(), identity.size());
+  ticket->request_id = id;
+  ticket->service_metrics = &metrics_;
+  ticket->op = &op;
+  ticket->received = received;
+  metrics_.inflight().Increment();
+  metrics_.bus_queue_depth().Increment();
+  caf::anon_send(route->second, bus_job{std::move(*decoded), std::move(ticket)});
+}
+
+}  // namespace suite

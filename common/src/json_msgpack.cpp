@@ -1,0 +1,412 @@
+#include "suite/json_msgpack.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/pointer.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/schema.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace suite {
+
+struct json_schema::impl {
+  rapidjson::Document document;
+  std::unique_ptr<rapidjson::SchemaDocument> schema;
+};
+
+json_schema::json_schema(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+json_schema::~json_schema() = default;
+
+result<std::shared_ptr<const json_schema>> json_schema::compile(std::string_view schema_json) {
+  auto i = std::make_unique<impl>();
+  i->document.Parse(schema_json.data(), schema_json.size());
+  if (i->document.HasParseError()) {
+    return make_error(500, "bad_schema",
+                      std::string("schema is not valid JSON: ") + rapidjson::GetParseError_En(i->document.GetParseError()));
+  }
+  i->schema = std::make_unique<rapidjson::SchemaDocument>(i->document);
+  return std::shared_ptr<const json_schema>(new json_schema(std::move(i)));
+}
+
+std::string json_schema::property_type(std::string_view property) const {
+  const auto& doc = impl_->document;
+  if (!doc.IsObject() || !doc.HasMember("properties")) return "";
+  const auto& props = doc["properties"];
+  if (!props.IsObject()) return "";
+  auto it = props.FindMember(rapidjson::Value(property.data(), static_cast<rapidjson::SizeType>(property.size())));
+  if (it == props.MemberEnd() || !it->value.IsObject() || !it->value.HasMember("type")) return "";
+  const auto& type = it->value["type"];
+  return type.IsString() ? type.GetString() : "";
+}
+
+namespace {
+
+using validator_t = rapidjson::GenericSchemaValidator<rapidjson::SchemaDocument>;
+
+// Writes msgpack with container headers patched in at the end (map32/array32), so the
+// SAX stream needs no look-ahead.
+class msgpack_writer {
+ public:
+  void begin_container(bool is_map) {
+    offsets_.push_back(buffer_.size());
+    char header[5] = {static_cast<char>(is_map ? 0xdf : 0xdd), 0, 0, 0, 0};
+    buffer_.write(header, sizeof header);
+  }
+  void end_container(std::uint32_t count) {
+    std::size_t at = offsets_.back();
+    offsets_.pop_back();
+    char* p = buffer_.data() + at + 1;
+    p[0] = static_cast<char>(count >> 24);
+    p[1] = static_cast<char>(count >> 16);
+    p[2] = static_cast<char>(count >> 8);
+    p[3] = static_cast<char>(count);
+  }
+  msgpack_packer& packer() { return packer_; }
+  msgpack::sbuffer& buffer() { return buffer_; }
+
+ private:
+  msgpack::sbuffer buffer_;
+  msgpack_packer packer_{buffer_};
+  std::vector<std::size_t> offsets_;
+};
+
+struct number_kind {
+  enum { int64, uint64, decimal } kind;
+  std::int64_t i = 0;
+  std::uint64_t u = 0;
+  double d = 0;
+};
+
+number_kind classify_number(std::string_view text) {
+  number_kind n{number_kind::decimal};
+  bool integral = text.find_first_of(".eE") == std::string_view::npos;
+  if (integral) {
+    if (text[0] == '-') {
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n.i);
+      if (ec == std::errc{}) { n.kind = number_kind::int64; return n; }
+    } else {
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n.u);
+      if (ec == std::errc{}) { n.kind = number_kind::uint64; return n; }
+    }
+  }
+  n.d = std::strtod(std::string(text).c_str(), nullptr);
+  return n;
+}
+
+// Feeds every SAX event to the schema validator (when there is one) and the msgpack
+// writer, tracks the path for error messages, and appends the extra fields at the end
+// of the top-level object.
+class tee_handler {
+ public:
+  tee_handler(validator_t* validator, msgpack_writer& writer, const json_schema* schema,
+              const std::vector<extra_field>& extra, json_limits limits)
+      : validator_(validator), writer_(writer), schema_(schema), extra_(extra), limits_(limits) {}
+
+  bool Null() { return scalar([&] { return !validator_ || validator_->Null(); }, [&] { writer_.packer().pack_nil(); }); }
+  bool Bool(bool b) { return scalar([&] { return !validator_ || validator_->Bool(b); }, [&] { writer_.packer().pack(b); }); }
+  bool Int(int i) { return Int64(i); }
+  bool Uint(unsigned u) { return Uint64(u); }
+  bool Int64(std::int64_t i) {
+    return scalar([&] { return !validator_ || validator_->Int64(i); }, [&] { writer_.packer().pack_int64(i); });
+  }
+  bool Uint64(std::uint64_t u) {
+    return scalar([&] { return !validator_ || validator_->Uint64(u); }, [&] { writer_.packer().pack_uint64(u); });
+  }
+  bool Double(double d) {
+    return scalar([&] { return !validator_ || validator_->Double(d); }, [&] { writer_.packer().pack_double(d); });
+  }
+  bool RawNumber(const char* str, rapidjson::SizeType len, bool) {
+    std::string_view text(str, len);
+    auto n = classify_number(text);
+    switch (n.kind) {
+      case number_kind::int64: return Int64(n.i);
+      case number_kind::uint64: return Uint64(n.u);
+      case number_kind::decimal:
+        return scalar([&] { return !validator_ || validator_->Double(n.d); },
+                      [&] { pack_decimal(writer_.packer(), text); });
+    }
+    return false;
+  }
+  bool String(const char* str, rapidjson::SizeType len, bool copy) {
+    return scalar([&] { return !validator_ || validator_->String(str, len, copy); },
+                  [&] { pack_string(writer_.packer(), {str, len}); });
+  }
+  bool StartObject() {
+    if (!enter(true)) return false;
+    if (validator_ && !validator_->StartObject()) return false;
+    writer_.begin_container(true);
+    return true;
+  }
+  bool Key(const char* str, rapidjson::SizeType len, bool copy) {
+    path_.back().key.assign(str, len);
+    path_.back().keys.emplace_back(str, len);
+    if (path_.size() == 1 && !in_extras_) {
+      for (const auto& field : extra_) {
+        if (field.name == std::string_view(str, len)) { conflict_ = field.name; return false; }
+      }
+    }
+    if (validator_ && !validator_->Key(str, len, copy)) return false;
+    pack_string(writer_.packer(), {str, len});
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType count) {
+    if (path_.size() == 1) {
+      in_extras_ = true;
+      for (const auto& field : extra_) {
+        if (!Key(field.name.data(), static_cast<rapidjson::SizeType>(field.name.size()), true)) return false;
+        if (!typed_extra(field)) return false;
+        ++count;
+      }
+    }
+    path_.back().key.clear();
+    if (validator_ && !validator_->EndObject(count)) return false;
+    writer_.end_container(count);
+    leave();
+    return true;
+  }
+  bool StartArray() {
+    if (!enter(false)) return false;
+    if (validator_ && !validator_->StartArray()) return false;
+    writer_.begin_container(false);
+    return true;
+  }
+  bool EndArray(rapidjson::SizeType count) {
+    if (validator_ && !validator_->EndArray(count)) return false;
+    writer_.end_container(count);
+    leave();
+    return true;
+  }
+
+  // The path of the value being read when parsing stopped, e.g. "items[0].code".
+  std::string current_path() const {
+    std::string out;
+    for (const auto& level : path_) {
+      if (level.is_object) {
+        if (level.key.empty()) continue;
+        if (!out.empty()) out.push_back('.');
+        out += level.key;
+      } else if (level.index > 0) {
+        out += "[" + std::to_string(level.index - 1) + "]";
+      }
+    }
+    return out;
+  }
+  // The keys seen so far in the innermost open object.
+  const std::vector<std::string>& current_keys() const {
+    static const std::vector<std::string> none;
+    return path_.empty() ? none : path_.back().keys;
+  }
+  bool too_deep() const { return too_deep_; }
+  // A body field that is also given in the path or query string.
+  const std::string& conflict() const { return conflict_; }
+  bool root_not_object() const { return root_not_object_; }
+
+ private:
+  struct level {
+    bool is_object;
+    std::string key;
+    std::size_t index = 0;  // arrays: 1 + index of the current element
+    std::vector<std::string> keys;
+  };
+
+  bool enter(bool is_object) {
+    if (path_.empty() && !is_object) { root_not_object_ = true; return false; }
+    if (!path_.empty() && !path_.back().is_object) ++path_.back().index;
+    if (path_.size() >= limits_.max_depth) { too_deep_ = true; return false; }
+    path_.push_back({is_object, {}, 0, {}});
+    return true;
+  }
+  void leave() { path_.pop_back(); }
+
+  template <class Validate, class Write>
+  bool scalar(Validate validate, Write write) {
+    if (path_.empty()) { root_not_object_ = true; return false; }
+    if (!path_.back().is_object) ++path_.back().index;
+    if (!validate()) return false;
+    write();
+    return true;
+  }
+
+  bool typed_extra(const extra_field& field) {
+    std::string type = schema_ ? schema_->property_type(field.name) : "";
+    bool numeric = !field.text.empty() && field.text.find_first_not_of("0123456789+-.eE") == std::string::npos;
+    if ((type == "integer" || type == "number") && numeric) {
+      return RawNumber(field.text.data(), static_cast<rapidjson::SizeType>(field.text.size()), true);
+    } else if (type == "boolean" && (field.text == "true" || field.text == "false")) {
+      return Bool(field.text == "true");
+    }
+    return String(field.text.data(), static_cast<rapidjson::SizeType>(field.text.size()), true);
+  }
+
+  validator_t* validator_;
+  msgpack_writer& writer_;
+  const json_schema* schema_;
+  const std::vector<extra_field>& extra_;
+  json_limits limits_;
+  std::vector<level> path_;
+  bool too_deep_ = false;
+  bool in_extras_ = false;
+  std::string conflict_;
+  bool root_not_object_ = false;
+};
+
+std::string join_values(const rapidjson::Value& array) {
+  std::string out;
+  for (const auto& v : array.GetArray()) {
+    if (!out.empty()) out += ", ";
+    if (v.IsString()) out += v.GetString();
+    else {
+      rapidjson::StringBuffer sb;
+      rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+      v.Accept(w);
+      out += sb.GetString();
+    }
+  }
+  return out;
+}
+
+std::string number_text(const rapidjson::Value& v) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  v.Accept(w);
+  return sb.GetString();
+}
+
+// A human sentence for the failing keyword, with the limit it broke.
+std::string keyword_message(const std::string& keyword, const rapidjson::Value* rule) {
+  auto has = [&](const char* name) { return rule && rule->IsObject() && rule->HasMember(name); };
+  if (keyword == "type" && has("type")) {
+    const auto& t = (*rule)["type"];
+    return "must be of type " + (t.IsString() ? std::string(t.GetString()) : join_values(t));
+  }
+  if (keyword == "enum" && has("enum")) return "must be one of: " + join_values((*rule)["enum"]);
+  if (keyword == "minLength" && has("minLength")) return "must be at least " + number_text((*rule)["minLength"]) + " characters";
+  if (keyword == "maxLength" && has("maxLength")) return "must be at most " + number_text((*rule)["maxLength"]) + " characters";
+  if (keyword == "minimum" && has("minimum")) return "must be >= " + number_text((*rule)["minimum"]);
+  if (keyword == "maximum" && has("maximum")) return "must be <= " + number_text((*rule)["maximum"]);
+  if (keyword == "pattern" && has("pattern")) return std::string("must match ") + (*rule)["pattern"].GetString();
+  if (keyword == "minItems" && has("minItems")) return "must have at least " + number_text((*rule)["minItems"]) + " items";
+  if (keyword == "maxItems" && has("maxItems")) return "must have at most " + number_text((*rule)["maxItems"]) + " items";
+  if (keyword == "additionalProperties") return "is not an allowed field";
+  if (keyword == "required") return "is required";
+  return "fails the schema rule '" + keyword + "'";
+}
+
+void write_json(const msgpack::object& o, rapidjson::Writer<rapidjson::StringBuffer>& w) {
+  switch (o.type) {
+    case msgpack::type::NIL: w.Null(); break;
+    case msgpack::type::BOOLEAN: w.Bool(o.via.boolean); break;
+    case msgpack::type::POSITIVE_INTEGER: w.Uint64(o.via.u64); break;
+    case msgpack::type::NEGATIVE_INTEGER: w.Int64(o.via.i64); break;
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64:
+      if (std::isfinite(o.via.f64)) w.Double(o.via.f64);
+      else w.Null();
+      break;
+    case msgpack::type::STR: w.String(o.via.str.ptr, o.via.str.size); break;
+    case msgpack::type::BIN: w.Null(); break;
+    case msgpack::type::EXT:
+      if (o.via.ext.type() == decimal_ext_type) w.RawValue(o.via.ext.data(), o.via.ext.size, rapidjson::kNumberType);
+      else w.Null();
+      break;
+    case msgpack::type::ARRAY:
+      w.StartArray();
+      for (std::uint32_t i = 0; i < o.via.array.size; ++i) write_json(o.via.array.ptr[i], w);
+      w.EndArray();
+      break;
+    case msgpack::type::MAP:
+      w.StartObject();
+      for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
+        const auto& kv = o.via.map.ptr[i];
+        if (kv.key.type == msgpack::type::STR) {
+          w.Key(kv.key.via.str.ptr, kv.key.via.str.size);
+        } else {
+          std::string key;
+          msgpack_to_json(kv.key, key);
+          w.Key(key.c_str(), static_cast<rapidjson::SizeType>(key.size()));
+        }
+        write_json(kv.val, w);
+      }
+      w.EndObject();
+      break;
+  }
+}
+
+}  // namespace
+
+result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* schema,
+                                      const std::vector<extra_field>& extra, json_limits limits) {
+  std::unique_ptr<validator_t> validator;
+  if (schema) validator = std::make_unique<validator_t>(*schema->internals().schema);
+  msgpack_writer writer;
+  tee_handler handler(validator.get(), writer, schema, extra, limits);
+
+  std::size_t first = json.find_first_not_of(" \t\r\n");
+  bool empty = first == std::string_view::npos;
+  bool parsed = true;
+  rapidjson::ParseResult parse_result;
+  std::size_t consumed = 0;
+  if (empty) {
+    parsed = handler.StartObject() && handler.EndObject(0);
+  } else {
+    rapidjson::Reader reader;
+    rapidjson::MemoryStream stream(json.data(), json.size());
+    parse_result = reader.Parse<rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseValidateEncodingFlag |
+                                rapidjson::kParseStopWhenDoneFlag>(stream, handler);
+    parsed = !parse_result.IsError();
+    consumed = stream.Tell();
+  }
+  if (handler.root_not_object()) {
+    return make_error(400, "bad_request", "body must be a JSON object", {{"", "must be a JSON object"}});
+  }
+  if (handler.too_deep()) {
+    return make_error(400, "bad_request", "body nests deeper than " + std::to_string(limits.max_depth) + " levels",
+                      {{handler.current_path(), "nests too deep"}});
+  }
+  if (!handler.conflict().empty()) {
+    return make_error(400, "bad_request", "field '" + handler.conflict() + "' is given both in the URL and in the body",
+                      {{handler.conflict(), "is given both in the URL and in the body"}});
+  }
+  if (validator && !validator->IsValid()) {
+    std::string keyword = validator->GetInvalidSchemaKeyword();
+    const rapidjson::Value* rule = validator->GetInvalidSchemaPointer().Get(schema->internals().document);
+    std::vector<error_detail> details;
+    if (keyword == "required" && rule && rule->IsObject() && rule->HasMember("required")) {
+      std::string prefix = handler.current_path();
+      for (const auto& name : (*rule)["required"].GetArray()) {
+        std::string field = name.GetString();
+        bool present = false;
+        for (const auto& k : handler.current_keys()) present = present || k == field;
+        if (!present) details.push_back({prefix.empty() ? field : prefix + "." + field, "is required"});
+      }
+    }
+    if (details.empty()) details.push_back({handler.current_path(), keyword_message(keyword, rule)});
+    std::string message = "invalid request body: " + details.front().field + " " + details.front().message;
+    return make_error(400, "validation_failed", message, std::move(details));
+  }
+  if (!parsed) {
+    std::string message = std::string("malformed JSON: ") + rapidjson::GetParseError_En(parse_result.Code()) +
+                          " at offset " + std::to_string(parse_result.Offset());
+    return make_error(400, "bad_json", message, {{handler.current_path(), message}});
+  }
+  if (!empty) {
+    auto rest = json.substr(consumed);
+    if (rest.find_first_not_of(" \t\r\n") != std::string_view::npos) {
+      return make_error(400, "bad_json", "malformed JSON: trailing characters after the body", {{"", "trailing characters"}});
+    }
+  }
+  return parse_msgpack(writer.buffer().data(), writer.buffer().size());
+}
+
+void msgpack_to_json(const msgpack::object& value, std::string& out) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  write_json(value, w);
+  out.append(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace suite

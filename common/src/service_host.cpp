@@ -1,0 +1,166 @@
+#include "suite/service_host.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "suite/log.hpp"
+
+#ifndef SUITE_VERSION
+#define SUITE_VERSION "0.0.0"
+#endif
+#ifndef SUITE_BUILD_TYPE
+#define SUITE_BUILD_TYPE "unknown"
+#endif
+
+extern char** environ;
+
+namespace suite {
+namespace {
+
+class actor_config : public caf::actor_system_config {
+ public:
+  explicit actor_config(std::size_t threads) {
+    set("scheduler.max-threads", threads);
+  }
+};
+
+}  // namespace
+
+std::function<int()> block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return [set] {
+    int signal = 0;
+    sigwait(&set, &signal);
+    return signal;
+  };
+}
+
+service_host::service_host(std::string service, std::string default_bus, std::string default_metrics)
+    : service_(std::move(service)), started_(std::chrono::steady_clock::now()) {
+  block_stop_signals();  // before any thread starts, so run() can sigwait for them
+  auto cores = std::max(1u, std::thread::hardware_concurrency());
+  settings_.add("bus", std::move(default_bus), "ROUTER endpoint this service binds", bus_endpoint())
+      .add("metrics", std::move(default_metrics), "host:port serving /metrics", host_port())
+      .add("workers", std::to_string(cores), "actor scheduler threads and sync workers", integer_in(1, 256))
+      .add("log-level", "info", "debug | info | warn | error", one_of({"debug", "info", "warn", "error"}));
+}
+
+service_host::~service_host() {
+  if (bus_) bus_->stop();
+  bus_.reset();
+  system_.reset();
+}
+
+std::optional<int> service_host::configure(int argc, char** argv) {
+  set_log_service(service_);
+  auto loaded = settings_.load(argc, argv, environ);
+  if (settings_.help_requested()) {
+    std::fputs(settings_.usage(service_).c_str(), stdout);
+    return 0;
+  }
+  if (!loaded) {
+    log_error("config.invalid", {{"error", loaded.error().message}});
+    return 2;
+  }
+  log_level level = log_level::info;
+  parse_log_level(settings_.str("log-level"), level);
+  set_log_level(level);
+  for (const auto& opt : settings_.options()) {
+    log_info("config", {{"key", opt.key}, {"value", opt.secret ? "***" : opt.value}, {"source", opt.source}});
+  }
+  workers_ = static_cast<std::size_t>(settings_.integer("workers"));
+  actor_config_ = std::make_unique<actor_config>(workers_);
+  system_ = std::make_unique<caf::actor_system>(*actor_config_);
+  metrics_ = std::make_unique<suite::metrics>(service_);
+  bus_ = std::make_unique<bus_server>(settings_.str("bus"), *metrics_);
+  add_sys_ops();
+  return std::nullopt;
+}
+
+void service_host::route(const std::string& op, const caf::actor& handler) { bus_->route(op, handler); }
+
+void service_host::route_sync(sync_handlers handlers) {
+  std::vector<std::string> ops;
+  for (const auto& [op, handler] : handlers) ops.push_back(op);
+  auto pool = spawn_sync_workers(*system_, workers_, std::move(handlers));
+  for (const auto& op : ops) route(op, pool);
+}
+
+void service_host::add_sys_ops() {
+  sync_handlers sys;
+  sys["sys.health"] = [this](const request& req) {
+    auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    status health = health_check_ ? health_check_() : ok();
+    if (!health) return error_reply(req.id, health.error());
+    return ok_reply(req.id, pack_value([&](msgpack_packer& p) {
+                      p.pack_map(3);
+                      pack_string(p, "status");
+                      pack_string(p, "ok");
+                      pack_string(p, "service");
+                      pack_string(p, service_);
+                      pack_string(p, "uptime_s");
+                      p.pack_double(uptime);
+                    }));
+  };
+  sys["sys.info"] = [this](const request& req) {
+    return ok_reply(req.id, pack_value([&](msgpack_packer& p) {
+                      p.pack_map(7);
+                      pack_string(p, "service");
+                      pack_string(p, service_);
+                      pack_string(p, "version");
+                      pack_string(p, SUITE_VERSION);
+                      pack_string(p, "build_type");
+                      pack_string(p, SUITE_BUILD_TYPE);
+                      pack_string(p, "cpu_model");
+                      pack_string(p, cpu_model());
+                      pack_string(p, "cores");
+                      p.pack_uint32(std::thread::hardware_concurrency());
+                      pack_string(p, "pid");
+                      p.pack_int64(static_cast<std::int64_t>(::getpid()));
+                      pack_string(p, "settings");
+                      p.pack_map(static_cast<std::uint32_t>(settings_.options().size()));
+                      for (const auto& opt : settings_.options()) {
+                        pack_string(p, opt.key);
+                        pack_string(p, opt.secret ? "***" : opt.value);
+                      }
+                    }));
+  };
+  // sys ops get a worker of their own so health answers even when the service's own
+  // workers are saturated.
+  auto pool = spawn_sync_workers(*system_, 1, std::move(sys));
+  route("sys.health", pool);
+  route("sys.info", pool);
+}
+
+int service_host::run() {
+  if (auto served = metrics_->serve(settings_.str("metrics")); !served) {
+    log_error("metrics.failed", {{"error", served.error().message}});
+    return 1;
+  }
+  if (auto bound = bus_->start(); !bound) {
+    log_error("bus.failed", {{"error", bound.error().message}});
+    return 1;
+  }
+  auto startup = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  metrics_->set_startup_seconds(startup);
+  log_info("ready", {{"bus", settings_.str("bus")},
+                     {"metrics", settings_.str("metrics")},
+                     {"startup_ms", std::to_string(startup * 1000.0)}});
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int signal = 0;
+  sigwait(&set, &signal);
+  log_info("stopping", {{"signal", std::to_string(signal)}});
+  bus_->stop();
+  return 0;
+}
+
+}  // namespace suite

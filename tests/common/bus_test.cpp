@@ -1,0 +1,329 @@
+// The bus over real ZeroMQ sockets (inproc and tcp loopback): request/reply through a
+// CAF actor, deadlines, reconnect, round robin and malformed frames.
+#include <doctest/doctest.h>
+
+#include <future>
+
+#include "suite/bus_client.hpp"
+#include "suite/bus_server.hpp"
+#include "suite/inproc_mailbox.hpp"
+#include "test_process.hpp"
+
+using namespace suite;
+using namespace std::chrono_literals;
+
+namespace {
+
+class test_actors : public caf::actor_system_config {
+ public:
+  test_actors() { set("scheduler.max-threads", 2); }
+};
+
+struct bus_fixture {
+  test_actors config;
+  caf::actor_system system{config};
+
+  caf::actor echo_workers() {
+    sync_handlers handlers;
+    handlers["echo"] = [](const request& r) { return ok_reply(r.id, r.body); };
+    handlers["whoami"] = [](const request& r) {
+      return ok_reply(r.id, pack_value([&](msgpack_packer& p) {
+                        p.pack_map(2);
+                        pack_string(p, "principal");
+                        pack_string(p, r.principal);
+                        pack_string(p, "tenant");
+                        pack_string(p, r.tenant);
+                      }));
+    };
+    handlers["boom"] = [](const request&) -> reply { throw std::runtime_error("boom"); };
+    return spawn_sync_workers(system, 2, std::move(handlers));
+  }
+
+  // An actor that keeps every job and never answers (until it is told to drop them).
+  caf::actor holder(std::shared_ptr<std::vector<bus_job>> held) {
+    return system.spawn([held](caf::event_based_actor*) -> caf::behavior {
+      return {[held](const bus_job& job) { held->push_back(job); }};
+    });
+  }
+  caf::actor dropper() {
+    return system.spawn([](caf::event_based_actor*) -> caf::behavior {
+      return {[](const bus_job&) { /* forgets the job: the bus must still answer */ }};
+    });
+  }
+};
+
+reply call_sync(bus_client& client, const std::string& service, request r) {
+  std::promise<reply> promise;
+  auto future = promise.get_future();
+  client.call(service, std::move(r), [&promise](reply x) { promise.set_value(std::move(x)); });
+  return future.get();
+}
+
+request make_request(const std::string& op, std::int64_t n = 0) {
+  request r;
+  r.op = op;
+  r.principal = "tester";
+  r.tenant = "t";
+  r.body = pack_value([n](msgpack_packer& p) {
+    p.pack_map(1);
+    pack_string(p, "n");
+    p.pack_int64(n);
+  });
+  return r;
+}
+
+std::string tcp_endpoint() { return "tcp://127.0.0.1:" + std::to_string(test::free_port()); }
+
+}  // namespace
+
+TEST_CASE("request and reply over inproc and tcp") {
+  bus_fixture f;
+  for (const std::string& endpoint : {unique_inproc_endpoint("bus-test"), tcp_endpoint()}) {
+    CAPTURE(endpoint);
+    metrics m("bus-test");
+    bus_server server(endpoint, m);
+    auto workers = f.echo_workers();
+    server.route("echo", workers);
+    server.route("whoami", workers);
+    server.route("boom", workers);
+    REQUIRE(server.start().ok());
+    bus_client client;
+    client.add_service("svc", {endpoint});
+    REQUIRE(client.start().ok());
+    REQUIRE(test::wait_until([&] { return client.connected("svc"); }));
+
+    for (int i = 0; i < 100; ++i) {
+      auto r = call_sync(client, "svc", make_request("echo", i));
+      REQUIRE(r.status == 200);
+      CHECK(int_field(r.body.object, "n") == i);
+    }
+    auto who = call_sync(client, "svc", make_request("whoami"));
+    CHECK(string_field(who.body.object, "principal") == "tester");
+
+    auto unknown = call_sync(client, "svc", make_request("nope"));
+    CHECK(unknown.status == 404);
+    CHECK(unknown.error->code == "unknown_op");
+
+    auto boom = call_sync(client, "svc", make_request("boom"));
+    CHECK(boom.status == 500);
+
+    auto no_service = call_sync(client, "other", make_request("echo"));
+    CHECK(no_service.status == 404);
+
+    auto text = m.render();
+    CHECK(text.find(R"(suite_requests_total{op="echo",service="bus-test",status="200"} 100)") != std::string::npos);
+    CHECK(text.find(R"(suite_inflight_requests{service="bus-test"} 0)") != std::string::npos);
+    CHECK(text.find(R"(suite_bus_queue_depth{service="bus-test"} 0)") != std::string::npos);
+  }
+}
+
+TEST_CASE("many concurrent calls from several threads all get their own reply") {
+  bus_fixture f;
+  auto endpoint = tcp_endpoint();
+  metrics m("bus-test");
+  bus_server server(endpoint, m);
+  server.route("echo", f.echo_workers());
+  REQUIRE(server.start().ok());
+  bus_client client;
+  client.add_service("svc", {endpoint});
+  REQUIRE(client.start().ok());
+  REQUIRE(test::wait_until([&] { return client.connected("svc"); }));
+  std::atomic<int> right{0}, wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) {
+        auto r = call_sync(client, "svc", make_request("echo", t * 1000 + i));
+        (int_field(r.body.object, "n") == t * 1000 + i ? right : wrong)++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(right == 2000);
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("a call without a reply times out with 504 at its deadline") {
+  bus_fixture f;
+  auto endpoint = tcp_endpoint();
+  metrics m("bus-test");
+  bus_server server(endpoint, m);
+  auto held = std::make_shared<std::vector<bus_job>>();
+  server.route("hold", f.holder(held));
+  REQUIRE(server.start().ok());
+  bus_client client(bus_client::options{150ms, 50ms});
+  client.add_service("svc", {endpoint});
+  REQUIRE(client.start().ok());
+  REQUIRE(test::wait_until([&] { return client.connected("svc"); }));
+  auto start = std::chrono::steady_clock::now();
+  auto r = call_sync(client, "svc", make_request("hold"));
+  auto waited = std::chrono::steady_clock::now() - start;
+  CHECK(r.status == 504);
+  CHECK(waited >= 140ms);
+  CHECK(waited < 5s);
+}
+
+TEST_CASE("a job dropped without an answer is answered 500, not left hanging") {
+  bus_fixture f;
+  auto endpoint = unique_inproc_endpoint("bus-test");
+  metrics m("bus-test");
+  bus_server server(endpoint, m);
+  server.route("drop", f.dropper());
+  REQUIRE(server.start().ok());
+  bus_client client(bus_client::options{10s, 50ms});
+  client.add_service("svc", {endpoint});
+  REQUIRE(client.start().ok());
+  auto r = call_sync(client, "svc", make_request("drop"));
+  CHECK(r.status == 500);
+  CHECK(r.error->code == "dropped");
+}
+
+TEST_CASE("a dead service is 503 at once, in-flight calls fail fast, and it is used again when back") {
+  bus_fixture f;
+  auto endpoint = tcp_endpoint();
+  bus_client client(bus_client::options{5s, 20ms});
+  client.add_service("svc", {endpoint});
+  REQUIRE(client.start().ok());
+
+  // Nothing listening yet: 503 at once, not after the time-out.
+  auto start = std::chrono::steady_clock::now();
+  auto down = call_sync(client, "svc", make_request("echo"));
+  CHECK(down.status == 503);
+  CHECK(std::chrono::steady_clock::now() - start < 100ms);
+
+  metrics m("bus-test");
+  auto held = std::make_shared<std::vector<bus_job>>();
+  {
+    bus_server server(endpoint, m);
+    server.route("echo", f.echo_workers());
+    server.route("hold", f.holder(held));
+    REQUIRE(server.start().ok());
+    REQUIRE(test::wait_until([&] { return client.connected("svc"); }));
+    CHECK(call_sync(client, "svc", make_request("echo", 1)).status == 200);
+
+    std::promise<reply> promise;
+    auto future = promise.get_future();
+    client.call("svc", make_request("hold"), [&promise](reply x) { promise.set_value(std::move(x)); });
+    std::this_thread::sleep_for(50ms);
+    auto killed = std::chrono::steady_clock::now();
+    server.stop();
+    REQUIRE(future.wait_for(2s) == std::future_status::ready);
+    CHECK(future.get().status == 503);
+    CHECK(std::chrono::steady_clock::now() - killed < 1s);
+  }
+  REQUIRE(test::wait_until([&] { return !client.connected("svc"); }));
+
+  bus_server again(endpoint, m);
+  again.route("echo", f.echo_workers());
+  REQUIRE(again.start().ok());
+  REQUIRE(test::wait_until([&] { return client.connected("svc"); }));
+  CHECK(call_sync(client, "svc", make_request("echo", 2)).status == 200);
+}
+
+TEST_CASE("several endpoints of one service share the calls round robin") {
+  bus_fixture f;
+  auto a = tcp_endpoint(), b = tcp_endpoint();
+  metrics ma("bus-a"), mb("bus-b");
+  bus_server sa(a, ma), sb(b, mb);
+  sa.route("echo", f.echo_workers());
+  sb.route("echo", f.echo_workers());
+  REQUIRE(sa.start().ok());
+  REQUIRE(sb.start().ok());
+  bus_client client;
+  client.add_service("svc", {a, b});
+  REQUIRE(client.start().ok());
+  REQUIRE(test::wait_until([&] {
+    return call_sync(client, "svc", make_request("echo")).status == 200 && client.connected("svc");
+  }));
+  std::this_thread::sleep_for(100ms);  // both connections up
+  for (int i = 0; i < 20; ++i) REQUIRE(call_sync(client, "svc", make_request("echo", i)).status == 200);
+  auto count = [](metrics& m) {
+    auto text = m.render();
+    auto key = std::string(R"(op="echo",service=")") + m.service() + R"(",status="200"} )";
+    auto at = text.find(key);
+    return at == std::string::npos ? 0 : std::stoi(text.substr(at + key.size()));
+  };
+  CHECK(count(ma) >= 5);
+  CHECK(count(mb) >= 5);
+}
+
+TEST_CASE("garbage and late frames sent straight to the ROUTER get errors and the server keeps serving") {
+  bus_fixture f;
+  auto endpoint = tcp_endpoint();
+  metrics m("bus-test");
+  bus_server server(endpoint, m);
+  server.route("echo", f.echo_workers());
+  REQUIRE(server.start().ok());
+
+  zmq::socket_t raw(bus_context(), zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.set(zmq::sockopt::rcvtimeo, 2000);
+  raw.connect(endpoint);
+  auto expect_error = [&](const std::string& frame, int status) {
+    REQUIRE(raw.send(zmq::buffer(frame), zmq::send_flags::none));
+    zmq::message_t answer;
+    REQUIRE(raw.recv(answer));
+    auto r = decode_reply(answer.data<char>(), answer.size());
+    REQUIRE(r.ok());
+    CHECK(r->status == status);
+  };
+  expect_error("this is not msgpack \xc1", 400);
+  expect_error(std::string("\x81\xa2id\x05", 5), 400);  // {id: 5} without op
+  request late = make_request("echo");
+  late.id = 77;
+  late.deadline_ms = unix_ms_now() - 1000;
+  msgpack::sbuffer late_frame;
+  encode(late, late_frame);
+  expect_error(std::string(late_frame.data(), late_frame.size()), 504);
+  // Multi-frame garbage: the extra frames are discarded.
+  REQUIRE(raw.send(zmq::str_buffer("x"), zmq::send_flags::sndmore));
+  REQUIRE(raw.send(zmq::str_buffer("y"), zmq::send_flags::none));
+  zmq::message_t ignored;
+  (void)raw.recv(ignored);
+
+  bus_client client;
+  client.add_service("svc", {endpoint});
+  REQUIRE(client.start().ok());
+  REQUIRE(test::wait_until([&] { return client.connected("svc"); }));
+  CHECK(call_sync(client, "svc", make_request("echo", 5)).status == 200);
+}
+
+TEST_CASE("binding a taken endpoint is a clear error") {
+  bus_fixture f;
+  auto endpoint = tcp_endpoint();
+  metrics m("bus-test");
+  bus_server first(endpoint, m), second(endpoint, m);
+  REQUIRE(first.start().ok());
+  auto r = second.start();
+  REQUIRE(!r.ok());
+  CHECK(r.error().message.find(endpoint) != std::string::npos);
+}
+
+TEST_CASE("a subscription receives what a PUB socket publishes") {
+  auto endpoint = tcp_endpoint();
+  zmq::socket_t pub(bus_context(), zmq::socket_type::pub);
+  pub.set(zmq::sockopt::linger, 0);
+  pub.bind(endpoint);
+  std::promise<std::string> got;
+  auto future = got.get_future();
+  std::atomic<bool> done{false};
+  bus_client client;
+  client.subscribe(endpoint, {"events"}, [&](const std::string& topic, const msgpack_value& v) {
+    if (!done.exchange(true)) got.set_value(topic + ":" + std::string(string_field(v.object, "k").value_or("")));
+  });
+  REQUIRE(client.start().ok());
+  auto payload = pack_value([](msgpack_packer& p) {
+    p.pack_map(1);
+    pack_string(p, "k");
+    pack_string(p, "v");
+  });
+  msgpack::sbuffer b;
+  msgpack_packer(b).pack(payload.object);
+  // PUB drops messages until the subscription has arrived: publish until one lands.
+  for (int i = 0; i < 200 && future.wait_for(10ms) != std::future_status::ready; ++i) {
+    pub.send(zmq::str_buffer("events.e1"), zmq::send_flags::sndmore);
+    pub.send(zmq::buffer(b.data(), b.size()));
+  }
+  REQUIRE(future.wait_for(1s) == std::future_status::ready);
+  CHECK(future.get() == "events.e1:v");
+}

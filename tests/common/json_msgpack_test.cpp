@@ -1,0 +1,129 @@
+#include <doctest/doctest.h>
+
+#include "suite/json_msgpack.hpp"
+
+using namespace suite;
+
+namespace {
+
+std::string round_trip(std::string_view json, const json_schema* schema = nullptr) {
+  auto value = json_to_msgpack(json, schema);
+  REQUIRE_MESSAGE(value.ok(), (value.ok() ? "" : value.error().message));
+  std::string out;
+  msgpack_to_json(value->object, out);
+  return out;
+}
+
+const char* patient_schema = R"({
+  "type": "object",
+  "properties": {
+    "name": {"type": "string", "minLength": 1, "maxLength": 20},
+    "age": {"type": "integer", "minimum": 0},
+    "insurance": {"enum": ["sha", "private", "cash"]},
+    "limit": {"type": "integer"},
+    "kin": {"type": "object", "properties": {"phone": {"type": "string"}}, "required": ["phone", "name"]}
+  },
+  "required": ["name", "age"],
+  "additionalProperties": false
+})";
+
+}  // namespace
+
+TEST_CASE("JSON to msgpack and back keeps values exactly") {
+  CHECK(round_trip(R"({"a":1,"b":-2,"c":"x","d":true,"e":null,"f":[1,2,{"g":[]}]})") ==
+        R"({"a":1,"b":-2,"c":"x","d":true,"e":null,"f":[1,2,{"g":[]}]})");
+  // Money never passes through a double: the text comes back as sent.
+  CHECK(round_trip(R"({"amount":1234.50,"tiny":0.1,"big":12345678901234567890.01,"e":1e3})") ==
+        R"({"amount":1234.50,"tiny":0.1,"big":12345678901234567890.01,"e":1e3})");
+  CHECK(round_trip(R"({"u":18446744073709551615,"i":-9223372036854775808})") ==
+        R"({"u":18446744073709551615,"i":-9223372036854775808})");
+  CHECK(round_trip(R"({"s":"caf\u00e9 \"q\" \\ \n"})") == "{\"s\":\"caf\xc3\xa9 \\\"q\\\" \\\\ \\n\"}");
+  CHECK(round_trip("") == "{}");
+  CHECK(round_trip("  \n") == "{}");
+}
+
+TEST_CASE("decimals reach services as exact text") {
+  auto value = json_to_msgpack(R"({"amount": 99.95})", nullptr);
+  REQUIRE(value.ok());
+  CHECK(decimal_field(value->object, "amount") == "99.95");
+}
+
+TEST_CASE("malformed JSON is a 400 that says where") {
+  for (const char* bad : {R"({"a":)", R"({"a":1}})", "{'a':1}", "[1,2]", "42", R"({"a":1} x)", "\xff\xfe"}) {
+    auto value = json_to_msgpack(bad, nullptr);
+    REQUIRE(!value.ok());
+    CHECK(value.error().status == 400);
+    CHECK(!value.error().details.empty());
+  }
+}
+
+TEST_CASE("schema violations name every missing field and the failing one") {
+  auto schema = json_schema::compile(patient_schema);
+  REQUIRE(schema.ok());
+  const json_schema* s = schema->get();
+
+  auto missing = json_to_msgpack(R"({})", s);
+  REQUIRE(!missing.ok());
+  CHECK(missing.error().code == "validation_failed");
+  REQUIRE(missing.error().details.size() == 2);
+  CHECK(missing.error().details[0].field == "name");
+  CHECK(missing.error().details[0].message == "is required");
+  CHECK(missing.error().details[1].field == "age");
+
+  auto one_missing = json_to_msgpack(R"({"name":"A"})", s);
+  REQUIRE(!one_missing.ok());
+  REQUIRE(one_missing.error().details.size() == 1);
+  CHECK(one_missing.error().details[0].field == "age");
+
+  auto wrong_type = json_to_msgpack(R"({"name":"A","age":"ten"})", s);
+  REQUIRE(!wrong_type.ok());
+  CHECK(wrong_type.error().details[0].field == "age");
+  CHECK(wrong_type.error().details[0].message == "must be of type integer");
+
+  auto too_low = json_to_msgpack(R"({"name":"A","age":-1})", s);
+  REQUIRE(!too_low.ok());
+  CHECK(too_low.error().details[0].message == "must be >= 0");
+
+  auto enum_bad = json_to_msgpack(R"({"name":"A","age":1,"insurance":"gold"})", s);
+  REQUIRE(!enum_bad.ok());
+  CHECK(enum_bad.error().details[0].field == "insurance");
+  CHECK(enum_bad.error().details[0].message == "must be one of: sha, private, cash");
+
+  auto extra = json_to_msgpack(R"({"name":"A","age":1,"hacker":1})", s);
+  REQUIRE(!extra.ok());
+  CHECK(extra.error().details[0].field == "hacker");
+
+  auto nested = json_to_msgpack(R"({"name":"A","age":1,"kin":{"phone":"1"}})", s);
+  REQUIRE(!nested.ok());
+  REQUIRE(nested.error().details.size() == 1);
+  CHECK(nested.error().details[0].field == "kin.name");
+
+  CHECK(json_to_msgpack(R"({"name":"A","age":1,"kin":{"phone":"1","name":"B"}})", s).ok());
+}
+
+TEST_CASE("URL parameters are typed by the schema, validated and cannot be overridden by the body") {
+  auto schema = json_schema::compile(patient_schema);
+  REQUIRE(schema.ok());
+  auto value = json_to_msgpack(R"({"name":"A","age":3})", schema->get(), {{"limit", "25"}});
+  REQUIRE(value.ok());
+  CHECK(int_field(value->object, "limit") == 25);
+
+  auto bad = json_to_msgpack(R"({"name":"A","age":3})", schema->get(), {{"limit", "lots"}});
+  REQUIRE(!bad.ok());
+  CHECK(bad.error().details[0].field == "limit");
+
+  auto conflict = json_to_msgpack(R"({"name":"A","age":3,"limit":1})", schema->get(), {{"limit", "2"}});
+  REQUIRE(!conflict.ok());
+  CHECK(conflict.error().details[0].field == "limit");
+
+  auto get = json_to_msgpack("", nullptr, {{"id", "abc"}});
+  REQUIRE(get.ok());
+  CHECK(string_field(get->object, "id") == "abc");
+}
+
+TEST_CASE("nesting beyond the depth limit is refused") {
+  std::string deep = "{\"a\":" + std::string(100, '[') + std::string(100, ']') + "}";
+  auto value = json_to_msgpack(deep, nullptr);
+  REQUIRE(!value.ok());
+  CHECK(value.error().status == 400);
+}

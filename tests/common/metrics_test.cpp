@@ -1,0 +1,70 @@
+#include <doctest/doctest.h>
+
+#include "suite/metrics.hpp"
+
+using namespace suite;
+
+TEST_CASE("the text exposition carries the standard families") {
+  metrics m("test-svc");
+  m.add_op("things.get");
+  m.op("things.get").record(200, 0.0003);
+  m.op("things.get").record(200, 0.0003);
+  m.op("things.get").record(404, 0.002);
+  m.op("unknown.op").record(418, 0.001);
+  m.inflight().Increment();
+  m.set_startup_seconds(0.012);
+  auto text = m.render();
+  CHECK(text.find(R"(suite_requests_total{op="things.get",service="test-svc",status="200"} 2)") != std::string::npos);
+  CHECK(text.find(R"(suite_requests_total{op="things.get",service="test-svc",status="404"} 1)") != std::string::npos);
+  CHECK(text.find(R"(suite_requests_total{op="other",service="test-svc",status="other"} 1)") != std::string::npos);
+  CHECK(text.find(R"(suite_request_duration_seconds_bucket{op="things.get",service="test-svc",le="5e-05"} 0)") != std::string::npos);
+  CHECK(text.find(R"(suite_request_duration_seconds_bucket{op="things.get",service="test-svc",le="0.0004"} 2)") != std::string::npos);
+  CHECK(text.find(R"(suite_request_duration_seconds_count{op="things.get",service="test-svc"} 3)") != std::string::npos);
+  CHECK(text.find(R"(suite_inflight_requests{service="test-svc"} 1)") != std::string::npos);
+  CHECK(text.find(R"(suite_bus_queue_depth{service="test-svc"} 0)") != std::string::npos);
+  CHECK(text.find(R"(suite_startup_seconds{service="test-svc"} 0.012)") != std::string::npos);
+  CHECK(text.find("suite_build_info{build_type=") != std::string::npos);
+  CHECK(text.find("cpu_model=\"" + cpu_model() + "\"") != std::string::npos);
+  for (const char* family : {"process_resident_memory_bytes ", "process_virtual_memory_bytes ", "process_cpu_seconds_total ",
+                             "process_open_fds ", "process_start_time_seconds "}) {
+    CHECK_MESSAGE(text.find(family) != std::string::npos, family);
+  }
+}
+
+TEST_CASE("process metrics are real readings") {
+  metrics m("test-svc");
+  auto text = m.render();
+  auto value_of = [&](const std::string& name) {
+    auto at = text.find("\n" + name + " ");
+    REQUIRE(at != std::string::npos);
+    return std::stod(text.substr(at + name.size() + 2));
+  };
+  CHECK(value_of("process_resident_memory_bytes") > 1e6);
+  CHECK(value_of("process_open_fds") >= 3);
+  double start = value_of("process_start_time_seconds");
+  double now = static_cast<double>(std::time(nullptr));
+  CHECK(start <= now + 1);
+  CHECK(start > now - 3600);
+}
+
+TEST_CASE("recording can be switched off to measure its cost") {
+  metrics m("test-svc");
+  m.add_op("a");
+  metrics::set_recording(false);
+  m.op("a").record(200, 0.1);
+  metrics::set_recording(true);
+  CHECK(m.render().find(R"(suite_requests_total{op="a",service="test-svc",status="200"} 0)") != std::string::npos);
+}
+
+TEST_CASE("serving on a taken port is a clear error") {
+  metrics a("a"), b("b");
+  REQUIRE(a.serve("127.0.0.1:0").ok());
+  // civetweb reports the bound port only through its listening list; use a fixed one.
+  metrics c("c");
+  auto first = c.serve("127.0.0.1:39417");
+  if (first.ok()) {
+    auto second = b.serve("127.0.0.1:39417");
+    REQUIRE(!second.ok());
+    CHECK(second.error().message.find("39417") != std::string::npos);
+  }
+}
