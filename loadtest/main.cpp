@@ -8,12 +8,15 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "loadgen/bus_transport.hpp"
 #include "loadgen/http_transport.hpp"
 #include "loadgen/load_engine.hpp"
 #include "loadgen/run_report.hpp"
@@ -38,6 +41,7 @@ constexpr const char* usage_text = R"(usage:
       --metrics-port-base N          /metrics ports: gateway N, backends N+1..N+4 (9100)
       --git-rev REV                  recorded in the results (default: git rev-parse)
       --transport http|bus           bus: straight to the service over the bus (DEALER)
+      --bus SERVICE=ENDPOINT         a backend's bus endpoint (default tcp://127.0.0.1:555x)
   loadgen check FILE...              validate scenario files
   loadgen compare A.json B.json      two results side by side, with ratios
   loadgen report FILE.json...        the markdown tables of results files
@@ -112,6 +116,7 @@ int run_command(const std::vector<std::string_view>& args) {
   std::string results_dir = "results";
   std::string scenarios_dir = LOADGEN_SCENARIO_DIR;
   std::string transport_name = "http";
+  std::map<std::string, std::string> bus_endpoints;
   bool short_run = false;
   std::optional<double> duration, requests, rate, connections, threads;
   for (std::size_t i = 1; i < args.size(); ++i) {
@@ -158,14 +163,8 @@ int run_command(const std::vector<std::string_view>& args) {
     else
       return usage("unknown option " + std::string(flag));
   }
-  if (transport_name == "bus") {
-    // Issue 3: the DEALER transport is built on common's suite::bus_client, which is
-    // wired in when this branch merges with the foundation.
-    std::cerr << "loadgen: --transport bus is not available in this build: it needs "
-                 "common's suite::bus_client (issue 3, wired at merge)\n";
-    return 2;
-  }
-  if (transport_name != "http") return usage("--transport is http or bus");
+  if (transport_name != "http" && transport_name != "bus")
+    return usage("--transport is http or bus");
 
   std::string path(args[0]);
   if (!fs::exists(path)) path = (fs::path(scenarios_dir) / (path + ".json")).string();
@@ -190,6 +189,18 @@ int run_command(const std::vector<std::string_view>& args) {
   if (connections) s.plan.connections = static_cast<std::size_t>(*connections);
   if (threads) s.plan.threads = static_cast<unsigned>(*threads);
   if (options.git_rev.empty()) options.git_rev = current_git_rev();
+  std::unique_ptr<loadgen::bus_transport> bus;
+  if (transport_name == "bus") {
+    std::string error;
+    bus = loadgen::bus_transport::create(
+        bus_endpoints, std::chrono::duration_cast<std::chrono::milliseconds>(s.plan.timeout),
+        error);
+    if (!bus) {
+      std::cerr << "loadgen: " << error << "\n";
+      return 1;
+    }
+    options.load_transport = bus.get();
+  }
 
   std::cerr << "loadgen: " << s.name << " (" << s.file << ")\n";
   const loadgen::run_report report = loadgen::run_scenario(s, options);

@@ -133,6 +133,8 @@ class worker {
       if (!expected) note_failure(spec, response);
       return;
     }
+    first_sent_ = std::min(first_sent_, sent);
+    last_sent_ = std::max(last_sent_, sent);
     op_result& stats = ops_[op];
     ++stats.status_counts[response.status];
     if (!expected) {
@@ -156,6 +158,8 @@ class worker {
   value_pools& pools() { return pools_; }
   clock_type::time_point first_measured() const { return first_measured_; }
   clock_type::time_point last_answer() const { return last_answer_; }
+  clock_type::time_point first_sent() const { return first_sent_; }
+  clock_type::time_point last_sent() const { return last_sent_; }
   std::uint64_t warmup_answers() const { return warmup_answers_; }
 
  private:
@@ -204,6 +208,8 @@ class worker {
   std::size_t active_ = 0;
   clock_type::time_point first_measured_ = clock_type::time_point::max();
   clock_type::time_point last_answer_ = clock_type::time_point::min();
+  clock_type::time_point first_sent_ = clock_type::time_point::max();
+  clock_type::time_point last_sent_ = clock_type::time_point::min();
   std::uint64_t warmup_answers_ = 0;
 };
 
@@ -268,7 +274,7 @@ void virtual_user::issue() {
   }
   sent_ = now;
   in_flight_ = true;
-  channel_->send({spec.method, target_, body_, spec.bus_op});
+  channel_->send({spec.method, target_, body_});
 }
 
 void virtual_user::on_response(const response_view& response) {
@@ -350,6 +356,8 @@ run_result run_load(const load_plan& plan, transport& transport, const value_poo
   run_result result;
   auto first = clock_type::time_point::max();
   auto last = clock_type::time_point::min();
+  auto first_sent = clock_type::time_point::max();
+  auto last_sent = clock_type::time_point::min();
   for (std::size_t op = 0; op < plan.mix.size(); ++op) {
     result.ops.emplace_back();
     result.ops.back().name = plan.mix[op].name;
@@ -367,9 +375,14 @@ run_result run_load(const load_plan& plan, transport& transport, const value_poo
     }
     first = std::min(first, w->first_measured());
     last = std::max(last, w->last_answer());
+    first_sent = std::min(first_sent, w->first_sent());
+    last_sent = std::max(last_sent, w->last_sent());
     result.warmup_answers += w->warmup_answers();
   }
   if (first < last) result.measured_seconds = std::chrono::duration<double>(last - first).count();
+  if (first_sent < last_sent) {
+    result.sending_seconds = std::chrono::duration<double>(last_sent - first_sent).count();
+  }
   result.error_samples = std::move(state.error_samples);
   result.stopped_on_error = state.stopped_on_error;
   result.pools = workers.front()->pools();

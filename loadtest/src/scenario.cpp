@@ -171,7 +171,6 @@ class validator {
         out.expect_status.push_back(code.GetInt());
       }
     }
-    if (!text(object, path, "bus_op", out.bus_op, false)) return false;
     return integer(object, path, "events_per_request", out.events_per_request, 1, 1'000'000, false);
   }
 
@@ -334,7 +333,7 @@ scenario_load_result validate(const located_json& json, const std::string& file_
         const Value& step = (*setup)[i];
         if (!step.IsObject()) return v.fail(path, "a step is an object");
         if (!v.only_known(step, path,
-                          {"name", "method", "path", "body", "capture", "expect", "bus_op",
+                          {"name", "method", "path", "body", "capture", "expect",
                            "events_per_request", "count", "users"})) {
           return false;
         }
@@ -354,7 +353,7 @@ scenario_load_result validate(const located_json& json, const std::string& file_
       const Value& entry = (*mix)[i];
       if (!entry.IsObject()) return v.fail(path, "a request is an object");
       if (!v.only_known(entry, path,
-                        {"name", "weight", "method", "path", "body", "capture", "expect", "bus_op",
+                        {"name", "weight", "method", "path", "body", "capture", "expect",
                          "events_per_request"})) {
         return false;
       }

@@ -88,6 +88,12 @@ void add_client_figures(run_report& report, const load_plan& plan, const run_res
   report.add("total.count", static_cast<double>(result.total_count()));
   report.add("total.errors", static_cast<double>(result.total_errors()));
   report.add("total.throughput_per_s", static_cast<double>(result.total_count()) / seconds);
+  if (report.open_loop && result.sending_seconds > 0) {
+    // How closely the generator kept its schedule: should equal the rate asked for.
+    report.add(
+        "total.sent_per_s",
+        static_cast<double>(result.total_count() + result.total_errors()) / result.sending_seconds);
+  }
   if (batched)
     report.add("total.events_per_s", static_cast<double>(result.total_events()) / seconds);
   add_latency(report, "total.latency_ms", result.merged(true));

@@ -49,18 +49,19 @@ TEST_CASE("open loop: a 500 ms stall shows in the corrected p99 and not in the u
   CHECK(result.total_errors() == 0);
   // About 1,000 of the 6,000 requests were scheduled inside the stall: a sixth of the
   // corrected samples wait behind it, so p99 is far above the 2 ms service time.
-  CHECK(ms(corrected.percentile_ns(99)) > 250);
+  CHECK(ms(corrected.percentile_ns(99)) > 300);
   CHECK(ms(corrected.max_ns()) > 450);
   // Only the one request per connection that was on the wire saw the stall directly
-  // (20 of 6,000): the uncorrected p99 is still the service time, the max is the stall.
-  CHECK(ms(uncorrected.percentile_ns(99)) < 50);
+  // (20 of 6,000): the uncorrected p99 stays near the service time (with room for a
+  // busy machine's scheduling delays), far below the stall; the max is the stall.
+  CHECK(ms(uncorrected.percentile_ns(99)) < 150);
   CHECK(ms(uncorrected.max_ns()) > 250);
   CHECK(ms(uncorrected.percentile_ns(50)) >= 2.0);
 
-  // The schedule: 2,000/s for 3 s.
+  // The schedule: 2,000/s for 3 s, and the requests actually left at that rate.
   const double count = static_cast<double>(result.total_count());
   CHECK(std::abs(count - 6000) <= 0.02 * 6000);
-  const double rate = count / result.measured_seconds;
+  const double rate = (count - 1) / result.sending_seconds;
   CHECK(std::abs(rate - 2000) <= 0.02 * 2000);
 }
 

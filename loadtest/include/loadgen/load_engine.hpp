@@ -44,6 +44,9 @@ struct op_result {
 struct run_result {
   std::vector<op_result> ops;   // in the plan's mix order
   double measured_seconds = 0;  // first measured send to last measured answer
+  // First to last actual send of the measured requests: in open loop, how closely the
+  // generator kept its schedule (requests / sending_seconds ~ the rate asked for).
+  double sending_seconds = 0;
   std::uint64_t warmup_answers = 0;
   std::vector<std::string> error_samples;  // the first few failures, for the report
   bool stopped_on_error = false;

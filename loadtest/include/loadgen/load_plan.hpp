@@ -25,7 +25,6 @@ struct request_spec {
   std::string method = "GET";
   request_template target;         // path and query
   request_template body;           // empty template = no body
-  std::string bus_op;              // op name for the direct bus mode
   std::vector<int> expect_status;  // empty = any 2xx
   std::vector<capture_rule> captures;
   std::uint64_t events_per_request = 1;  // for events_per_s when a request carries several

@@ -20,7 +20,6 @@ struct outgoing_request {
   std::string_view method;  // HTTP method ("GET", "POST", ...)
   std::string_view target;  // HTTP path and query
   std::string_view body;    // JSON body, empty for none
-  std::string_view bus_op;  // op name in the bus catalogue, for the direct bus mode
 };
 
 // A finished exchange. status 0 means no response (connect, I/O, parse error or
