@@ -335,7 +335,10 @@ int url_command(const std::vector<std::string_view>& args) {
               "max");
   const bool open = plan.model == loadgen::arrival_model::open;
   print_percentiles(open ? "corrected" : "", result.merged(true));
-  if (open) print_percentiles("uncorrected", result.merged(false));
+  if (open) {
+    print_percentiles("uncorrected", result.merged(false));
+    print_percentiles("send lag", result.schedule_lag);
+  }
   for (const auto& e : result.error_samples) std::printf("error: %s\n", e.c_str());
   return 0;
 }

@@ -135,6 +135,7 @@ class worker {
     }
     first_sent_ = std::min(first_sent_, sent);
     last_sent_ = std::max(last_sent_, sent);
+    schedule_lag_.record(sent - intended);
     op_result& stats = ops_[op];
     ++stats.status_counts[response.status];
     if (!expected) {
@@ -158,6 +159,7 @@ class worker {
   value_pools& pools() { return pools_; }
   clock_type::time_point first_measured() const { return first_measured_; }
   clock_type::time_point last_answer() const { return last_answer_; }
+  const latency_histogram& schedule_lag() const { return schedule_lag_; }
   clock_type::time_point first_sent() const { return first_sent_; }
   clock_type::time_point last_sent() const { return last_sent_; }
   std::uint64_t warmup_answers() const { return warmup_answers_; }
@@ -209,6 +211,7 @@ class worker {
   clock_type::time_point first_measured_ = clock_type::time_point::max();
   clock_type::time_point last_answer_ = clock_type::time_point::min();
   clock_type::time_point first_sent_ = clock_type::time_point::max();
+  latency_histogram schedule_lag_;
   clock_type::time_point last_sent_ = clock_type::time_point::min();
   std::uint64_t warmup_answers_ = 0;
 };
@@ -263,8 +266,8 @@ void virtual_user::issue() {
   body_.clear();
   if (!spec.target.render(owner_.render(), target_) || !spec.body.render(owner_.render(), body_)) {
     // A pick from a pool nothing has filled yet: an error of the scenario, reported
-    // like a failed request so it is seen.
-    // Posted, not called, so a user that keeps failing this way cannot recurse.
+    // like a failed request so it is seen; posted, not called, so that a user that
+    // keeps failing this way cannot recurse.
     sent_ = now;
     in_flight_ = true;
     asio::post(owner_.io(), [this] {
@@ -375,6 +378,7 @@ run_result run_load(const load_plan& plan, transport& transport, const value_poo
     }
     first = std::min(first, w->first_measured());
     last = std::max(last, w->last_answer());
+    result.schedule_lag.add(w->schedule_lag());
     first_sent = std::min(first_sent, w->first_sent());
     last_sent = std::max(last_sent, w->last_sent());
     result.warmup_answers += w->warmup_answers();

@@ -252,6 +252,11 @@ std::string run_report::to_markdown() const {
   md << "| startup | " << per_service("startup_ms", "", "ms") << " |\n";
   md << "| failed requests | " << cell("total.errors") << " |\n";
   md << "| binary size | " << per_service("binary_mb", "", "MB") << " |\n";
+  if (has("loadgen.schedule_lag_ms.p50")) {
+    md << "| loadgen schedule lag p50 / p99 | " << cell("loadgen.schedule_lag_ms.p50") << " / "
+       << cell("loadgen.schedule_lag_ms.p99") << " ms (sent " << cell("total.sent_per_s")
+       << " req/s) |\n";
+  }
   if (has("loadgen.cpu_us_per_request")) {
     md << "| loadgen CPU per request | " << cell("loadgen.cpu_us_per_request") << " µs |\n";
   }

@@ -90,6 +90,8 @@ void add_client_figures(run_report& report, const load_plan& plan, const run_res
   report.add("total.throughput_per_s", static_cast<double>(result.total_count()) / seconds);
   if (report.open_loop && result.sending_seconds > 0) {
     // How closely the generator kept its schedule: should equal the rate asked for.
+    report.add("loadgen.schedule_lag_ms.p50", result.schedule_lag.percentile_ns(50) / 1e6);
+    report.add("loadgen.schedule_lag_ms.p99", result.schedule_lag.percentile_ns(99) / 1e6);
     report.add(
         "total.sent_per_s",
         static_cast<double>(result.total_count() + result.total_errors()) / result.sending_seconds);

@@ -47,6 +47,10 @@ struct run_result {
   // First to last actual send of the measured requests: in open loop, how closely the
   // generator kept its schedule (requests / sending_seconds ~ the rate asked for).
   double sending_seconds = 0;
+  // Open loop: how late each request left after its intended time (timer wake-up,
+  // a busy connection). Part of the corrected latency; large values mean the
+  // generator, not the server, fell behind (more connections or threads needed).
+  latency_histogram schedule_lag;
   std::uint64_t warmup_answers = 0;
   std::vector<std::string> error_samples;  // the first few failures, for the report
   bool stopped_on_error = false;
