@@ -1,6 +1,7 @@
 #include "loadgen/load_engine.hpp"
 
 #include <sys/prctl.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -22,6 +23,12 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 constexpr std::size_t max_error_samples = 5;
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
 
 // What all workers share: the clock origin, the ticket counter and the stop flag.
 struct run_state {
@@ -94,10 +101,14 @@ class worker {
   void run() {
     active_ = users_.size();
     if (active_ == 0) return;
+    const double cpu_before = thread_cpu_seconds();
     for (auto& user : users_) user->start();
     sweep();
     io_.run();
+    cpu_seconds_ = thread_cpu_seconds() - cpu_before;
   }
+
+  double cpu_seconds() const { return cpu_seconds_; }
 
   void user_finished() {
     if (--active_ == 0) sweep_.cancel();
@@ -214,6 +225,7 @@ class worker {
   latency_histogram schedule_lag_;
   clock_type::time_point last_sent_ = clock_type::time_point::min();
   std::uint64_t warmup_answers_ = 0;
+  double cpu_seconds_ = 0;
 };
 
 virtual_user::virtual_user(worker& owner, std::size_t index)
@@ -379,6 +391,7 @@ run_result run_load(const load_plan& plan, transport& transport, const value_poo
     first = std::min(first, w->first_measured());
     last = std::max(last, w->last_answer());
     result.schedule_lag.add(w->schedule_lag());
+    result.cpu_seconds += w->cpu_seconds();
     first_sent = std::min(first_sent, w->first_sent());
     last_sent = std::max(last_sent, w->last_sent());
     result.warmup_answers += w->warmup_answers();

@@ -1,7 +1,5 @@
 #include "loadgen/scenario_runner.hpp"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <cmath>
 #include <ctime>
@@ -27,13 +25,6 @@ std::string utc_now() {
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return text;
-}
-
-double process_cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 std::string describe_load(const load_plan& plan) {
@@ -215,9 +206,8 @@ run_report run_scenario(const scenario& s, const runner_options& options) {
   for (int run = 0; run < std::max(1, options.repeat); ++run) {
     const suite_snapshot before = monitor.snapshot();
     monitor.start_sampling(std::chrono::milliseconds(1000));
-    const double cpu_before = process_cpu_seconds();
     const run_result result = run_load(s.plan, load_transport, pools);
-    const double cpu = process_cpu_seconds() - cpu_before;
+    const double cpu = result.cpu_seconds;
     auto peaks = monitor.stop_sampling();
     const suite_snapshot after = monitor.snapshot();
     ++report.runs;

@@ -51,6 +51,7 @@ struct run_result {
   // a busy connection). Part of the corrected latency; large values mean the
   // generator, not the server, fell behind (more connections or threads needed).
   latency_histogram schedule_lag;
+  double cpu_seconds = 0;  // CPU time of the worker threads: the generator's own cost
   std::uint64_t warmup_answers = 0;
   std::vector<std::string> error_samples;  // the first few failures, for the report
   bool stopped_on_error = false;
