@@ -220,6 +220,7 @@ run_report run_scenario(const scenario& s, const runner_options& options) {
       const std::string base = "services." + name;
       double peak = std::max(peaks[name], state.rss_bytes);
       if (before.count(name)) peak = std::max(peak, before.at(name).rss_bytes);
+      if (idle.count(name)) peak = std::max(peak, idle.at(name).rss_bytes);
       report.add(base + ".peak_rss_mb", peak / mb);
       report.add(base + ".after_rss_mb", state.rss_bytes / mb);
       if (!before.count(name)) continue;
