@@ -38,6 +38,7 @@ class delay_server {
     stall_end_ = (begin + length).time_since_epoch().count();
   }
   std::uint64_t requests() const { return requests_; }
+  std::thread::id thread_id() const { return thread_.get_id(); }
 
  private:
   struct session : std::enable_shared_from_this<session> {
