@@ -4,20 +4,77 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-#include <functional>
 
 namespace loadgen {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-struct connection_holder::held {
-  explicit held(asio::io_context& io) : socket(io) {}
-  tcp::socket socket;
-  std::string request;
-  std::array<char, 4096> buffer{};
-  bool stream = false;
-  bool open = false;  // answered and counted as held
+// One held connection: connect, send its request, then read until the server closes
+// (or close_all() does). Kept alive by the handlers in flight and by the holder's list.
+class connection_holder::held : public std::enable_shared_from_this<held> {
+ public:
+  held(connection_holder& owner, std::string request, bool stream)
+      : owner_(owner), socket_(owner.io_), request_(std::move(request)), stream_(stream) {}
+
+  bool stream() const { return stream_; }
+  bool is_open() const { return open_; }
+
+  void start() {
+    socket_.async_connect(owner_.endpoint_,
+                          [self = shared_from_this()](const boost::system::error_code& ec) {
+                            if (ec) return self->owner_.settle(*self, false);
+                            self->write();
+                          });
+  }
+
+  void close() {
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+  }
+
+ private:
+  void write() {
+    asio::async_write(
+        socket_, asio::buffer(request_),
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+          if (ec) return self->owner_.settle(*self, false);
+          self->read();
+        });
+  }
+
+  // The first bytes settle the connection as held (a 2xx answer) or failed; after
+  // that, whatever comes (SSE messages, nothing) is read and dropped.
+  void read() {
+    socket_.async_read_some(asio::buffer(buffer_),
+                            [self = shared_from_this()](const boost::system::error_code& ec,
+                                                        std::size_t n) { self->on_read(ec, n); });
+  }
+
+  void on_read(const boost::system::error_code& ec, std::size_t n) {
+    if (ec) {
+      if (!open_) return owner_.settle(*this, false);
+      --(stream_ ? owner_.streams_open_ : owner_.idle_open_);
+      if (ec != asio::error::operation_aborted) ++owner_.dropped_;
+      return;
+    }
+    if (!open_) {
+      if (!std::string_view(buffer_.data(), n).starts_with("HTTP/1.1 2")) {
+        close();
+        return owner_.settle(*this, false);
+      }
+      open_ = true;
+      owner_.settle(*this, true);
+    }
+    read();
+  }
+
+  connection_holder& owner_;
+  tcp::socket socket_;
+  std::string request_;
+  std::array<char, 4096> buffer_{};
+  bool stream_;
+  bool open_ = false;
 };
 
 connection_holder::connection_holder(const tcp::endpoint& endpoint, std::string host_header)
@@ -33,11 +90,12 @@ hold_counts connection_holder::open(std::size_t idle, const std::string& idle_pa
                                     std::size_t streams, const std::string& stream_path,
                                     std::chrono::seconds timeout) {
   for (std::size_t i = 0; i < idle + streams; ++i) {
-    auto c = std::make_shared<held>(io_);
-    c->stream = i >= idle;
-    c->request = "GET " + (c->stream ? stream_path : idle_path) + " HTTP/1.1\r\n" + host_header_ +
-                 (c->stream ? "Accept: text/event-stream\r\n" : "") + "\r\n";
-    connections_.push_back(std::move(c));
+    const bool stream = i >= idle;
+    connections_.push_back(std::make_shared<held>(
+        *this,
+        "GET " + (stream ? stream_path : idle_path) + " HTTP/1.1\r\n" + host_header_ +
+            (stream ? "Accept: text/event-stream\r\n" : "") + "\r\n",
+        stream));
   }
   asio::post(io_, [this] {
     while (in_progress_ < batch && next_ < connections_.size()) open_next();
@@ -54,67 +112,30 @@ hold_counts connection_holder::open(std::size_t idle, const std::string& idle_pa
 }
 
 void connection_holder::open_next() {
-  auto c = connections_[next_++];
   ++in_progress_;
-  // Settles a connection once: held (answer seen) or failed; then opens the next one.
-  auto settle = [this](held& h, bool ok) {
-    if (ok) {
-      h.open = true;
-      ++(h.stream ? streams_open_ : idle_open_);
-    } else {
-      ++failed_;
-    }
-    ++settled_;
-    --in_progress_;
-    if (next_ < connections_.size()) open_next();
-  };
-  c->socket.async_connect(endpoint_, [this, c, settle](const boost::system::error_code& ec) {
-    if (ec) return settle(*c, false);
-    asio::async_write(c->socket, asio::buffer(c->request),
-                      [this, c, settle](const boost::system::error_code& write_error, std::size_t) {
-                        if (write_error) return settle(*c, false);
-                        // Read until closed: the first bytes settle the connection as held.
-                        auto read = std::make_shared<std::function<void()>>();
-                        *read = [this, c, settle, read] {
-                          c->socket.async_read_some(
-                              asio::buffer(c->buffer),
-                              [this, c, settle, read](const boost::system::error_code& read_error,
-                                                      std::size_t n) {
-                                if (read_error) {
-                                  *read = nullptr;  // break the self-reference
-                                  if (!c->open) return settle(*c, false);
-                                  --(c->stream ? streams_open_ : idle_open_);
-                                  if (read_error != asio::error::operation_aborted) ++dropped_;
-                                  return;
-                                }
-                                if (!c->open) {
-                                  const std::string_view head(c->buffer.data(), n);
-                                  if (!head.starts_with("HTTP/1.1 2")) {
-                                    *read = nullptr;
-                                    boost::system::error_code ignored;
-                                    c->socket.close(ignored);
-                                    return settle(*c, false);
-                                  }
-                                  settle(*c, true);
-                                }
-                                (*read)();
-                              });
-                        };
-                        (*read)();
-                      });
-  });
+  connections_[next_++]->start();
+}
+
+// Runs on the holder's thread: counts the outcome, then opens the next connection.
+void connection_holder::settle(held& connection, bool ok) {
+  if (ok) {
+    ++(connection.stream() ? streams_open_ : idle_open_);
+  } else {
+    ++failed_;
+  }
+  ++settled_;
+  --in_progress_;
+  if (next_ < connections_.size()) open_next();
 }
 
 void connection_holder::close_all() {
   if (!thread_.joinable()) return;
+  // Closing aborts every read; once their handlers have run, nothing refers to the
+  // connections but the list, and run() returns when the work guard goes.
   asio::post(io_, [this] {
-    for (auto& c : connections_) {
-      boost::system::error_code ignored;
-      c->socket.close(ignored);
-    }
+    for (auto& c : connections_) c->close();
   });
-  // Let the aborted reads finish before stopping.
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   io_.stop();
   thread_.join();
   connections_.clear();

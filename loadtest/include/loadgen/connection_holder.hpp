@@ -40,8 +40,9 @@ class connection_holder {
   void close_all();
 
  private:
-  struct held;
+  class held;
   void open_next();
+  void settle(held& connection, bool ok);
 
   boost::asio::io_context io_{1};
   boost::asio::ip::tcp::endpoint endpoint_;
