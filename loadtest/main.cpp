@@ -265,7 +265,7 @@ int report_command(const std::vector<std::string_view>& args) {
 void print_percentiles(const char* label, const loadgen::latency_histogram& h) {
   std::printf("%-12s", label);
   for (double p : {50.0, 90.0, 95.0, 99.0, 99.9, 100.0})
-    std::printf(" %9.3f", h.percentile_ns(p) / 1e6);
+    std::printf(" %9.3f", static_cast<double>(h.percentile_ns(p)) / 1e6);
   std::printf("\n");
 }
 

@@ -28,7 +28,7 @@ fetch_result http_fetch(const std::string& host, unsigned short port, const std:
         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   request += "\r\n" + body;
-  std::vector<char> buffer(64 * 1024);
+  std::vector<char> buffer(std::size_t{64} * 1024);
   std::size_t received = 0;
   http_response_parser parser;
   parser.reset(method == "HEAD");

@@ -58,7 +58,7 @@ http_response_parser::result http_response_parser::parse_head(char* buffer,
   const std::size_t end = all.find("\r\n\r\n", from);
   if (end == std::string_view::npos) {
     pos_ = size;
-    return size > 64 * 1024 ? fail("response head over 64 KiB") : result::incomplete;
+    return size > std::size_t{64} * 1024 ? fail("response head over 64 KiB") : result::incomplete;
   }
   const std::string_view head = all.substr(0, end);
   const std::size_t line_end = head.find("\r\n");

@@ -22,7 +22,7 @@ class http_channel final : public channel {
                const std::string& host_header)
       : socket_(io), listener_(listener), endpoint_(endpoint), host_header_(host_header) {
     request_.reserve(1024);
-    response_.resize(16 * 1024);
+    response_.resize(std::size_t{16} * 1024);
   }
 
   void send(const outgoing_request& request) override {

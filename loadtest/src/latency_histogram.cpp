@@ -16,7 +16,7 @@ constexpr std::uint64_t largest_trackable =
 // monotonic (values < 256 map to themselves).
 std::size_t latency_histogram::index_of(std::uint64_t ns) noexcept {
   ns = std::min(ns, largest_trackable);
-  const int width = std::bit_width(ns);
+  const int width = static_cast<int>(std::bit_width(ns));
   const int shift = std::max(0, width - (sub_bucket_bits + 1));
   return static_cast<std::size_t>(shift) * sub_bucket_count + (ns >> shift);
 }

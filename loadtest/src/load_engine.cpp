@@ -373,6 +373,7 @@ run_result run_load(const load_plan& plan, transport& transport, const value_poo
   auto last = clock_type::time_point::min();
   auto first_sent = clock_type::time_point::max();
   auto last_sent = clock_type::time_point::min();
+  result.ops.reserve(plan.mix.size());
   for (std::size_t op = 0; op < plan.mix.size(); ++op) {
     result.ops.emplace_back();
     result.ops.back().name = plan.mix[op].name;

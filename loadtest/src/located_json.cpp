@@ -9,6 +9,9 @@ namespace loadgen {
 
 namespace {
 
+// NOLINTBEGIN(readability-identifier-naming): rapidjson's Stream and Handler
+// concepts fix these member names.
+
 // A rapidjson input stream that counts lines as the reader takes characters.
 class line_counting_stream {
  public:
@@ -88,8 +91,8 @@ class locating_handler {
  private:
   struct frame {
     std::string path;
-    bool array;
-    std::size_t next_index;
+    bool array = false;
+    std::size_t next_index = 0;
   };
 
   // The path of the value about to start (called before nesting changes).
@@ -115,6 +118,8 @@ class locating_handler {
   std::vector<frame> frames_;
   std::string key_;
 };
+
+// NOLINTEND(readability-identifier-naming)
 
 }  // namespace
 

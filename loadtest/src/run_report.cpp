@@ -111,12 +111,10 @@ std::string run_report::to_json() const {
     const auto parts = split_path(path);
     rapidjson::Value* node = &doc;
     for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
-      auto it = node->FindMember(parts[i].c_str());
-      if (it == node->MemberEnd()) {
+      if (!node->HasMember(parts[i].c_str())) {
         node->AddMember(str(parts[i]), rapidjson::Value(rapidjson::kObjectType), alloc);
-        it = node->FindMember(parts[i].c_str());
       }
-      node = &it->value;
+      node = &(*node)[parts[i].c_str()];
     }
     const figure_range r = range(path);
     // JSON has no NaN: a figure that could not be computed is null.
@@ -153,7 +151,9 @@ namespace {
 void flatten(const rapidjson::Value& node, const std::string& prefix, run_report& out) {
   for (auto it = node.MemberBegin(); it != node.MemberEnd(); ++it) {
     const std::string name = it->name.GetString();
-    const std::string path = prefix.empty() ? name : prefix + "." + name;
+    std::string path = prefix;
+    if (!path.empty()) path += '.';
+    path += name;
     if (it->value.IsObject()) {
       flatten(it->value, path, out);
     } else if (it->value.IsNumber() && !out.figures.count(path)) {
@@ -227,11 +227,12 @@ std::string run_report::to_markdown() const {
   auto per_service = [&](const std::string& a, const std::string& b, const std::string& unit) {
     std::string out;
     for (const auto& s : services) {
-      if (!has("services." + s + "." + a)) continue;
+      const std::string base = "services." + s + ".";
+      if (!has(base + a)) continue;
       if (!out.empty()) out += "; ";
-      out += s + " " + cell("services." + s + "." + a);
-      if (!b.empty()) out += " / " + cell("services." + s + "." + b);
-      out += " " + unit;
+      out.append(s).append(" ").append(cell(base + a));
+      if (!b.empty()) out.append(" / ").append(cell(base + b));
+      out.append(" ").append(unit);
     }
     return out.empty() ? std::string("-") : out;
   };
@@ -277,7 +278,7 @@ std::string run_report::to_markdown() const {
     md << "| " << label << " | " << cell(base + ".count") << " | " << cell(base + ".errors")
        << " | " << cell(base + ".throughput_per_s");
     for (const char* p : {"p50", "p90", "p95", "p99", "p999", "max"}) {
-      md << " | " << cell(base + "." + lat + "." + p);
+      md << " | " << cell(base + '.' + lat + '.' + p);
     }
     md << " |\n";
   };

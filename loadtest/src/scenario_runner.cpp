@@ -55,12 +55,12 @@ std::string describe_load(const load_plan& plan) {
 }
 
 void add_latency(run_report& report, const std::string& base, const latency_histogram& h) {
-  report.add(base + ".p50", h.percentile_ns(50) / 1e6);
-  report.add(base + ".p90", h.percentile_ns(90) / 1e6);
-  report.add(base + ".p95", h.percentile_ns(95) / 1e6);
-  report.add(base + ".p99", h.percentile_ns(99) / 1e6);
-  report.add(base + ".p999", h.percentile_ns(99.9) / 1e6);
-  report.add(base + ".max", h.max_ns() / 1e6);
+  report.add(base + ".p50", static_cast<double>(h.percentile_ns(50)) / 1e6);
+  report.add(base + ".p90", static_cast<double>(h.percentile_ns(90)) / 1e6);
+  report.add(base + ".p95", static_cast<double>(h.percentile_ns(95)) / 1e6);
+  report.add(base + ".p99", static_cast<double>(h.percentile_ns(99)) / 1e6);
+  report.add(base + ".p999", static_cast<double>(h.percentile_ns(99.9)) / 1e6);
+  report.add(base + ".max", static_cast<double>(h.max_ns()) / 1e6);
 }
 
 void add_client_figures(run_report& report, const load_plan& plan, const run_result& result) {
@@ -81,8 +81,10 @@ void add_client_figures(run_report& report, const load_plan& plan, const run_res
   report.add("total.throughput_per_s", static_cast<double>(result.total_count()) / seconds);
   if (report.open_loop && result.sending_seconds > 0) {
     // How closely the generator kept its schedule: should equal the rate asked for.
-    report.add("loadgen.schedule_lag_ms.p50", result.schedule_lag.percentile_ns(50) / 1e6);
-    report.add("loadgen.schedule_lag_ms.p99", result.schedule_lag.percentile_ns(99) / 1e6);
+    report.add("loadgen.schedule_lag_ms.p50",
+               static_cast<double>(result.schedule_lag.percentile_ns(50)) / 1e6);
+    report.add("loadgen.schedule_lag_ms.p99",
+               static_cast<double>(result.schedule_lag.percentile_ns(99)) / 1e6);
     report.add(
         "total.sent_per_s",
         static_cast<double>(result.total_count() + result.total_errors()) / result.sending_seconds);
