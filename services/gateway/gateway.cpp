@@ -443,6 +443,7 @@ void gateway::impl::accept_next() {
 }
 
 void gateway::impl::on_published(const std::string& topic, const msgpack_value& message) {
+  if (sse_clients.load(std::memory_order_relaxed) == 0) return;  // nobody to render it for
   auto frame = std::make_shared<std::string>("data: ");
   msgpack_to_json(message.object, *frame);
   frame->append("\n\n");
