@@ -108,6 +108,31 @@ class event_checker {
   const std::string& prefix_;
 };
 
+// An upper bound of the length of `o` as JSON text, computed without writing it, so the
+// common small metadata skips the conversion. Stops counting once past `limit`.
+std::size_t json_length_bound(const msgpack::object& o, std::size_t limit) {
+  switch (o.type) {
+    case msgpack::type::STR: return 2 + 6 * static_cast<std::size_t>(o.via.str.size);  // every byte escaped as \u00XX
+    case msgpack::type::BIN: return 2 + 6 * static_cast<std::size_t>(o.via.bin.size);
+    case msgpack::type::EXT: return 8 + 6 * static_cast<std::size_t>(o.via.ext.size);
+    case msgpack::type::ARRAY: {
+      std::size_t total = 2;
+      for (std::uint32_t i = 0; i < o.via.array.size && total <= limit; ++i) {
+        total += 1 + json_length_bound(o.via.array.ptr[i], limit);
+      }
+      return total;
+    }
+    case msgpack::type::MAP: {
+      std::size_t total = 2;
+      for (std::uint32_t i = 0; i < o.via.map.size && total <= limit; ++i) {
+        total += 2 + json_length_bound(o.via.map.ptr[i].key, limit) + json_length_bound(o.via.map.ptr[i].val, limit);
+      }
+      return total;
+    }
+    default: return 32;  // numbers, booleans, null
+  }
+}
+
 void pack_optional(suite::msgpack_packer& p, const std::optional<std::string>& value) {
   if (value) suite::pack_string(p, *value);
   else p.pack_nil();
@@ -194,7 +219,8 @@ prepare_result prepare_event(const msgpack::object& body, const pricing_table& p
         cut_metadata = cut_utf8(text, metadata_limit_bytes);
         truncated = true;
       }
-    } else if (metadata->type == msgpack::type::MAP || metadata->type == msgpack::type::ARRAY) {
+    } else if ((metadata->type == msgpack::type::MAP || metadata->type == msgpack::type::ARRAY) &&
+               json_length_bound(*metadata, metadata_limit_bytes) > metadata_limit_bytes) {
       std::string json;
       suite::msgpack_to_json(*metadata, json);
       if (json.size() > metadata_limit_bytes) {
