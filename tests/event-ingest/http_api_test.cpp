@@ -301,3 +301,12 @@ TEST_CASE("sessions are listed and read with their totals and events") {
   CHECK(std::string(second["sessions"][0]["session_id"].GetString()) >
         std::string(first["sessions"][0]["session_id"].GetString()));
 }
+
+TEST_CASE("a stream over the gateway's client limit is refused with 503") {
+  ingest_fixture limited({}, {"--sse-max-clients=1"});
+  sse_reader first(limited.http_port(), "/api/stream");
+  REQUIRE(first.wait_for("connected"));
+  sse_reader second(limited.http_port(), "/api/stream");
+  CHECK(second.wait_for("HTTP/1.1 503"));
+  CHECK(json(limited.get("/api/health").body)["sse_clients"].GetInt() == 1);
+}

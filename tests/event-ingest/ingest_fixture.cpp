@@ -11,7 +11,7 @@
 
 namespace suite::test {
 
-ingest_fixture::ingest_fixture(std::vector<std::string> service_args)
+ingest_fixture::ingest_fixture(std::vector<std::string> service_args, std::vector<std::string> gateway_args)
     : service_args_(std::move(service_args)),
       http_port_(free_port()),
       gateway_metrics_port_(free_port()),
@@ -23,12 +23,12 @@ ingest_fixture::ingest_fixture(std::vector<std::string> service_args)
                   .string();
   std::filesystem::remove_all(data_dir_);
   auto local = [](int port) { return "tcp://127.0.0.1:" + std::to_string(port); };
-  gateway_ = std::make_unique<test_process>(
-      bin_dir() + "/gateway",
-      std::vector<std::string>{"--http=127.0.0.1:" + std::to_string(http_port_),
+  std::vector<std::string> args{"--http=127.0.0.1:" + std::to_string(http_port_),
                                "--metrics=127.0.0.1:" + std::to_string(gateway_metrics_port_), "--threads=1",
                                "--sse-heartbeat-ms=200", "--backend-event-ingest=" + local(bus_port_),
-                               "--sub-event-ingest=" + local(pub_port_)});
+                               "--sub-event-ingest=" + local(pub_port_)};
+  args.insert(args.end(), gateway_args.begin(), gateway_args.end());
+  gateway_ = std::make_unique<test_process>(bin_dir() + "/gateway", args);
   gateway_->start();
   start_service();
 }

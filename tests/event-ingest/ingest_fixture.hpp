@@ -16,7 +16,7 @@ namespace suite::test {
 
 class ingest_fixture {
  public:
-  explicit ingest_fixture(std::vector<std::string> service_args = {});
+  explicit ingest_fixture(std::vector<std::string> service_args = {}, std::vector<std::string> gateway_args = {});
   ~ingest_fixture();
 
   int http_port() const { return http_port_; }
