@@ -9,7 +9,11 @@
 // gateway instead (RSS figures are then not printed).
 //
 //   build/bin/event-ingest-bench [--bin-dir=build/bin] [--events=20000] [--clients=40]
-//       [--batch=50] [--warmup=500] [--sync=fsync|os] [--port=P]
+//       [--batch=50] [--warmup=500] [--sync=fsync|os] [--port=P] [--rate=0]
+//
+// --rate=R (batches per second) switches to an open loop: batch i is due at start + i/R
+// and its latency is timed from when it was due, not from when a client got to send
+// it, so a stall shows in the tail instead of hiding (coordinated omission, as wrk2).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -41,7 +45,7 @@ using steady = std::chrono::steady_clock;
 std::map<std::string, std::string> parse_args(int argc, char** argv) {
   std::map<std::string, std::string> args{{"bin-dir", "build/bin"}, {"events", "20000"}, {"clients", "40"},
                                           {"batch", "50"},           {"warmup", "500"},  {"sync", "fsync"},
-                                          {"port", ""}};
+                                          {"port", ""},              {"rate", "0"}};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto eq = a.find('=');
@@ -190,6 +194,7 @@ int main(int argc, char** argv) {
   auto args = parse_args(argc, argv);
   const long events = std::stol(args["events"]), warmup = std::stol(args["warmup"]);
   const int clients = std::stoi(args["clients"]), batch = std::stoi(args["batch"]);
+  const double rate = std::stod(args["rate"]);
   int port = args["port"].empty() ? 0 : std::stoi(args["port"]);
   pid_t service = -1, gateway = -1;
   std::string data_dir;
@@ -239,6 +244,12 @@ int main(int argc, char** argv) {
         for (long n; (n = next.fetch_add(1)) < batches;) {
           auto body = make_batch(tag * 1000 + c, n, batch);
           auto t0 = steady::now();
+          if (rate > 0 && latencies) {
+            auto due = start + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(
+                                   static_cast<double>(n) / rate));
+            std::this_thread::sleep_until(due);
+            t0 = due;
+          }
           int status = conn.request("POST", "/api/events/batch", body);
           per_client[static_cast<std::size_t>(c)].push_back(
               std::chrono::duration<double, std::milli>(steady::now() - t0).count());
@@ -260,8 +271,9 @@ int main(int argc, char** argv) {
   std::sort(latencies.begin(), latencies.end());
   long sent = (events + batch - 1) / batch * batch;
 
-  std::printf("event-ingest batch ingest: %ld events, %d clients, batches of %d, sync=%s (through the gateway)\n\n",
-              sent, clients, batch, args["sync"].c_str());
+  std::printf("event-ingest batch ingest: %ld events, %d clients, batches of %d, sync=%s, %s (through the gateway)\n\n",
+              sent, clients, batch, args["sync"].c_str(),
+              rate > 0 ? ("open loop at " + args["rate"] + " batches/s").c_str() : "closed loop");
   std::printf("| metric | event-ingest |\n|---|---|\n");
   std::printf("| throughput | %.0f events/s |\n", static_cast<double>(sent) / seconds);
   std::printf("| latency p50 / p95 / p99 / max (per batch request) | %.2f / %.2f / %.2f / %.2f ms |\n",
