@@ -310,3 +310,17 @@ TEST_CASE("a stream over the gateway's client limit is refused with 503") {
   CHECK(second.wait_for("HTTP/1.1 503"));
   CHECK(json(limited.get("/api/health").body)["sse_clients"].GetInt() == 1);
 }
+
+TEST_CASE("the service exports its ingest counters and RocksDB memory") {
+  REQUIRE(api().post("/api/events", event("metrics")).status == 201);
+  auto scrape = http_once(api().service_metrics_port(), "GET", "/metrics");
+  REQUIRE(scrape.status == 200);
+  for (const char* series : {"suite_event_ingest_events_total{result=\"stored\"}",
+                             "suite_event_ingest_events_total{result=\"duplicate\"}",
+                             "suite_event_ingest_events_total{result=\"rejected\"}",
+                             "suite_event_ingest_commit_group_batches_count", "suite_event_ingest_rocksdb_bytes{part=\"memtables\"}",
+                             "suite_requests_total{op=\"events.batch\",service=\"event-ingest\",status=\"201\"}"}) {
+    CAPTURE(series);
+    CHECK(scrape.body.find(series) != std::string::npos);
+  }
+}

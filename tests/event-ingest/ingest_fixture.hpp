@@ -20,6 +20,7 @@ class ingest_fixture {
   ~ingest_fixture();
 
   int http_port() const { return http_port_; }
+  int service_metrics_port() const { return metrics_port_; }
   http_response get(const std::string& target) { return http_once(http_port_, "GET", target); }
   http_response post(const std::string& target, const std::string& body) {
     return http_once(http_port_, "POST", target, body);
