@@ -222,12 +222,23 @@ suite::result<std::unique_ptr<event_store>> event_store::open(const store_option
   // saves the skip-list search.
   o.memtable_whole_key_filtering = true;
   o.memtable_prefix_bloom_size_ratio = 0.05;
-  store->cache_ = rocksdb::NewLRUCache(options.block_cache_bytes);
+  // Few shards: the default 64 would leave 128 KB each in an 8 MB cache, and a block
+  // bigger than its shard is evicted as soon as it is used, so every dedup lookup would
+  // read and checksum it from the file again.
+  store->cache_ = rocksdb::NewLRUCache(options.block_cache_bytes, /*num_shard_bits=*/1);
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = store->cache_;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  // Partitioned index and filters: a lookup loads one small partition, not a whole
+  // file's filter, so the cache bound holds however large the files grow.
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.partition_filters = true;
+  table.metadata_block_size = 4096;
   table.cache_index_and_filter_blocks = true;  // so the cache bound covers them too
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_top_level_index_and_filter = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.optimize_filters_for_memory = true;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   for (auto c : rocksdb::GetSupportedCompressions()) {
     if (c == rocksdb::kLZ4Compression) o.compression = rocksdb::kLZ4Compression;
