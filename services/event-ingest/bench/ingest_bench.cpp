@@ -10,6 +10,7 @@
 //
 //   build/bin/event-ingest-bench [--bin-dir=build/bin] [--events=20000] [--clients=40]
 //       [--batch=50] [--warmup=500] [--sync=fsync|os] [--port=P] [--rate=0]
+//       [--service-args="--block-cache-mb=4 --memtable-mb=2"]
 //
 // --rate=R (batches per second) switches to an open loop: batch i is due at start + i/R
 // and its latency is timed from when it was due, not from when a client got to send
@@ -45,7 +46,7 @@ using steady = std::chrono::steady_clock;
 std::map<std::string, std::string> parse_args(int argc, char** argv) {
   std::map<std::string, std::string> args{{"bin-dir", "build/bin"}, {"events", "20000"}, {"clients", "40"},
                                           {"batch", "50"},           {"warmup", "500"},  {"sync", "fsync"},
-                                          {"port", ""},              {"rate", "0"}};
+                                          {"port", ""},              {"rate", "0"},      {"service-args", ""}};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto eq = a.find('=');
@@ -212,10 +213,16 @@ int main(int argc, char** argv) {
                     "/tmp/event-ingest-bench-gateway.log");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     auto started = steady::now();
-    service = spawn(args["bin-dir"] + "/event-ingest",
-                    {"--bus=" + local(bus), "--pub=" + local(pub), "--metrics=127.0.0.1:" + std::to_string(free_port()),
-                     "--data-dir=" + data_dir, "--sync=" + args["sync"], "--log-level=warn"},
-                    "/tmp/event-ingest-bench-service.log");
+    std::vector<std::string> service_args{"--bus=" + local(bus), "--pub=" + local(pub),
+                                          "--metrics=127.0.0.1:" + std::to_string(free_port()),
+                                          "--data-dir=" + data_dir, "--sync=" + args["sync"], "--log-level=warn"};
+    for (std::size_t start = 0; start < args["service-args"].size();) {
+      auto end = args["service-args"].find(' ', start);
+      if (end == std::string::npos) end = args["service-args"].size();
+      if (end > start) service_args.push_back(args["service-args"].substr(start, end - start));
+      start = end + 1;
+    }
+    service = spawn(args["bin-dir"] + "/event-ingest", service_args, "/tmp/event-ingest-bench-service.log");
     connection probe(port);
     while (probe.request("GET", "/api/health", "") != 200) {
       if (steady::now() - started > std::chrono::seconds(10)) {
