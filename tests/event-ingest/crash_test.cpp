@@ -86,6 +86,28 @@ TEST_CASE("SIGKILL with batches in flight loses no acknowledged event, and stats
     CHECK(doc["duplicates"].GetInt() == batch_size);
   }
   CHECK(stat(f, "total_events") == total_after_restart);
+  // ...and readable: every acknowledged id of every client is in its session's events.
+  for (int c = 0; c < clients; ++c) {
+    std::set<std::string> stored;
+    std::string target = "/api/events?limit=1000&session_id=crash-" + std::to_string(c);
+    for (std::string cursor;;) {
+      auto page = f.get(target + (cursor.empty() ? "" : "&cursor=" + cursor));
+      REQUIRE(page.status == 200);
+      rapidjson::Document doc;
+      doc.Parse(page.body.c_str());
+      for (const auto& e : doc["events"].GetArray()) stored.insert(e["event_id"].GetString());
+      if (doc["next_cursor"].IsNull()) break;
+      cursor = doc["next_cursor"].GetString();
+    }
+    for (const auto& key : acknowledged_batches) {
+      if (key.substr(0, key.find('/')) != std::to_string(c)) continue;
+      auto number = key.substr(key.find('/') + 1);
+      for (int i = 0; i < batch_size; ++i) {
+        auto id = "c" + std::to_string(c) + "-b" + number + "-" + std::to_string(i);
+        CHECK_MESSAGE(stored.count(id) == 1, "acknowledged event " << id << " is missing");
+      }
+    }
+  }
   // Clients retry what was never answered; afterwards the counts are exact.
   std::size_t retried = 0;
   for (int c = 0; c < clients; ++c) {
