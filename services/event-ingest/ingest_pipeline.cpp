@@ -256,14 +256,17 @@ suite::result<std::unique_ptr<ingest_pipeline>> ingest_pipeline::start(caf::acto
   pipeline->preparers_ = caf::actor_pool::make(
       system.dummy_execution_unit(), std::max<std::size_t>(1, settings.preparers),
       [&system, prices, shared_settings, counters, writer_actor] {
-        return system.spawn([prices, shared_settings, counters, writer_actor](caf::event_based_actor*) -> caf::behavior {
-          return {[prices, shared_settings, counters, writer_actor](const suite::bus_job& job) {
+        // The state goes in as a spawn argument, not a capture: CAF 0.17 binds a
+        // reference through a null pointer for an argument-less function actor (UBSan).
+        auto preparer = [](caf::event_based_actor*, std::shared_ptr<const pricing_table> table,
+                           std::shared_ptr<const pipeline_settings> limits, pipeline_metrics m,
+                           caf::actor writer) -> caf::behavior {
+          return {[table, limits, m, writer](const suite::bus_job& job) {
             suite::mark_started(job);
-            if (auto prepared = prepare(job, *prices, *shared_settings, counters)) {
-              caf::anon_send(writer_actor, std::move(*prepared));
-            }
+            if (auto prepared = prepare(job, *table, *limits, m)) caf::anon_send(writer, std::move(*prepared));
           }};
-        });
+        };
+        return system.spawn(preparer, prices, shared_settings, counters, writer_actor);
       },
       caf::actor_pool::round_robin());
   return pipeline;
