@@ -255,6 +255,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
         match->params.push_back({std::move(name), std::string(h->value())});
       }
     }
+    if (match->op->schema && !match->op->schema->property_type("gateway_sse_clients").empty()) {
+      // An op whose schema declares this field gets the gateway's count of open SSE
+      // streams (event-ingest's /api/health reports it); a client cannot set it.
+      std::erase_if(match->params, [](const extra_field& f) { return f.name == "gateway_sse_clients"; });
+      match->params.push_back({"gateway_sse_clients", std::to_string(gw_.sse_clients.load())});
+    }
     auto body = json_to_msgpack(req.body(), match->op->schema.get(), match->params);
     if (!body) {
       answer_error(body.error());
@@ -441,6 +447,7 @@ void gateway::impl::accept_next() {
 }
 
 void gateway::impl::on_published(const std::string& topic, const msgpack_value& message) {
+  if (sse_clients.load(std::memory_order_relaxed) == 0) return;  // nobody to render it for
   auto frame = std::make_shared<std::string>("data: ");
   msgpack_to_json(message.object, *frame);
   frame->append("\n\n");

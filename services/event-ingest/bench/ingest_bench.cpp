@@ -1,0 +1,306 @@
+// event-ingest-bench: the anchors.md workload through the real gateway, in a closed
+// loop: `clients` threads, each with one keep-alive connection, POST /api/events/batch
+// with `batch` events each (unique event_ids, ~300-byte events) until `events` are sent,
+// after `warmup` events. Prints the original's table: throughput, latency p50/p95/p99
+// per batch request, idle and peak RSS of event-ingest, startup, failed requests.
+//
+// By default it starts event-ingest and the gateway itself (from --bin-dir, on a fresh
+// data directory, default durability); with --port=P it drives an already running
+// gateway instead (RSS figures are then not printed).
+//
+//   build/bin/event-ingest-bench [--bin-dir=build/bin] [--events=20000] [--clients=40]
+//       [--batch=50] [--warmup=500] [--sync=fsync|os] [--port=P] [--rate=0]
+//       [--service-args="--block-cache-mb=4 --memtable-mb=2"]
+//
+// --rate=R (batches per second) switches to an open loop: batch i is due at start + i/R
+// and its latency is timed from when it was due, not from when a client got to send
+// it, so a stall shows in the tail instead of hiding (coordinated omission, as wrk2).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+std::map<std::string, std::string> parse_args(int argc, char** argv) {
+  std::map<std::string, std::string> args{{"bin-dir", "build/bin"}, {"events", "20000"}, {"clients", "40"},
+                                          {"batch", "50"},           {"warmup", "500"},  {"sync", "fsync"},
+                                          {"port", ""},              {"rate", "0"},      {"service-args", ""}};
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto eq = a.find('=');
+    if (!a.starts_with("--") || eq == std::string::npos || !args.count(a.substr(2, eq - 2))) {
+      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
+      std::exit(2);
+    }
+    args[a.substr(2, eq - 2)] = a.substr(eq + 1);
+  }
+  return args;
+}
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// One keep-alive HTTP/1.1 connection; enough HTTP for this server's replies.
+class connection {
+ public:
+  explicit connection(int port) : port_(port) { open(); }
+  ~connection() { ::close(fd_); }
+
+  // Returns the status, or 0 on a socket error (the connection is then reopened).
+  int request(const std::string& method, const std::string& target, const std::string& body) {
+    std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+                      "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    if (!send_all(req)) return reopen();
+    buffer_.clear();
+    std::size_t header_end;
+    while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (!receive()) return reopen();
+    }
+    int status = std::atoi(buffer_.c_str() + 9);
+    std::size_t length = 0;
+    auto cl = buffer_.find("Content-Length: ");
+    if (cl == std::string::npos) cl = buffer_.find("content-length: ");
+    if (cl != std::string::npos && cl < header_end) length = std::strtoul(buffer_.c_str() + cl + 16, nullptr, 10);
+    while (buffer_.size() < header_end + 4 + length) {
+      if (!receive()) return reopen();
+    }
+    last_body_ = buffer_.substr(header_end + 4, length);
+    return status;
+  }
+  const std::string& last_body() const { return last_body_; }
+
+ private:
+  void open() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  }
+  int reopen() {
+    ::close(fd_);
+    open();
+    return 0;
+  }
+  bool send_all(const std::string& data) {
+    std::size_t sent = 0;
+    while (sent < data.size()) {
+      auto n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+  bool receive() {
+    char chunk[16384];
+    auto n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  int port_;
+  int fd_ = -1;
+  std::string buffer_, last_body_;
+};
+
+std::string make_batch(int client, long number, int size) {
+  static const char* types[] = {"tool_use", "llm_request", "llm_response", "response"};
+  std::string body = "{\"events\":[";
+  for (int i = 0; i < size; ++i) {
+    char event[512];
+    std::snprintf(event, sizeof event,
+                  R"(%s{"event_id":"bench-%d-%ld-%d","session_id":"bench-session-%d-%ld","agent_type":"claude-code",)"
+                  R"("event_type":"%s","tool_name":"Bash","status":"success","tokens_in":%d,"tokens_out":%d,)"
+                  R"("model":"claude-3-5-sonnet","project":"suite","branch":"main","duration_ms":%d,)"
+                  R"("metadata":{"command":"ls -la","cwd":"/work/suite"}})",
+                  i ? "," : "", client, number, i, client, number / 20, types[i % 4], 100 + i, 20 + i, 5 + i);
+    body += event;
+  }
+  return body + "]}";
+}
+
+long rss_kb(pid_t pid, const char* field) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with(field)) return std::atol(line.c_str() + std::strlen(field));
+  }
+  return -1;
+}
+
+pid_t spawn(const std::string& binary, const std::vector<std::string>& args, const std::string& log) {
+  std::vector<char*> argv;
+  std::string b = binary;
+  argv.push_back(b.data());
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ) != 0) {
+    std::fprintf(stderr, "cannot start %s\n", binary.c_str());
+    std::exit(1);
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+double percentile(std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  auto index = static_cast<std::size_t>(p / 100.0 * static_cast<double>(sorted.size() - 1) + 0.5);
+  return sorted[std::min(index, sorted.size() - 1)];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto args = parse_args(argc, argv);
+  const long events = std::stol(args["events"]), warmup = std::stol(args["warmup"]);
+  const int clients = std::stoi(args["clients"]), batch = std::stoi(args["batch"]);
+  const double rate = std::stod(args["rate"]);
+  int port = args["port"].empty() ? 0 : std::stoi(args["port"]);
+  pid_t service = -1, gateway = -1;
+  std::string data_dir;
+  double startup_ms = 0;
+  long idle_rss = -1;
+  if (port == 0) {
+    port = free_port();
+    int bus = free_port(), pub = free_port();
+    data_dir = (std::filesystem::temp_directory_path() / ("event-ingest-bench-" + std::to_string(::getpid()))).string();
+    std::filesystem::remove_all(data_dir);
+    auto local = [](int p) { return "tcp://127.0.0.1:" + std::to_string(p); };
+    gateway = spawn(args["bin-dir"] + "/gateway",
+                    {"--http=127.0.0.1:" + std::to_string(port), "--metrics=127.0.0.1:" + std::to_string(free_port()),
+                     "--backend-event-ingest=" + local(bus), "--sub-event-ingest=" + local(pub), "--log-level=warn"},
+                    "/tmp/event-ingest-bench-gateway.log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto started = steady::now();
+    std::vector<std::string> service_args{"--bus=" + local(bus), "--pub=" + local(pub),
+                                          "--metrics=127.0.0.1:" + std::to_string(free_port()),
+                                          "--data-dir=" + data_dir, "--sync=" + args["sync"], "--log-level=warn"};
+    for (std::size_t start = 0; start < args["service-args"].size();) {
+      auto end = args["service-args"].find(' ', start);
+      if (end == std::string::npos) end = args["service-args"].size();
+      if (end > start) service_args.push_back(args["service-args"].substr(start, end - start));
+      start = end + 1;
+    }
+    service = spawn(args["bin-dir"] + "/event-ingest", service_args, "/tmp/event-ingest-bench-service.log");
+    connection probe(port);
+    while (probe.request("GET", "/api/health", "") != 200) {
+      if (steady::now() - started > std::chrono::seconds(10)) {
+        std::fprintf(stderr, "event-ingest did not come up; see /tmp/event-ingest-bench-service.log\n");
+        kill(service, SIGKILL);
+        kill(gateway, SIGKILL);
+        return 1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    startup_ms = std::chrono::duration<double, std::milli>(steady::now() - started).count();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    idle_rss = rss_kb(service, "VmRSS:");
+  }
+
+  auto run = [&](long total, int tag, std::vector<double>* latencies) {
+    std::atomic<long> next{0};
+    std::atomic<long> failed{0};
+    std::vector<std::vector<double>> per_client(static_cast<std::size_t>(clients));
+    std::vector<std::thread> threads;
+    long batches = (total + batch - 1) / batch;
+    auto start = steady::now();
+    for (int c = 0; c < clients; ++c) {
+      threads.emplace_back([&, c] {
+        connection conn(port);
+        for (long n; (n = next.fetch_add(1)) < batches;) {
+          auto body = make_batch(tag * 1000 + c, n, batch);
+          auto t0 = steady::now();
+          if (rate > 0 && latencies) {
+            auto due = start + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(
+                                   static_cast<double>(n) / rate));
+            std::this_thread::sleep_until(due);
+            t0 = due;
+          }
+          int status = conn.request("POST", "/api/events/batch", body);
+          per_client[static_cast<std::size_t>(c)].push_back(
+              std::chrono::duration<double, std::milli>(steady::now() - t0).count());
+          if (status != 201) ++failed;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    double seconds = std::chrono::duration<double>(steady::now() - start).count();
+    if (latencies) {
+      for (auto& v : per_client) latencies->insert(latencies->end(), v.begin(), v.end());
+    }
+    return std::pair{seconds, failed.load()};
+  };
+
+  if (warmup > 0) run(warmup, 1, nullptr);
+  std::vector<double> latencies;
+  auto [seconds, failed] = run(events, 2, &latencies);
+  std::sort(latencies.begin(), latencies.end());
+  long sent = (events + batch - 1) / batch * batch;
+
+  std::printf("event-ingest batch ingest: %ld events, %d clients, batches of %d, sync=%s, %s (through the gateway)\n\n",
+              sent, clients, batch, args["sync"].c_str(),
+              rate > 0 ? ("open loop at " + args["rate"] + " batches/s").c_str() : "closed loop");
+  std::printf("| metric | event-ingest |\n|---|---|\n");
+  std::printf("| throughput | %.0f events/s |\n", static_cast<double>(sent) / seconds);
+  std::printf("| latency p50 / p95 / p99 / max (per batch request) | %.2f / %.2f / %.2f / %.2f ms |\n",
+              percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99), latencies.back());
+  if (service > 0) {
+    long peak = rss_kb(service, "VmHWM:");
+    std::printf("| idle RSS / peak RSS | %.1f / %.1f MB |\n", static_cast<double>(idle_rss) / 1024.0,
+                static_cast<double>(peak) / 1024.0);
+    std::printf("| startup (spawn to first answer through the gateway) | %.0f ms |\n", startup_ms);
+  }
+  std::printf("| failed requests | %ld |\n", failed);
+  if (service > 0) {
+    connection conn(port);
+    conn.request("GET", "/api/stats", "");
+    std::printf("\nstats after the run: %s\n", conn.last_body().c_str());
+    kill(service, SIGTERM);
+    kill(gateway, SIGTERM);
+    waitpid(service, nullptr, 0);
+    waitpid(gateway, nullptr, 0);
+    std::filesystem::remove_all(data_dir);
+  }
+  return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,54 @@
+// ingest_fixture: the real event-ingest binary (on a fresh RocksDB directory) behind the
+// real gateway, on free ports, for the black-box HTTP and crash tests; plus a raw SSE
+// reader (the blocking http_client waits for a whole response, which a stream never
+// ends). Not thread-safe; one owner per test.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http_client.hpp"
+#include "test_process.hpp"
+
+namespace suite::test {
+
+class ingest_fixture {
+ public:
+  explicit ingest_fixture(std::vector<std::string> service_args = {}, std::vector<std::string> gateway_args = {});
+  ~ingest_fixture();
+
+  int http_port() const { return http_port_; }
+  int service_metrics_port() const { return metrics_port_; }
+  http_response get(const std::string& target) { return http_once(http_port_, "GET", target); }
+  http_response post(const std::string& target, const std::string& body) {
+    return http_once(http_port_, "POST", target, body);
+  }
+  // Starts (or restarts) event-ingest on the same ports and data directory, and waits
+  // until the gateway reaches it.
+  void start_service();
+  void kill_service() { service_->kill_hard(); }
+
+ private:
+  std::string data_dir_;
+  std::vector<std::string> service_args_;
+  int http_port_, gateway_metrics_port_, bus_port_, pub_port_, metrics_port_;
+  std::unique_ptr<test_process> service_, gateway_;
+};
+
+// An open SSE stream read through a plain socket.
+class sse_reader {
+ public:
+  sse_reader(int port, const std::string& target);
+  ~sse_reader();
+  // Reads until `text` has been received (true) or `timeout` passes (false).
+  bool wait_for(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  const std::string& received() const { return received_; }
+
+ private:
+  int fd_ = -1;
+  std::string received_;
+};
+
+}  // namespace suite::test
