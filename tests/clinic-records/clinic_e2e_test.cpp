@@ -1,0 +1,420 @@
+// clinic-records end to end: the real gateway and the real clinic-records binary over
+// real HTTP, on the real PostgreSQL 15 that the ctest fixture started (its URI is in
+// $CLINIC_TEST_PG_STATE/uri). Test cases share the database, so each makes its own
+// patients (unique clinic numbers) and never depends on what others wrote.
+#include <doctest/doctest.h>
+#include <rapidjson/document.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "http_client.hpp"
+#include "test_process.hpp"
+
+using namespace suite::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string env(const char* name) {
+  const char* value = std::getenv(name);
+  REQUIRE_MESSAGE(
+      value != nullptr,
+      name << " is not set: run this test through ctest (it needs the PostgreSQL fixture)");
+  return value;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+std::string shell(const std::string& command) {
+  std::string out;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  std::array<char, 4096> buffer{};
+  while (pipe && fgets(buffer.data(), buffer.size(), pipe.get())) out += buffer.data();
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+rapidjson::Document parse(const http_response& r) {
+  rapidjson::Document d;
+  d.Parse(r.body.c_str());
+  REQUIRE_MESSAGE(!d.HasParseError(), "not JSON: " << r.body);
+  return d;
+}
+
+// A prefix no other run or test case has used, for clinic numbers and areas.
+std::string unique(const std::string& what) {
+  static int counter = 0;
+  return what + "-" + std::to_string(::getpid()) + "-" +
+         std::to_string(std::time(nullptr) % 100000) + "-" + std::to_string(++counter);
+}
+
+// PostgreSQL (from the fixture), clinic-records and the gateway on free ports.
+class clinic_stack {
+ public:
+  clinic_stack() : pg_uri_(read_file(env("CLINIC_TEST_PG_STATE") + "/uri")) {
+    bus_ = "tcp://127.0.0.1:" + std::to_string(free_port());
+    service_metrics_port_ = free_port();
+    http_port_ = free_port();
+    service_ = std::make_unique<test_process>(
+        bin_dir() + "/clinic-records",
+        std::vector<std::string>{"--bus=" + bus_,
+                                 "--metrics=127.0.0.1:" + std::to_string(service_metrics_port_),
+                                 "--pg=" + pg_uri_, "--pg-pool=3", "--workers=2"});
+    gateway_ = std::make_unique<test_process>(
+        bin_dir() + "/gateway",
+        std::vector<std::string>{"--http=127.0.0.1:" + std::to_string(http_port_),
+                                 "--metrics=127.0.0.1:" + std::to_string(free_port()),
+                                 "--backend-clinic-records=" + bus_, "--threads=1",
+                                 "--timeout-ms=5000"});
+    start_service();
+    gateway_->start();
+    REQUIRE_MESSAGE(
+        wait_until([&] { return call("GET", "/api/sys/clinic-records/health").status == 200; },
+                   30s),
+        "stack did not come up; service log:\n"
+            << service_->log() << "\ngateway log:\n"
+            << gateway_->log());
+  }
+
+  http_response call(const std::string& method, const std::string& target,
+                     const std::string& body = {},
+                     const std::map<std::string, std::string>& headers = {}) {
+    if (!client_) client_ = std::make_unique<http_client>("127.0.0.1", http_port_);
+    auto r = client_->request(method, target, body, headers);
+    if (r.status == 0) client_.reset();  // reconnect next time
+    return r;
+  }
+
+  void start_service() {
+    service_->start();
+    REQUIRE_MESSAGE(
+        wait_until([&] { return service_->log().find("msg=ready") != std::string::npos; }, 30s),
+        service_->log());
+  }
+  void crash_service() { service_->kill_hard(); }
+  std::string service_metrics() { return http_once(service_metrics_port_, "GET", "/metrics").body; }
+  std::string service_log() { return service_->log(); }
+  std::string psql(const std::string& sql) {
+    return shell("psql '" + pg_uri_ + "' -Atc \"" + sql + "\" 2>&1");
+  }
+  int http_port() const { return http_port_; }
+
+ private:
+  std::string pg_uri_;
+  std::string bus_;
+  int service_metrics_port_ = 0;
+  int http_port_ = 0;
+  std::unique_ptr<test_process> service_;
+  std::unique_ptr<test_process> gateway_;
+  std::unique_ptr<http_client> client_;
+};
+
+clinic_stack& stack() {
+  static clinic_stack instance;
+  return instance;
+}
+
+std::string patient_json(const std::string& clinic_number, const std::string& first,
+                         const std::string& last, const std::string& extra = {}) {
+  return R"({"clinic_number":")" + clinic_number + R"(","first_name":")" + first +
+         R"(","last_name":")" + last + "\"" + (extra.empty() ? "" : "," + extra) + "}";
+}
+
+std::int64_t create_patient(const std::string& body) {
+  auto r = stack().call("POST", "/api/patients", body);
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  return parse(r)["id"].GetInt64();
+}
+
+std::string id_path(const std::string& base, std::int64_t id) {
+  return base + "/" + std::to_string(id);
+}
+
+}  // namespace
+
+TEST_CASE("migrations are applied once and recorded") {
+  auto& s = stack();
+  CHECK(s.psql("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations") ==
+        "1,2");
+}
+
+TEST_CASE("patient create, get, update with version, soft delete") {
+  auto& s = stack();
+  auto number = unique("CN");
+  auto r = s.call(
+      "POST", "/api/patients",
+      patient_json(number, "Amina", "Otieno",
+                   R"("date_of_birth":"1990-04-12","gender":"female","phone":"0712000001",)"
+                   R"("area":"Kisumu","insurance_type":"sha","insurance_number":"SHA-123")"));
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  auto created = parse(r);
+  auto id = created["id"].GetInt64();
+  CHECK(created["version"].GetInt() == 1);
+  CHECK(std::string(created["insurance_type"].GetString()) == "sha");
+
+  r = s.call("GET", id_path("/api/patients", id));
+  REQUIRE(r.status == 200);
+  CHECK(std::string(parse(r)["first_name"].GetString()) == "Amina");
+
+  SUBCASE("the same clinic number twice is a conflict") {
+    r = s.call("POST", "/api/patients", patient_json(number, "Other", "Person"));
+    CHECK(r.status == 409);
+    CHECK(r.body.find("clinic_number") != std::string::npos);
+  }
+
+  SUBCASE("update needs the current version") {
+    r = s.call("PUT", id_path("/api/patients", id), R"({"phone":"0799000002"})",
+               {{"If-Match", "\"1\""}});
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    CHECK(parse(r)["version"].GetInt() == 2);
+    CHECK(std::string(parse(r)["phone"].GetString()) == "0799000002");
+
+    r = s.call("PUT", id_path("/api/patients", id), R"({"phone":"0799000003"})",
+               {{"If-Match", "\"1\""}});
+    CHECK(r.status == 409);
+    CHECK(r.body.find("version") != std::string::npos);
+
+    r = s.call("PUT", id_path("/api/patients", id), R"({"area":"Nakuru","version":2})");
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    CHECK(parse(r)["version"].GetInt() == 3);
+
+    r = s.call("PUT", id_path("/api/patients", id), R"({"area":"Eldoret"})");
+    CHECK(r.status == 400);  // no version at all
+    CHECK(std::string(parse(r)["details"][0]["field"].GetString()) == "version");
+
+    r = s.call("GET", id_path("/api/patients", id));
+    CHECK(std::string(parse(r)["phone"].GetString()) ==
+          "0799000002");  // the stale update changed nothing
+    CHECK(std::string(parse(r)["area"].GetString()) == "Nakuru");
+  }
+
+  SUBCASE("a deleted patient is 404") {
+    r = s.call("DELETE", id_path("/api/patients", id));
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    CHECK(s.call("GET", id_path("/api/patients", id)).status == 404);
+    CHECK(s.call("DELETE", id_path("/api/patients", id)).status == 404);
+    CHECK(s.call("PUT", id_path("/api/patients", id), R"({"area":"X","version":2})").status == 404);
+  }
+
+  CHECK(s.call("GET", "/api/patients/999999999").status == 404);
+}
+
+TEST_CASE("bad input is a 400 with field details and changes nothing") {
+  auto& s = stack();
+  auto number = unique("BAD");
+  auto first_error_field = [&](const std::string& body) {
+    auto r = s.call("POST", "/api/patients", body);
+    CHECK(r.status == 400);
+    auto error = parse(r);
+    REQUIRE_MESSAGE(error.HasMember("details"), r.body);
+    REQUIRE(error["details"].Size() >= 1);
+    return std::string(error["details"][0]["field"].GetString());
+  };
+  CHECK(first_error_field(R"({"clinic_number":")" + number + R"(","last_name":"X"})") ==
+        "first_name");
+  CHECK(first_error_field(patient_json(number, "A", "B", R"("gender":"robot")")) == "gender");
+  CHECK(first_error_field(patient_json(number, "A", "B", R"("date_of_birth":"12/04/1990")")) ==
+        "date_of_birth");
+  CHECK(first_error_field(patient_json(number, "A", "B", R"("phone":"call me")")) == "phone");
+
+  // A date the schema's pattern lets through but the calendar does not.
+  auto r = s.call("POST", "/api/patients",
+                  patient_json(number, "A", "B", R"("date_of_birth":"1990-13-45")"));
+  CHECK(r.status == 400);
+  r = s.call("POST", "/api/patients", patient_json(number, "A", "B", R"("unknown_field":1)"));
+  CHECK(r.status == 400);
+  CHECK(s.call("GET", "/api/patients/not-a-number").status == 400);
+  CHECK(s.call("GET", "/api/patients?limit=0").status == 400);
+
+  CHECK(s.psql("SELECT count(*) FROM patients WHERE clinic_number = '" + number + "'") == "0");
+}
+
+TEST_CASE("list pages with a keyset cursor") {
+  auto& s = stack();
+  auto area = unique("AREA");
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(create_patient(patient_json(unique("L"), "Page", "Person" + std::to_string(i),
+                                              R"("area":")" + area + "\"")));
+  }
+  std::vector<std::int64_t> seen;
+  std::string after = "0";
+  int pages = 0;
+  for (;;) {
+    auto r = s.call("GET", "/api/patients?area=" + area + "&limit=2&after=" + after);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    auto page = parse(r);
+    for (const auto& p : page["items"].GetArray()) seen.push_back(p["id"].GetInt64());
+    ++pages;
+    if (page["next_after"].IsNull()) break;
+    after = std::to_string(page["next_after"].GetInt64());
+    REQUIRE(pages < 10);
+  }
+  CHECK(seen == ids);
+  CHECK(pages == 3);
+}
+
+TEST_CASE("search by name (fuzzy), phone, clinic and insurance number (prefix)") {
+  auto& s = stack();
+  auto number = unique("SRCH");
+  auto tag = std::to_string(::getpid() % 10000);
+  auto id = create_patient(
+      patient_json(number, "Wanjiru", "Kamau" + tag,
+                   R"("phone":"07339)" + tag + R"(1","insurance_number":"INS)" + tag + "X\""));
+  auto found = [&](const std::string& q) {
+    auto r = s.call("GET", "/api/patients/search?q=" + q);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    for (const auto& p : parse(r)["items"].GetArray()) {
+      if (p["id"].GetInt64() == id) return true;
+    }
+    return false;
+  };
+  CHECK(found("Wanjiru%20Kamau" + tag));
+  CHECK(found("Wanjru%20Kamau" + tag));  // misspelt: trigram similarity
+  CHECK(found("07339" + tag));
+  CHECK(found(number.substr(0, number.size() - 1)));
+  CHECK(found("INS" + tag));
+  CHECK_FALSE(found("zzzzqqqq"));
+  CHECK(s.call("GET", "/api/patients/search").status == 400);  // q is required
+}
+
+TEST_CASE("visits follow their status flow; an illegal move names the allowed ones") {
+  auto& s = stack();
+  auto patient = create_patient(patient_json(unique("V"), "Visit", "Person"));
+  auto r = s.call("POST", "/api/visits",
+                  R"({"patient_id":)" + std::to_string(patient) + R"(,"reason":"fever"})");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  auto visit = parse(r)["id"].GetInt64();
+  CHECK(std::string(parse(r)["status"].GetString()) == "registered");
+
+  auto move = [&](const std::string& status, const std::string& extra = {}) {
+    return s.call("POST", id_path("/api/visits", visit) + "/status",
+                  R"({"status":")" + status + "\"" + extra + "}");
+  };
+  r = move("completed");
+  CHECK(r.status == 409);
+  CHECK(r.body.find("allowed: cancelled, triaged") != std::string::npos);
+
+  CHECK(move("triaged", R"(,"vitals":{"temperature_c":38.5,"pulse":90})").status == 200);
+  CHECK(move("in_consultation").status == 200);
+  r = move("completed", R"(,"diagnoses":["A09","J06.9"])");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(r.body.find(R"("diagnoses":["A09","J06.9"])") != std::string::npos);
+  CHECK(r.body.find(R"("temperature_c":38.5)") != std::string::npos);
+  r = move("cancelled");
+  CHECK(r.status == 409);
+  CHECK(r.body.find("none (final state)") != std::string::npos);
+
+  r = s.call("GET", "/api/visits?patient_id=" + std::to_string(patient) + "&status=completed");
+  REQUIRE(r.status == 200);
+  CHECK(parse(r)["items"].Size() == 1);
+  CHECK(s.call("POST", "/api/visits", R"({"patient_id":999999999})").status == 404);
+  CHECK(
+      s.call("POST", id_path("/api/visits", visit) + "/status", R"({"status":"flying"})").status ==
+      400);
+}
+
+TEST_CASE("payments move paid, balance and status exactly; overpayment is refused") {
+  auto& s = stack();
+  auto patient = create_patient(patient_json(unique("P"), "Pay", "Person"));
+  auto r = s.call(
+      "POST", "/api/invoices",
+      R"({"patient_id":)" + std::to_string(patient) +
+          R"(,"payer_type":"cash","items":[{"description":"consultation","quantity":2,"unit_price":100.25},)"
+          R"({"description":"syringe","tariff_code":"S01","quantity":1,"unit_price":0.10}]})");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  auto invoice = parse(r)["id"].GetInt64();
+  CHECK(r.body.find(R"("total":200.60)") != std::string::npos);
+  CHECK(r.body.find(R"("status":"unpaid")") != std::string::npos);
+
+  auto pay = [&](const std::string& amount) {
+    return s.call("POST", "/api/payments",
+                  R"({"invoice_id":)" + std::to_string(invoice) + R"(,"amount":)" + amount +
+                      R"(,"method":"mpesa","reference":"QX1"})");
+  };
+  r = pay("100.50");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  CHECK(r.body.find(R"("paid":100.50,"balance":100.10,"status":"partially_paid")") !=
+        std::string::npos);
+
+  r = pay("100.11");
+  CHECK(r.status == 400);
+  CHECK(std::string(parse(r)["details"][0]["field"].GetString()) == "amount");
+  r = s.call("GET", id_path("/api/invoices", invoice));
+  CHECK(r.body.find(R"("paid":100.50,"balance":100.10)") != std::string::npos);  // unchanged
+
+  r = pay("100.10");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  CHECK(r.body.find(R"("paid":200.60,"balance":0.00,"status":"paid")") != std::string::npos);
+  CHECK(pay("0.01").status == 400);
+  CHECK(pay("-5").status == 400);
+
+  r = s.call("GET", id_path("/api/invoices", invoice) + "/payments");
+  REQUIRE(r.status == 200);
+  CHECK(parse(r)["items"].Size() == 2);
+  CHECK(s.psql("SELECT sum(amount) FROM payments WHERE invoice_id = " + std::to_string(invoice)) ==
+        "200.60");
+}
+
+TEST_CASE("reads and writes of patient data are in the audit log") {
+  auto& s = stack();
+  auto id = create_patient(patient_json(unique("A"), "Audit", "Person"));
+  REQUIRE(s.call("GET", id_path("/api/patients", id)).status == 200);
+  REQUIRE(s.call("PUT", id_path("/api/patients", id), R"({"area":"Mombasa","version":1})").status ==
+          200);
+  auto r = s.call("GET", "/api/audit?patient_id=" + std::to_string(id));
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  std::vector<std::string> actions;
+  for (const auto& e : parse(r)["items"].GetArray()) {
+    actions.push_back(e["action"].GetString());
+    CHECK(std::string(e["principal"].GetString()) == "anonymous");
+  }
+  CHECK(actions == std::vector<std::string>{"patients.create", "patients.get", "patients.update"});
+}
+
+TEST_CASE("pool metrics are exported") {
+  auto text = stack().service_metrics();
+  CHECK(text.find("suite_clinic_records_pg_pool_connections 3") != std::string::npos);
+  CHECK(text.find("suite_clinic_records_pg_pool_in_use") != std::string::npos);
+  CHECK(text.find("suite_clinic_records_pg_pool_wait_seconds_count") != std::string::npos);
+}
+
+TEST_CASE("acknowledged writes survive a SIGKILL of the service") {
+  auto& s = stack();
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 20; ++i)
+    ids.push_back(create_patient(patient_json(unique("K"), "Crash", "Person")));
+  s.crash_service();
+  s.start_service();
+  REQUIRE(wait_until([&] { return s.call("GET", "/api/sys/clinic-records/health").status == 200; },
+                     30s));
+  for (auto id : ids) CHECK(s.call("GET", id_path("/api/patients", id)).status == 200);
+  CHECK(s.psql("SELECT count(*) FROM schema_migrations") == "2");  // nothing applied twice
+}
+
+TEST_CASE("PostgreSQL restarts under the service; requests succeed again without restarting it") {
+  auto& s = stack();
+  auto id = create_patient(patient_json(unique("R"), "Restart", "Person"));
+  REQUIRE(std::system(("'" + env("CLINIC_TEST_PG_SCRIPT") + "' restart '" +
+                       env("CLINIC_TEST_PG_STATE") + "'")
+                          .c_str()) == 0);
+  // Every pool connection was closed by the restart; reads and writes work at once.
+  for (int i = 0; i < 6; ++i) {
+    auto r = s.call("GET", id_path("/api/patients", id));
+    CHECK_MESSAGE(r.status == 200, r.body);
+  }
+  create_patient(patient_json(unique("R"), "After", "Restart"));
+  CHECK(s.service_metrics().find("suite_clinic_records_pg_reconnects_total 0") ==
+        std::string::npos);
+}
