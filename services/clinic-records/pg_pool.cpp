@@ -1,5 +1,6 @@
 #include "pg_pool.hpp"
 
+#include <poll.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -85,17 +86,20 @@ void drop_connection(connection_state& st, const pool_shared& shared) {
   shared.metrics->connections.Decrement();
 }
 
-// Opens the connection if there is none, or if the server closed it (noticed without
-// blocking: PostgreSQL's shutdown closes the socket, which consume_input reports).
+// An idle connection has nothing to read: we never LISTEN, so readable means the server
+// said goodbye (PostgreSQL's shutdown sends a FATAL message, then closes the socket).
+// One poll with no timeout, so checking before each job costs no round trip.
+bool looks_alive(pqxx::connection& connection) {
+  int fd = connection.sock();
+  if (fd < 0 || !connection.is_open()) return false;
+  pollfd probe{fd, POLLIN, 0};
+  return ::poll(&probe, 1, 0) == 0;
+}
+
+// Opens the connection if there is none, or if the server closed it.
 suite::status ensure_connected(connection_state& st, const pool_shared& shared) {
   if (st.connection) {
-    bool alive = false;
-    try {
-      st.connection->get_notifs();
-      alive = st.connection->is_open();
-    } catch (const std::exception&) {
-    }
-    if (alive) return suite::ok();
+    if (looks_alive(*st.connection)) return suite::ok();
     drop_connection(st, shared);
   }
   try {
@@ -148,7 +152,6 @@ caf::behavior connection_actor(caf::stateful_actor<connection_state>* self, caf:
     suite::log_warn("pg.connect_failed", {{"error", connected.error().message}});
   }
   self->send(dispatcher, idle_atom::value, caf::actor_cast<caf::actor>(self));
-  self->attach_functor([self, shared] { drop_connection(self->state, *shared); });
   return {
       [self, dispatcher, shared](const suite::bus_job& job, std::int64_t queued_at_ns) {
         suite::mark_started(job);

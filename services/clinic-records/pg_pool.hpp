@@ -7,10 +7,10 @@
 // own connection, answers the job with respond(), and tells the dispatcher it is idle
 // again. Only the connection actor ever touches its pqxx::connection.
 //
-// Reconnects: before each job the actor checks its socket without blocking (a
-// PostgreSQL restart closes it); a broken or missing connection is reopened and its
-// statements prepared again. An op marked `retry_on_broken` (reads) is retried once on a
-// fresh connection when the connection breaks under it; a write is not (it may have
+// Reconnects: before each job the actor polls its socket without blocking (a
+// PostgreSQL restart makes it readable: a FATAL message, then EOF); a broken or missing connection
+// is reopened and its statements prepared again. An op marked `retry_on_broken` (reads) is retried
+// once on a fresh connection when the connection breaks under it; a write is not (it may have
 // committed), and answers 503 instead. If PostgreSQL is down, jobs are answered 503
 // "database_unavailable" at once.
 //

@@ -6,9 +6,11 @@
 #include <rapidjson/document.h>
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <set>
 #include <string>
@@ -54,7 +56,7 @@ rapidjson::Document parse(const http_response& r) {
 
 // A prefix no other run or test case has used, for clinic numbers and areas.
 std::string unique(const std::string& what) {
-  static int counter = 0;
+  static std::atomic<int> counter = 0;
   return what + "-" + std::to_string(::getpid()) + "-" +
          std::to_string(std::time(nullptr) % 100000) + "-" + std::to_string(++counter);
 }
@@ -103,6 +105,7 @@ class clinic_stack {
         service_->log());
   }
   void crash_service() { service_->kill_hard(); }
+  int stop_service() { return service_->stop(); }
   std::string service_metrics() { return http_once(service_metrics_port_, "GET", "/metrics").body; }
   std::string service_log() { return service_->log(); }
   std::string psql(const std::string& sql) {
@@ -401,6 +404,11 @@ TEST_CASE("acknowledged writes survive a SIGKILL of the service") {
                      30s));
   for (auto id : ids) CHECK(s.call("GET", id_path("/api/patients", id)).status == 200);
   CHECK(s.psql("SELECT count(*) FROM schema_migrations") == "2");  // nothing applied twice
+
+  CHECK(s.stop_service() == 0);  // SIGTERM: the pool's actors stop and the process exits cleanly
+  s.start_service();
+  REQUIRE(wait_until([&] { return s.call("GET", "/api/sys/clinic-records/health").status == 200; },
+                     30s));
 }
 
 TEST_CASE("PostgreSQL restarts under the service; requests succeed again without restarting it") {
@@ -409,12 +417,21 @@ TEST_CASE("PostgreSQL restarts under the service; requests succeed again without
   REQUIRE(std::system(("'" + env("CLINIC_TEST_PG_SCRIPT") + "' restart '" +
                        env("CLINIC_TEST_PG_STATE") + "'")
                           .c_str()) == 0);
-  // Every pool connection was closed by the restart; reads and writes work at once.
+  // Every pool connection was closed by the restart. Writes first, from several clients
+  // at once so that every connection of the pool is used, then reads.
+  std::vector<std::future<int>> writes;
   for (int i = 0; i < 6; ++i) {
+    writes.push_back(std::async(std::launch::async, [&s, i] {
+      return http_once(s.http_port(), "POST", "/api/patients",
+                       patient_json(unique("R") + "-" + std::to_string(i), "After", "Restart"))
+          .status;
+    }));
+  }
+  for (auto& w : writes) CHECK(w.get() == 201);
+  for (int i = 0; i < 3; ++i) {
     auto r = s.call("GET", id_path("/api/patients", id));
     CHECK_MESSAGE(r.status == 200, r.body);
   }
-  create_patient(patient_json(unique("R"), "After", "Restart"));
   CHECK(s.service_metrics().find("suite_clinic_records_pg_reconnects_total 0") ==
         std::string::npos);
 }
