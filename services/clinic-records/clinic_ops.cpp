@@ -22,6 +22,14 @@ const std::vector<clinic_op>& clinic_op_table() {
       {"payments.create", "payment_create", 201, false},
       {"payments.list", "payment_list", 200, true},
       {"payments.reconcile", "payment_reconcile", 200, false},
+      {"claims.create", "claim_create", 201, false},
+      {"claims.get", "claim_get", 200, true},
+      {"claims.list", "claim_list", 200, true},
+      {"claims.transition", "claim_transition", 200, false},
+      {"batches.create", "claim_batch_create", 201, false},
+      {"batches.get", "claim_batch_get", 200, true},
+      {"batches.list", "claim_batch_list", 200, true},
+      {"reports.financial", "report_financial", 200, true},
       {"audit.list", "audit_list", 200, true},
   };
   return table;

@@ -149,7 +149,7 @@ std::string id_path(const std::string& base, std::int64_t id) {
 TEST_CASE("migrations are applied once and recorded") {
   auto& s = stack();
   CHECK(s.psql("SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations") ==
-        "1,2");
+        "1,2,3");
 }
 
 TEST_CASE("patient create, get, update with version, soft delete") {
@@ -403,7 +403,7 @@ TEST_CASE("acknowledged writes survive a SIGKILL of the service") {
   REQUIRE(wait_until([&] { return s.call("GET", "/api/sys/clinic-records/health").status == 200; },
                      30s));
   for (auto id : ids) CHECK(s.call("GET", id_path("/api/patients", id)).status == 200);
-  CHECK(s.psql("SELECT count(*) FROM schema_migrations") == "2");  // nothing applied twice
+  CHECK(s.psql("SELECT count(*) FROM schema_migrations") == "3");  // nothing applied twice
 
   CHECK(s.stop_service() == 0);  // SIGTERM: the pool's actors stop and the process exits cleanly
   s.start_service();
@@ -434,4 +434,218 @@ TEST_CASE("PostgreSQL restarts under the service; requests succeed again without
   }
   CHECK(s.service_metrics().find("suite_clinic_records_pg_reconnects_total 0") ==
         std::string::npos);
+}
+
+namespace {
+
+std::int64_t create_visit(std::int64_t patient, const std::string& date) {
+  auto r = stack().call(
+      "POST", "/api/visits",
+      R"({"patient_id":)" + std::to_string(patient) + R"(,"visit_date":")" + date + "\"}");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  return parse(r)["id"].GetInt64();
+}
+
+// items: JSON array text
+std::int64_t create_invoice(std::int64_t patient, const std::string& payer,
+                            const std::string& issued_on, const std::string& items,
+                            std::int64_t visit = 0) {
+  auto r =
+      stack().call("POST", "/api/invoices",
+                   R"({"patient_id":)" + std::to_string(patient) + R"(,"payer_type":")" + payer +
+                       R"(","issued_on":")" + issued_on + R"(","items":)" + items +
+                       (visit ? R"(,"visit_id":)" + std::to_string(visit) : std::string()) + "}");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  return parse(r)["id"].GetInt64();
+}
+
+void pay(std::int64_t invoice, const std::string& amount, const std::string& method,
+         const std::string& paid_on) {
+  auto r = stack().call("POST", "/api/payments",
+                        R"({"invoice_id":)" + std::to_string(invoice) + R"(,"amount":)" + amount +
+                            R"(,"method":")" + method + R"(","paid_on":")" + paid_on + "\"}");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+}
+
+std::int64_t create_claim(std::int64_t visit, std::int64_t invoice) {
+  auto r = stack().call(
+      "POST", "/api/sha/claims",
+      R"({"visit_id":)" + std::to_string(visit) + R"(,"invoice_id":)" + std::to_string(invoice) +
+          R"(,"beneficiary_id":"BEN-1","facility_level":3,"primary_diagnosis":"A09",)"
+          R"("secondary_diagnoses":["E11.9"],"preauthorizations":{"SHA-OPD-01":"PA-77"}})");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  return parse(r)["id"].GetInt64();
+}
+
+http_response move_claim(std::int64_t claim, const std::string& status,
+                         const std::string& extra = {}) {
+  return stack().call("POST", id_path("/api/sha/claims", claim) + "/status",
+                      R"({"status":")" + status + "\"" + extra + "}");
+}
+
+http_response submit_batch(const std::string& ids) {
+  return stack().call("POST", "/api/sha/batches", R"({"claim_ids":[)" + ids + "]}");
+}
+
+}  // namespace
+
+TEST_CASE(
+    "SHA claims: made from a visit and its invoice, moved through their flow, submitted in "
+    "batches") {
+  auto& s = stack();
+  auto patient =
+      create_patient(patient_json(unique("SHA"), "Claim", "Person", R"("insurance_type":"sha")"));
+  auto visit = create_visit(patient, "2026-01-10");
+  auto invoice = create_invoice(
+      patient, "sha", "2026-01-10",
+      R"([{"description":"consultation","tariff_code":"SHA-OPD-01","quantity":1,"unit_price":1500.00},)"
+      R"({"description":"lab","tariff_code":"LAB-02","quantity":2,"unit_price":125.25}])",
+      visit);
+  auto r = s.call("POST", "/api/sha/claims",
+                  R"({"visit_id":)" + std::to_string(visit) + R"(,"invoice_id":)" +
+                      std::to_string(invoice) +
+                      R"(,"beneficiary_id":"BEN-1","facility_level":7,"primary_diagnosis":"A09"})");
+  CHECK(r.status == 400);  // facility level 1-6
+  auto claim = create_claim(visit, invoice);
+  r = s.call("GET", id_path("/api/sha/claims", claim));
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find(R"("claimed_amount":1750.50)") != std::string::npos);
+  CHECK(r.body.find(R"("status":"draft")") != std::string::npos);
+  CHECK(r.body.find(R"("preauth_number":"PA-77")") != std::string::npos);
+  CHECK(r.body.find(R"("secondary_diagnoses":["E11.9"])") != std::string::npos);
+
+  CHECK(s.call("POST", "/api/sha/claims",
+               R"({"visit_id":)" + std::to_string(visit) + R"(,"invoice_id":)" +
+                   std::to_string(invoice) +
+                   R"(,"beneficiary_id":"BEN-1","facility_level":3,"primary_diagnosis":"A09"})")
+            .status == 409);  // one claim per invoice
+  auto cash_invoice = create_invoice(
+      patient, "cash", "2026-01-10",
+      R"([{"description":"x","tariff_code":"T","quantity":1,"unit_price":1.00}])", visit);
+  CHECK(s.call("POST", "/api/sha/claims",
+               R"({"visit_id":)" + std::to_string(visit) + R"(,"invoice_id":)" +
+                   std::to_string(cash_invoice) +
+                   R"(,"beneficiary_id":"BEN-1","facility_level":3,"primary_diagnosis":"A09"})")
+            .status == 400);
+
+  r = move_claim(claim, "approved", R"(,"approved_amount":100.00)");
+  CHECK(r.status == 409);
+  CHECK(r.body.find("allowed: ready_to_submit") != std::string::npos);
+  REQUIRE(move_claim(claim, "ready_to_submit").status == 200);
+  CHECK(move_claim(claim, "submitted").status == 409);  // only through a batch
+
+  auto other_visit = create_visit(patient, "2026-01-11");
+  auto other_invoice = create_invoice(
+      patient, "sha", "2026-01-11",
+      R"([{"description":"x-ray","tariff_code":"RAD-1","quantity":1,"unit_price":200.00}])",
+      other_visit);
+  auto draft_claim = create_claim(other_visit, other_invoice);
+  r = submit_batch(std::to_string(claim) + "," + std::to_string(draft_claim));
+  CHECK(r.status == 409);
+  CHECK(r.body.find(std::to_string(draft_claim) + " (draft)") != std::string::npos);
+  CHECK(
+      s.call("GET", id_path("/api/sha/claims", claim)).body.find(R"("status":"ready_to_submit")") !=
+      std::string::npos);  // the failed batch changed nothing
+
+  r = submit_batch(std::to_string(claim));
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  auto batch = parse(r)["id"].GetInt64();
+  CHECK(r.body.find(R"("claim_count":1,"total_claimed":1750.50)") != std::string::npos);
+  CHECK(s.call("GET", id_path("/api/sha/batches", batch)).status == 200);
+  r = s.call("GET", "/api/sha/claims?batch_id=" + std::to_string(batch));
+  CHECK(parse(r)["items"].Size() == 1);
+  CHECK(r.body.find(R"("status":"submitted")") != std::string::npos);
+
+  CHECK(move_claim(claim, "approved", R"(,"approved_amount":1750.51)").status == 400);
+  REQUIRE(move_claim(claim, "approved", R"(,"approved_amount":1700.00)").status == 200);
+  CHECK(move_claim(claim, "paid", R"(,"amount":1000.00)").status == 400);  // leaves 700 unpaid
+  r = move_claim(claim, "partially_paid", R"(,"amount":1000.00)");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(r.body.find(R"("paid_amount":1000.00,"status":"partially_paid")") != std::string::npos);
+  CHECK(move_claim(claim, "paid", R"(,"amount":700.01)").status == 400);
+  r = move_claim(claim, "paid", R"(,"amount":700.00)");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(r.body.find(R"("paid_amount":1700.00,"status":"paid")") != std::string::npos);
+
+  // Rejection needs a reason; a rejected claim can be corrected as a draft.
+  REQUIRE(move_claim(draft_claim, "ready_to_submit").status == 200);
+  REQUIRE(submit_batch(std::to_string(draft_claim)).status == 201);
+  CHECK(move_claim(draft_claim, "rejected").status == 400);
+  r = move_claim(draft_claim, "rejected", R"(,"reason":"beneficiary not eligible")");
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find(R"("rejection_reason":"beneficiary not eligible")") != std::string::npos);
+  CHECK(move_claim(draft_claim, "draft").status == 200);
+}
+
+// A small data set in 2019 (no other test writes dates before 2026), with every figure
+// of the report worked out by hand below.
+TEST_CASE("financial report figures match hand-computed values") {
+  auto& s = stack();
+  auto cash_patient = create_patient(patient_json(unique("RPT"), "Report", "Cash"));
+  auto sha_patient =
+      create_patient(patient_json(unique("RPT"), "Report", "Sha", R"("insurance_type":"sha")"));
+  auto item = [](const std::string& qty, const std::string& price,
+                 const std::string& tariff = "T-1") {
+    return R"([{"description":"item","tariff_code":")" + tariff + R"(","quantity":)" + qty +
+           R"(,"unit_price":)" + price + "}]";
+  };
+  // Invoices (issued, total, payments) and their age at 2019-04-30:
+  auto i1 = create_invoice(cash_patient, "cash", "2019-03-01",
+                           item("1", "1000.00"));  // 60 days, balance 349.50
+  pay(i1, "400.00", "cash", "2019-03-01");
+  pay(i1, "250.50", "mpesa", "2019-03-15");
+  auto i2 = create_invoice(cash_patient, "private", "2019-02-10",
+                           item("2", "300.25"));  // 600.50, fully paid
+  pay(i2, "600.50", "bank_transfer", "2019-04-02");
+  create_invoice(cash_patient, "cash", "2019-01-15", item("1", "80.00"));     // 105 days
+  create_invoice(cash_patient, "cash", "2018-12-01", item("1", "50.00"));     // 150 days
+  create_invoice(cash_patient, "private", "2019-04-20", item("1", "99.99"));  // 10 days
+  create_invoice(cash_patient, "private", "2019-02-15", item("1", "10.01"));  // 74 days
+  create_invoice(cash_patient, "cash", "2019-05-02", item("1", "5000.00"));   // after the range
+  pay(i1, "0.50", "cash",
+      "2019-05-03");  // after the range: not revenue, but balances are today's: 349.00
+  // SHA: visit 2019-03-20, invoice 1750.50 (41 days), claim approved 1700.00, 1000.00 paid.
+  auto v1 = create_visit(sha_patient, "2019-03-20");
+  auto i4 = create_invoice(
+      sha_patient, "sha", "2019-03-20",
+      R"([{"description":"c","tariff_code":"SHA-OPD-01","quantity":1,"unit_price":1500.00},)"
+      R"({"description":"l","tariff_code":"LAB-02","quantity":2,"unit_price":125.25}])",
+      v1);
+  auto c1 = create_claim(v1, i4);
+  REQUIRE(move_claim(c1, "ready_to_submit").status == 200);
+  // SHA: visit 2019-04-05, invoice 200.00 (25 days), claim rejected.
+  auto v2 = create_visit(sha_patient, "2019-04-05");
+  auto i8 = create_invoice(sha_patient, "sha", "2019-04-05", item("1", "200.00", "RAD-1"), v2);
+  auto c2 = create_claim(v2, i8);
+  REQUIRE(move_claim(c2, "ready_to_submit").status == 200);
+  REQUIRE(submit_batch(std::to_string(c1) + "," + std::to_string(c2)).status == 201);
+  REQUIRE(move_claim(c1, "approved", R"(,"approved_amount":1700.00)").status == 200);
+  REQUIRE(move_claim(c1, "partially_paid", R"(,"amount":1000.00)").status == 200);
+  REQUIRE(move_claim(c2, "rejected", R"(,"reason":"no pre-authorisation")").status == 200);
+
+  auto r = s.call("GET", "/api/reports/financial?from=2019-03-01&to=2019-04-30");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  const auto& body = r.body;
+  auto has = [&](const std::string& part) {
+    CHECK_MESSAGE(body.find(part) != std::string::npos, "missing " << part << " in " << body);
+  };
+  // Revenue: 400.00 + 250.50 (March) + 600.50 (April) = 1251.00.
+  has(R"("revenue_total":1251.00)");
+  // Invoiced in range: 1000.00 + 99.99 + 1750.50 + 200.00 = 3050.49.
+  has(R"("invoiced_total":3050.49)");
+  has(R"("revenue_by_day":[{"day":"2019-03-01","amount":400.00,"payments":1},)"
+      R"({"day":"2019-03-15","amount":250.50,"payments":1},{"day":"2019-04-02","amount":600.50,"payments":1}])");
+  has(R"("revenue_by_month":[{"month":"2019-03","amount":650.50,"payments":2},)"
+      R"({"month":"2019-04","amount":600.50,"payments":1}])");
+  has(R"("revenue_by_payer":[{"payer_type":"cash","amount":650.50,"payments":2},)"
+      R"({"payer_type":"private","amount":600.50,"payments":1}])");
+  // Aging at 2019-04-30: 0-30: 99.99 + 200.00; 31-60: 349.00 + 1750.50; 61-90: 10.01;
+  // 90+: 80.00 + 50.00. Total 2539.50 over 7 invoices (the May invoice is not yet issued).
+  has(R"("receivables_aging":{"as_of":"2019-04-30","0_30":299.99,"31_60":2099.50,"61_90":10.01,)"
+      R"("90_plus":130.00,"total":2539.50,"invoices":7})");
+  has(R"("claims_by_status":[{"status":"partially_paid","claims":1,"claimed":1750.50,"approved":1700.00,)"
+      R"("paid":1000.00},{"status":"rejected","claims":1,"claimed":200.00,"approved":0.00,"paid":0.00}])");
+
+  CHECK(s.call("GET", "/api/reports/financial?from=2019-05-01&to=2019-04-30").status == 400);
+  CHECK(s.call("GET", "/api/reports/financial?from=2019-05-01").status == 400);
 }
