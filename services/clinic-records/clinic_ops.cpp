@@ -1,5 +1,6 @@
 #include "clinic_ops.hpp"
 
+#include "patient_import.hpp"
 #include "suite/json_msgpack.hpp"
 
 namespace clinic {
@@ -58,6 +59,8 @@ pg_ops make_clinic_pg_ops() {
         [&op](pqxx::connection& c, const suite::request& r) { return call_function(c, r, op); },
         op.read_only};
   }
+  // Not one function call: checked here, then COPY (patient_import.hpp).
+  ops["patients.bulk"] = pg_op{import_patients, false};
   return ops;
 }
 

@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
       clinic::spawn_pg_pool(host.actors(), std::move(pool_settings), clinic::make_clinic_pg_ops(),
                             clinic::prepare_clinic_statements, host.metrics().registry());
   for (const auto& op : clinic::clinic_op_table()) host.route(op.op, pool);
+  host.route("patients.bulk", pool);
 
   int exit_code = host.run();
   // The pool's connection actors are linked to it: this stops them too, so the actor

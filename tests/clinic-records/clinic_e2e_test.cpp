@@ -649,3 +649,49 @@ TEST_CASE("financial report figures match hand-computed values") {
   CHECK(s.call("GET", "/api/reports/financial?from=2019-05-01&to=2019-04-30").status == 400);
   CHECK(s.call("GET", "/api/reports/financial?from=2019-05-01").status == 400);
 }
+
+TEST_CASE("bulk import: all or nothing, with every bad row reported") {
+  auto& s = stack();
+  auto prefix = unique("BULK");
+  auto row = [&](int i, const std::string& extra = {}) {
+    return R"({"clinic_number":")" + prefix + "-" + std::to_string(i) +
+           R"(","first_name":"Bulk","last_name":"Row)" + std::to_string(i) + "\"" +
+           (extra.empty() ? "" : "," + extra) + "}";
+  };
+  auto count_imported = [&] {
+    return s.psql("SELECT count(*) FROM patients WHERE clinic_number LIKE '" + prefix + "-%'");
+  };
+
+  std::string rows = row(0) + "," + row(1, R"("date_of_birth":"1999-02-30")") + "," + row(2) + "," +
+                     row(3, R"("gender":"unknown")");
+  auto r = s.call("POST", "/api/patients/bulk", R"({"patients":[)" + rows + "]}");
+  CHECK(r.status == 400);
+  auto error = parse(r);
+  REQUIRE(error["details"].Size() == 2);
+  CHECK(std::string(error["details"][0]["field"].GetString()) == "patients[1].date_of_birth");
+  CHECK(std::string(error["details"][1]["field"].GetString()) == "patients[3].gender");
+  CHECK(count_imported() == "0");
+
+  std::string good;
+  for (int i = 0; i < 300; ++i)
+    good += (i ? "," : "") + row(i, R"("phone":"0700)" + std::to_string(100000 + i) + "\"");
+  r = s.call("POST", "/api/patients/bulk", R"({"patients":[)" + good + "]}");
+  REQUIRE_MESSAGE(r.status == 201, r.body);
+  auto imported = parse(r);
+  CHECK(imported["imported"].GetInt() == 300);
+  REQUIRE(imported["ids"].Size() == 300);
+  r = s.call("GET", id_path("/api/patients", imported["ids"][299].GetInt64()));
+  CHECK(r.body.find(prefix + "-299") != std::string::npos);
+  CHECK(count_imported() == "300");
+
+  // A clinic number already in the database: 409 naming the row, nothing imported.
+  auto other = unique("BULK2");
+  r = s.call("POST", "/api/patients/bulk",
+             R"({"patients":[{"clinic_number":")" + other +
+                 R"(","first_name":"N","last_name":"New"},)" + row(7) + "]}");
+  CHECK(r.status == 409);
+  CHECK(std::string(parse(r)["details"][0]["field"].GetString()) == "patients[1].clinic_number");
+  CHECK(s.psql("SELECT count(*) FROM patients WHERE clinic_number = '" + other + "'") == "0");
+  CHECK(s.psql("SELECT count(*) FROM audit_log WHERE action = 'patients.bulk' AND entity_id = " +
+               std::to_string(imported["ids"][0].GetInt64())) == "1");
+}
