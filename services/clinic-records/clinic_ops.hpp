@@ -6,6 +6,10 @@
 // log). The function returns the reply body as JSON, whose numerics come back as the
 // decimal extension. So a request is one round trip and one implicit transaction: the
 // change and its audit row commit together, or neither does.
+// Durability: writes commit synchronously (an acknowledged write survives a crash).
+// Reads commit their audit row with synchronous_commit off, so a read costs no WAL
+// fsync; a PostgreSQL crash can lose the audit rows of the reads of its last moments
+// (at most ~3 x wal_writer_delay, 600 ms by default), never a write or its audit row.
 // Stateless; the handlers run on the pool's connection actors.
 #pragma once
 
