@@ -4,10 +4,12 @@
 // then runs each endpoint closed loop (each client sends its next request when the
 // last one is answered) for a fixed time and prints p50 / p99 / max and req/s.
 // Not a test: it asserts nothing and is not registered with ctest.
+// The gateway runs one HTTP thread by default: with --threads=2 the foundation's gateway
+// crashed (SIGSEGV) under this load on 2026-11-23; reported to the lead.
 //
 //   build/bin/clinic_records_bench --pg=postgresql://suite@127.0.0.1:55432/suite
 //       [--patients=10000] [--clients=16] [--seconds=10] [--pool=8] [--workers=2]
-//       [--gateway-threads=2]
+//       [--gateway-threads=1]
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -33,7 +36,7 @@ namespace {
 std::map<std::string, std::string> parse_flags(int argc, char** argv) {
   std::map<std::string, std::string> flags{{"patients", "10000"}, {"clients", "16"},
                                            {"seconds", "10"},     {"pool", "8"},
-                                           {"workers", "2"},      {"gateway-threads", "2"}};
+                                           {"workers", "2"},      {"gateway-threads", "1"}};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto eq = arg.find('=');
@@ -55,7 +58,17 @@ std::map<std::string, std::string> parse_flags(int argc, char** argv) {
 struct client_result {
   std::vector<double> latencies_ms;
   std::size_t failures = 0;
+  std::string first_failure;
 };
+
+// The last answer of each client thread, so a failure can be shown.
+thread_local http_response last_response;
+
+bool expect(http_response r, int status) {
+  bool ok = r.status == status;
+  last_response = std::move(r);
+  return ok;
+}
 
 // Runs `request(client, n)` from `clients` threads, each with its own keep-alive
 // connection, for `seconds`; `request` returns whether the answer was a success.
@@ -67,15 +80,21 @@ void run_phase(const char* name, int port, int clients, int seconds,
   auto started = clock_type::now();
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
-      http_client client("127.0.0.1", port);
+      auto client = std::make_unique<http_client>("127.0.0.1", port);
       auto& mine = results[c];
       mine.latencies_ms.reserve(100000);
       for (std::size_t n = 0; clock_type::now() < deadline; ++n) {
         auto t0 = clock_type::now();
-        bool ok = request(client, c, n);
+        bool ok = request(*client, c, n);
         mine.latencies_ms.push_back(
             std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
-        if (!ok) ++mine.failures;
+        if (!ok) {
+          if (mine.failures++ == 0) {
+            mine.first_failure =
+                std::to_string(last_response.status) + " " + last_response.body.substr(0, 300);
+          }
+          if (last_response.status == 0) client = std::make_unique<http_client>("127.0.0.1", port);
+        }
       }
     });
   }
@@ -94,6 +113,12 @@ void run_phase(const char* name, int port, int clients, int seconds,
   std::printf("| %-26s | %8.2f | %8.2f | %8.2f | %9.0f | %8zu | %6zu |\n", name, pct(0.50),
               pct(0.99), all.empty() ? 0.0 : all.back(), all.size() / elapsed, all.size(),
               failures);
+  for (auto& r : results) {
+    if (!r.first_failure.empty()) {
+      std::printf("|   first failure: %s\n", r.first_failure.c_str());
+      break;
+    }
+  }
   std::fflush(stdout);
 }
 
@@ -174,9 +199,9 @@ int main(int argc, char** argv) {
   };
   run_phase("GET /api/patients", http_port, clients, seconds,
             [&](http_client& c, int client, std::size_t n) {
-              return c.request("GET", "/api/patients?limit=20&after=" +
-                                          std::to_string(random_id(client, n) - 1))
-                         .status == 200;
+              return expect(c.request("GET", "/api/patients?limit=20&after=" +
+                                                 std::to_string(random_id(client, n) - 1)),
+                            200);
             });
   std::vector<std::vector<std::int64_t>> created(clients);
   run_phase(
@@ -185,18 +210,17 @@ int main(int argc, char** argv) {
         auto r = c.request(
             "POST", "/api/patients",
             patient_body("BP-" + run + "-" + std::to_string(client) + "-" + std::to_string(n), n));
-        if (r.status != 201) return false;
+        if (r.status != 201) return expect(std::move(r), 201);
         rapidjson::Document d;
         d.Parse(r.body.c_str());
         created[client].push_back(d["id"].GetInt64());
         return true;
       });
-  run_phase(
-      "GET /api/patients/:id", http_port, clients, seconds,
-      [&](http_client& c, int client, std::size_t n) {
-        return c.request("GET", "/api/patients/" + std::to_string(random_id(client, n))).status ==
-               200;
-      });
+  run_phase("GET /api/patients/:id", http_port, clients, seconds,
+            [&](http_client& c, int client, std::size_t n) {
+              return expect(
+                  c.request("GET", "/api/patients/" + std::to_string(random_id(client, n))), 200);
+            });
   // Each client updates its own slice of the seeded patients, so versions never clash.
   std::vector<std::map<std::int64_t, int>> versions(clients);
   run_phase("PUT /api/patients/:id", http_port, clients, seconds,
@@ -207,18 +231,17 @@ int main(int argc, char** argv) {
               auto r = c.request("PUT", "/api/patients/" + std::to_string(id),
                                  R"({"area":"Area)" + std::to_string(n) + R"(","version":)" +
                                      std::to_string(version) + "}");
-              if (r.status != 200) return false;
+              if (r.status != 200) return expect(std::move(r), 200);
               ++version;
               return true;
             });
-  run_phase(
-      "DELETE /api/patients/:id", http_port, clients, seconds,
-      [&](http_client& c, int client, std::size_t n) {
-        if (n >= created[client].size())
-          return c.request("DELETE", "/api/patients/1").status == 404;
-        return c.request("DELETE", "/api/patients/" + std::to_string(created[client][n])).status ==
-               200;
-      });
+  run_phase("DELETE /api/patients/:id", http_port, clients, seconds,
+            [&](http_client& c, int client, std::size_t n) {
+              if (n >= created[client].size())
+                return expect(c.request("DELETE", "/api/patients/999999999999"), 404);
+              return expect(
+                  c.request("DELETE", "/api/patients/" + std::to_string(created[client][n])), 200);
+            });
   std::printf(
       "\n(DELETE: once a client has deleted every patient it created, it deletes an absent one: "
       "404, counted "
