@@ -322,6 +322,11 @@ TEST_CASE("visits follow their status flow; an illegal move names the allowed on
   r = s.call("GET", "/api/visits?patient_id=" + std::to_string(patient) + "&status=completed");
   REQUIRE(r.status == 200);
   CHECK(parse(r)["items"].Size() == 1);
+  std::string visit_date =
+      parse(s.call("GET", id_path("/api/visits", visit)))["visit_date"].GetString();
+  r = s.call("GET", "/api/visits?date=" + visit_date + "&patient_id=" + std::to_string(patient));
+  REQUIRE(r.status == 200);
+  CHECK(parse(r)["items"].Size() == 1);
   CHECK(s.call("POST", "/api/visits", R"({"patient_id":999999999})").status == 404);
   CHECK(
       s.call("POST", id_path("/api/visits", visit) + "/status", R"({"status":"flying"})").status ==
@@ -368,6 +373,13 @@ TEST_CASE("payments move paid, balance and status exactly; overpayment is refuse
   CHECK(parse(r)["items"].Size() == 2);
   CHECK(s.psql("SELECT sum(amount) FROM payments WHERE invoice_id = " + std::to_string(invoice)) ==
         "200.60");
+
+  // Reconciliation marks a payment as matched against the statement.
+  auto payment = parse(r)["items"][0]["id"].GetInt64();
+  r = s.call("POST", id_path("/api/payments", payment) + "/reconcile");
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  CHECK(parse(r)["reconciled"].GetBool());
+  CHECK(s.call("POST", "/api/payments/999999999/reconcile").status == 404);
 }
 
 TEST_CASE("reads and writes of patient data are in the audit log") {
