@@ -58,7 +58,7 @@ std::size_t count_lines(const std::string& body, const std::string& prefix) {
 }
 
 struct suite_under_test {
-  int fake_port = free_port(), bus_port = free_port(), http_port = free_port();
+  int fake_port = free_port(), bus_port = free_port(), http_port = free_port(), metrics_port = free_port();
   test_process fake;
   test_process cache;
   test_process gateway;
@@ -66,7 +66,7 @@ struct suite_under_test {
   explicit suite_under_test(std::vector<std::string> cache_args = {}, std::vector<std::string> fake_args = {})
       : fake(bin_dir() + "/fake-llm", with({"--listen=127.0.0.1:" + std::to_string(fake_port)}, fake_args)),
         cache(bin_dir() + "/chat-cache",
-              with({"--bus=tcp://127.0.0.1:" + std::to_string(bus_port), "--metrics=127.0.0.1:" + std::to_string(free_port()),
+              with({"--bus=tcp://127.0.0.1:" + std::to_string(bus_port), "--metrics=127.0.0.1:" + std::to_string(metrics_port),
                     "--llm=http://127.0.0.1:" + std::to_string(fake_port), "--workers=2", "--cache-shards=2",
                     "--llm-connect-retries=1", "--llm-breaker-failures=3", "--llm-breaker-cooldown-ms=60000"},
                    cache_args)),
@@ -145,6 +145,14 @@ TEST_CASE("Ollama chat: a miss, then hits in both stream modes with the same con
   CHECK(stats["entries"].GetInt64() == 3);
   CHECK(stats["bytes"].GetInt64() > 0);
   CHECK(stats["hit_ratio"].GetDouble() == doctest::Approx(0.5));
+
+  auto metrics = http_once(s.metrics_port, "GET", "/metrics").body;
+  CHECK(metrics.find("suite_chat_cache_hits_total 3") != std::string::npos);
+  CHECK(metrics.find("suite_chat_cache_misses_total 3") != std::string::npos);
+  CHECK(metrics.find("suite_chat_cache_entries 3") != std::string::npos);
+  CHECK(metrics.find("suite_chat_cache_evictions_total{cause=\"size\"} 0") != std::string::npos);
+  CHECK(metrics.find("suite_chat_cache_upstream_duration_seconds_count 3") != std::string::npos);
+  CHECK(metrics.find("suite_chat_cache_loads_in_flight 0") != std::string::npos);
 }
 
 TEST_CASE("OpenAI chat completions: SSE and JSON, miss then hit") {
