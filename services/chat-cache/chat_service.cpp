@@ -152,6 +152,7 @@ load_outcome outcome_of(const shard_lookup& lookup, result<llm_response> respons
   }
   parsed->request_model = lookup.model;
   if (parsed->model.empty()) parsed->model = lookup.model;
+  parsed->shrink();
   out.answer = std::make_shared<const llm_answer>(std::move(*parsed));
   return out;
 }

@@ -42,7 +42,7 @@ status fold_ollama(api_family api, const rapidjson::Value& line, llm_answer& ans
   if (answer.model.empty()) answer.model = string_member(line, "model");
   std::string piece = api == api_family::ollama_chat ? (line.HasMember("message") ? string_member(line["message"], "content") : std::string{})
                                                      : string_member(line, "response");
-  if (!piece.empty()) answer.pieces.push_back(std::move(piece));
+  if (!piece.empty()) answer.add_piece(piece);
   if (line.HasMember("done") && line["done"].IsBool() && line["done"].GetBool()) {
     if (auto reason = string_member(line, "done_reason"); !reason.empty()) answer.finish_reason = reason;
     answer.prompt_tokens = int_member(line, "prompt_eval_count");
@@ -59,7 +59,7 @@ status fold_openai(const rapidjson::Value& object, llm_answer& answer) {
     const auto& choice = object["choices"][0];
     const char* part = choice.HasMember("delta") ? "delta" : "message";
     if (choice.HasMember(part)) {
-      if (auto piece = string_member(choice[part], "content"); !piece.empty()) answer.pieces.push_back(std::move(piece));
+      if (auto piece = string_member(choice[part], "content"); !piece.empty()) answer.add_piece(piece);
     }
     if (auto reason = string_member(choice, "finish_reason"); !reason.empty()) answer.finish_reason = reason;
   }
@@ -92,16 +92,34 @@ std::string_view upstream_path(api_family api) {
 
 bool streams_by_default(api_family api) { return api != api_family::openai_chat; }
 
-std::string llm_answer::content() const {
-  std::string all;
-  for (const auto& p : pieces) all += p;
-  return all;
+void llm_answer::add_piece(std::string_view piece) {
+  content_.append(piece);
+  for (std::size_t n = piece.size();; n >>= 7) {
+    piece_lengths_.push_back(static_cast<char>((n & 0x7F) | (n > 0x7F ? 0x80 : 0)));
+    if (n <= 0x7F) break;
+  }
+  ++piece_count_;
+}
+
+std::vector<std::string> llm_answer::pieces() const {
+  std::vector<std::string> out;
+  for_each_piece([&](std::string_view p) { out.emplace_back(p); });
+  return out;
+}
+
+void llm_answer::shrink() {
+  content_.shrink_to_fit();
+  piece_lengths_.shrink_to_fit();
+  model.shrink_to_fit();
+  request_model.shrink_to_fit();
 }
 
 std::size_t llm_answer::weight() const {
-  std::size_t bytes = sizeof(llm_answer) + model.capacity() + request_model.capacity() + finish_reason.capacity() + 64;  // + node and index
-  for (const auto& p : pieces) bytes += sizeof(std::string) + (p.size() > 15 ? p.capacity() : 0);
-  return bytes;
+  auto heap = [](const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; };
+  // The answer, its shared_ptr control block, and the cache's list node and index slot.
+  constexpr std::size_t bookkeeping = 32 + 128;
+  return sizeof(llm_answer) + bookkeeping + heap(model) + heap(request_model) + heap(finish_reason) + heap(content_) +
+         heap(piece_lengths_);
 }
 
 result<llm_answer> parse_upstream(api_family api, std::string_view body) {
@@ -134,7 +152,7 @@ result<llm_answer> parse_upstream(api_family api, std::string_view body) {
     any = true;
   }
   if (!any) return bad_upstream("the LLM sent an empty reply");
-  if (answer.completion_tokens == 0) answer.completion_tokens = static_cast<std::int64_t>(answer.pieces.size());
+  if (answer.completion_tokens == 0) answer.completion_tokens = static_cast<std::int64_t>(answer.piece_count());
   return answer;
 }
 
@@ -182,10 +200,10 @@ rendered_reply render(api_family api, const llm_answer& answer, bool stream) {
       return r;
     }
     r.content_type = "application/x-ndjson";
-    for (const auto& piece : answer.pieces) {
+    answer.for_each_piece([&](std::string_view piece) {
       line(piece, false, r.body);
       r.body.push_back('\n');
-    }
+    });
     line("", true, r.body);
     r.body.push_back('\n');
     return r;
@@ -245,11 +263,11 @@ rendered_reply render(api_family api, const llm_answer& answer, bool stream) {
     return r;
   }
   r.content_type = "text/event-stream";
-  for (const auto& piece : answer.pieces) {
+  answer.for_each_piece([&](std::string_view piece) {
     r.body += "data: ";
     object(piece, true, false, r.body);
     r.body += "\n\n";
-  }
+  });
   r.body += "data: ";
   object("", true, true, r.body);
   r.body += "\n\ndata: [DONE]\n\n";

@@ -28,15 +28,41 @@ bool streams_by_default(api_family api);
 struct llm_answer {
   std::string model;          // as the LLM named it
   std::string request_model;  // as the client asked for it (what DELETE ?model= matches)
-  std::vector<std::string> pieces;  // the content, as the model streamed it
   std::string finish_reason = "stop";
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
   std::int64_t created_unix = 0;
 
-  std::string content() const;
+  // The content is kept as one string plus the length of each piece the model
+  // streamed (varint bytes), not as a string per piece: a token is a few bytes, and a
+  // std::string per token would weigh several times the text itself.
+  void add_piece(std::string_view piece);
+  const std::string& content() const { return content_; }
+  std::size_t piece_count() const { return piece_count_; }
+  template <class Visit>
+  void for_each_piece(Visit&& visit) const {
+    std::size_t offset = 0, i = 0;
+    while (i < piece_lengths_.size()) {
+      std::size_t length = 0;
+      for (int shift = 0;; shift += 7) {
+        auto byte = static_cast<unsigned char>(piece_lengths_[i++]);
+        length |= static_cast<std::size_t>(byte & 0x7F) << shift;
+        if (!(byte & 0x80)) break;
+      }
+      visit(std::string_view(content_).substr(offset, length));
+      offset += length;
+    }
+  }
+  std::vector<std::string> pieces() const;  // a copy, for tests and tools
   // Bytes this answer holds in memory, for the cache's byte bound.
   std::size_t weight() const;
+  // Releases spare capacity once the answer is complete (it is immutable afterwards).
+  void shrink();
+
+ private:
+  std::string content_;
+  std::string piece_lengths_;
+  std::size_t piece_count_ = 0;
 };
 
 result<llm_answer> parse_upstream(api_family api, std::string_view body);

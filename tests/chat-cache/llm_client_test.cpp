@@ -40,7 +40,7 @@ TEST_CASE("streamed chat from the fake LLM, twice over one pooled connection, de
   CHECK(first->status == 200);
   auto answer = parse_upstream(api_family::ollama_chat, first->body);
   REQUIRE(answer.ok());
-  CHECK(answer->pieces.size() == 5);
+  CHECK(answer->piece_count() == 5);
   auto second = post_sync(**client, "/api/chat", body);
   REQUIRE(second.ok());
   CHECK(parse_upstream(api_family::ollama_chat, second->body)->content() == answer->content());
@@ -48,7 +48,7 @@ TEST_CASE("streamed chat from the fake LLM, twice over one pooled connection, de
   auto openai = post_sync(**client, "/v1/chat/completions", R"({"model":"fake","messages":[{"role":"user","content":"hello"}],"stream":true})");
   REQUIRE(openai.ok());
   CHECK(openai->body.ends_with("data: [DONE]\n\n"));
-  CHECK(parse_upstream(api_family::openai_chat, openai->body)->pieces.size() == 5);
+  CHECK(parse_upstream(api_family::openai_chat, openai->body)->piece_count() == 5);
 
   auto failing = post_sync(**client, "/api/chat", R"({"model":"fake","messages":[{"role":"user","content":"FAIL500"}]})");
   REQUIRE(failing.ok());
