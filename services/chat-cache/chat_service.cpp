@@ -27,7 +27,6 @@ struct shard_lookup {
   bool stream = false;
   cache_control control;
   std::string model;
-  std::string upstream_body;  // the JSON to POST to the LLM on a miss
 };
 
 // The end of one load, sent by the LLM client's thread to the shard.
@@ -191,7 +190,7 @@ caf::behavior cache_shard(caf::stateful_actor<shard_state>* self, std::shared_pt
         ctx->loads_in_flight->Increment();
         auto me = caf::actor_cast<caf::actor>(self);
         auto path = std::string(upstream_path(lookup.api));
-        auto body = std::move(lookup.upstream_body);
+        auto body = upstream_json(lookup.job.req.body.object);  // built on a miss only
         lookup.job = {};  // the waiter holds the job; the load needs only the key and options
         ctx->llm->post(std::move(path), std::move(body), [me, lookup = std::move(lookup)](result<llm_response> response) {
           caf::anon_send(me, outcome_of(lookup, std::move(response)));
@@ -363,7 +362,6 @@ caf::behavior front_worker(caf::event_based_actor* self, std::shared_ptr<chat_se
     lookup.stream = bool_field(body, "stream").value_or(streams_by_default(*api));
     if (auto header = string_field(body, "http_cache_control")) lookup.control = parse_cache_control(*header);
     lookup.model = std::string(*model);
-    lookup.upstream_body = upstream_json(body);
     lookup.job = job;
     self->send(ctx->shard_of(lookup.key), std::move(lookup));
   }};
@@ -386,7 +384,10 @@ cache_control parse_cache_control(std::string_view header) {
     if (directive.starts_with("max-age=")) {
       auto digits = directive.substr(8);
       if (!digits.empty() && digits.size() <= 9 && std::all_of(digits.begin(), digits.end(), ::isdigit)) {
-        control.max_age = std::chrono::seconds(std::stoll(digits));
+        // max-age=0 accepts nothing stored: that is no-cache, not an entry without a TTL.
+        auto seconds = std::stoll(digits);
+        if (seconds == 0) control.no_cache = true;
+        else control.max_age = std::chrono::seconds(seconds);
       }
     }
     start = end + 1;

@@ -56,7 +56,7 @@ class chat_service {
 
 // Parses a request Cache-Control header: no-cache (skip the lookup, still store),
 // no-store (do not store), max-age=N (accept entries at most N s old; an entry this
-// request loads lives at most N s).
+// request loads lives at most N s; max-age=0 is no-cache).
 struct cache_control {
   bool no_cache = false;
   bool no_store = false;

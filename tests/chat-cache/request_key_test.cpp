@@ -63,4 +63,7 @@ TEST_CASE("Cache-Control directives") {
   CHECK(parse_cache_control("no-store").no_store);
   CHECK_FALSE(parse_cache_control("max-age=abc").max_age);
   CHECK_FALSE(parse_cache_control("").no_cache);
+  auto zero = parse_cache_control("max-age=0");
+  CHECK(zero.no_cache);
+  CHECK_FALSE(zero.max_age);
 }
