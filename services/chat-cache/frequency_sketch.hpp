@@ -17,14 +17,14 @@ namespace suite::chat_cache {
 
 class frequency_sketch {
  public:
-  // Sized for about `expected_entries` distinct hot keys.
-  explicit frequency_sketch(std::size_t expected_entries) {
-    std::size_t width = std::bit_ceil(std::max<std::size_t>(expected_entries, 64));
-    row_mask_ = width - 1;
-    counters_.assign(width * rows / 2, 0);  // two 4-bit counters per byte
-    doorkeeper_.assign(std::max<std::size_t>(width * 8 / 64, 1), 0);
-    doorkeeper_mask_ = doorkeeper_.size() * 64 - 1;
-    sample_size_ = width * 10;
+  // Sized for about `expected_entries` distinct hot keys; grows with ensure_capacity().
+  explicit frequency_sketch(std::size_t expected_entries) { resize(expected_entries); }
+
+  // Grows the sketch when the cache holds more entries than it was sized for (starting
+  // small keeps an idle cache small). Growing forgets the counts, as aging would.
+  // Four counters per entry, as a sketch sized for the full cache would have.
+  void ensure_capacity(std::size_t entries) {
+    if (entries * 4 > row_mask_ + 1) resize(entries * 4);
   }
 
   // Counts one access of the key whose 64-bit hash is `hash`.
@@ -76,6 +76,16 @@ class frequency_sketch {
   std::array<std::uint64_t, 2> doorkeeper_bits(std::uint64_t hash) const {
     return {mix(hash, 0x1234567ULL) & doorkeeper_mask_, mix(hash, 0x89abcdefULL) & doorkeeper_mask_};
   }
+  void resize(std::size_t expected_entries) {
+    std::size_t width = std::bit_ceil(std::max<std::size_t>(expected_entries, 64));
+    row_mask_ = width - 1;
+    counters_.assign(width * rows / 2, 0);  // two 4-bit counters per byte
+    doorkeeper_.assign(std::max<std::size_t>(width * 8 / 64, 1), 0);
+    doorkeeper_mask_ = doorkeeper_.size() * 64 - 1;
+    sample_size_ = width * 10;
+    samples_ = 0;
+  }
+
   void age() {
     for (auto& pair : counters_) pair = static_cast<std::uint8_t>((pair >> 1) & 0x77);  // halves both nibbles
     std::fill(doorkeeper_.begin(), doorkeeper_.end(), 0);

@@ -62,7 +62,7 @@ class wtinylfu_cache {
   using removal_listener = std::function<void(const Key&, const Value&, std::size_t bytes, removal_cause)>;
 
   explicit wtinylfu_cache(cache_limits limits, removal_listener on_removal = {})
-      : limits_(limits), sketch_(std::max<std::size_t>(limits.max_entries, 1)), on_removal_(std::move(on_removal)) {
+      : limits_(limits), sketch_(std::min<std::size_t>(limits.max_entries, 1024)), on_removal_(std::move(on_removal)) {
     window_max_bytes_ = std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(limits.max_bytes) * limits.window_fraction));
     window_max_entries_ = std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(limits.max_entries) * limits.window_fraction));
     main_max_bytes_ = limits.max_bytes > window_max_bytes_ ? limits.max_bytes - window_max_bytes_ : 0;
@@ -104,6 +104,7 @@ class wtinylfu_cache {
     window_.push_front(node_type{key, std::move(value), bytes, Hash{}(key), now, now,
                                  expiry.ttl.value_or(limits_.ttl), expiry.tti.value_or(limits_.tti), segment::window});
     index_.emplace(key, window_.begin());
+    sketch_.ensure_capacity(index_.size());
     window_bytes_ += bytes;
     bytes_ += bytes;
     enforce_bounds();
