@@ -2,6 +2,7 @@
 
 #include <utility>  // Asio 1.18 uses std::exchange without including <utility> (C++20)
 
+#include <algorithm>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -117,7 +118,9 @@ class exchange : public std::enable_shared_from_this<exchange> {
   }
 
   void send() {
-    stream_->expires_after(client_.settings.request_timeout - std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started_));
+    // One budget for the whole exchange, retries included.
+    auto left = client_.settings.request_timeout - std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started_);
+    stream_->expires_after(std::max(left, std::chrono::milliseconds(1)));
     http::async_write(*stream_, request_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return self->io_failed(ec, true);
       self->read();

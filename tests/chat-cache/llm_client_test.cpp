@@ -85,3 +85,20 @@ TEST_CASE("a bad LLM URL is refused") {
   s.base_url = "ftp://x";
   CHECK_FALSE(llm_client::create(s).ok());
 }
+
+TEST_CASE("an LLM slower than the time-out gives 504 and no retry") {
+  fake_llm::settings fs;
+  fs.listen = "127.0.0.1:0";
+  fs.ttft_ms = 400;
+  fake_llm::server fake(fs);
+  REQUIRE(fake.start());
+  llm_client_settings s;
+  s.base_url = "http://127.0.0.1:" + std::to_string(fake.port());
+  s.request_timeout = 100ms;
+  auto client = llm_client::create(s);
+  REQUIRE(client.ok());
+  auto r = post_sync(**client, "/api/chat", R"({"model":"fake","messages":[{"role":"user","content":"slow"}]})");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().status == 504);
+  CHECK(r.error().code == "upstream_timeout");
+}
