@@ -16,3 +16,7 @@ find_library(CAF_CORE_LIBRARY caf_core REQUIRED)
 add_library(caf::core INTERFACE IMPORTED)
 target_include_directories(caf::core INTERFACE ${CAF_INCLUDE_DIR})
 target_link_libraries(caf::core INTERFACE ${CAF_CORE_LIBRARY} Threads::Threads)
+
+# xxHash (libxxhash-dev) ships no CMake config: XXH3-128 keys of chat-cache.
+find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
+find_library(XXHASH_LIBRARY xxhash REQUIRED)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# hit_bench.sh: cached-hit throughput and latency of chat-cache through the gateway.
+# Starts fake-llm, chat-cache and the gateway from build/bin on free-ish high ports,
+# caches one answer (~2 KB with the default 300 tokens), then drives
+# POST /api/chat (stream false) with wrk, closed loop, at each connection count given.
+# Usage: services/chat-cache/bench/hit_bench.sh [build_dir=build] [seconds=10] [connections="64 1000"]
+set -euo pipefail
+build=${1:-build}
+seconds=${2:-10}
+conns=${3:-"64 1000"}
+bin="$build/bin"
+base=$((20000 + RANDOM % 20000))
+fake=$base; bus=$((base + 1)); http=$((base + 2)); gm=$((base + 3)); cm=$((base + 4))
+work=$(mktemp -d)
+cleanup() { for p in ${pids:-}; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+"$bin/fake-llm" --listen=127.0.0.1:$fake --tokens=300 >"$work/fake.log" 2>&1 & pids="$!"
+"$bin/chat-cache" --bus=tcp://127.0.0.1:$bus --metrics=127.0.0.1:$cm --llm=http://127.0.0.1:$fake >"$work/cache.log" 2>&1 & pids="$pids $!"
+"$bin/gateway" --http=127.0.0.1:$http --metrics=127.0.0.1:$gm --backend-chat-cache=tcp://127.0.0.1:$bus >"$work/gw.log" 2>&1 & pids="$pids $!"
+body='{"model":"fake","stream":false,"messages":[{"role":"user","content":"benchmark me"}]}'
+for _ in $(seq 100); do
+  curl -sf -o /dev/null "http://127.0.0.1:$http/api/sys/chat-cache/health" && break
+  sleep 0.05
+done
+size=$(curl -s -X POST -d "$body" "http://127.0.0.1:$http/api/chat" | wc -c)
+echo "cached answer: $size bytes; $(curl -s -D - -o /dev/null -X POST -d "$body" "http://127.0.0.1:$http/api/chat" | grep -i x-cache: | tr -d '\r')"
+cat >"$work/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+for c in $conns; do
+  echo "--- $c connections, ${seconds}s, closed loop"
+  wrk -t2 -c"$c" -d"${seconds}s" --latency -s "$work/post.lua" "http://127.0.0.1:$http/api/chat" | grep -E "Requests/sec|Latency|50%|90%|99%|requests in|Non-2xx|Socket errors"
+done
+curl -s "http://127.0.0.1:$http/api/cache/stats"; echo
+echo "chat-cache RSS: $(grep VmRSS /proc/$(echo $pids | cut -d' ' -f2)/status)"

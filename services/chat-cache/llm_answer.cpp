@@ -1,0 +1,277 @@
+#include "llm_answer.hpp"
+
+#include <ctime>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace suite::chat_cache {
+
+namespace {
+
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void put_string(json_writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+
+std::string string_member(const rapidjson::Value& v, const char* name) {
+  if (v.IsObject() && v.HasMember(name) && v[name].IsString()) return {v[name].GetString(), v[name].GetStringLength()};
+  return {};
+}
+
+std::int64_t int_member(const rapidjson::Value& v, const char* name) {
+  if (v.IsObject() && v.HasMember(name) && v[name].IsInt64()) return v[name].GetInt64();
+  return 0;
+}
+
+std::string rfc3339(std::int64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char out[32];
+  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return out;
+}
+
+error_info bad_upstream(std::string message) { return make_error(502, "bad_upstream_reply", std::move(message)); }
+
+// One Ollama object (a stream line or a whole reply) folded into `answer`.
+status fold_ollama(api_family api, const rapidjson::Value& line, llm_answer& answer) {
+  if (!line.IsObject()) return bad_upstream("the LLM sent a line that is not a JSON object");
+  if (line.HasMember("error")) return bad_upstream("the LLM reported: " + string_member(line, "error"));
+  if (answer.model.empty()) answer.model = string_member(line, "model");
+  std::string piece = api == api_family::ollama_chat ? (line.HasMember("message") ? string_member(line["message"], "content") : std::string{})
+                                                     : string_member(line, "response");
+  if (!piece.empty()) answer.add_piece(piece);
+  if (line.HasMember("done") && line["done"].IsBool() && line["done"].GetBool()) {
+    if (auto reason = string_member(line, "done_reason"); !reason.empty()) answer.finish_reason = reason;
+    answer.prompt_tokens = int_member(line, "prompt_eval_count");
+    answer.completion_tokens = int_member(line, "eval_count");
+  }
+  return ok();
+}
+
+status fold_openai(const rapidjson::Value& object, llm_answer& answer) {
+  if (!object.IsObject()) return bad_upstream("the LLM sent an event that is not a JSON object");
+  if (object.HasMember("error")) return bad_upstream("the LLM reported an error");
+  if (answer.model.empty()) answer.model = string_member(object, "model");
+  if (object.HasMember("choices") && object["choices"].IsArray() && !object["choices"].Empty()) {
+    const auto& choice = object["choices"][0];
+    const char* part = choice.HasMember("delta") ? "delta" : "message";
+    if (choice.HasMember(part)) {
+      if (auto piece = string_member(choice[part], "content"); !piece.empty()) answer.add_piece(piece);
+    }
+    if (auto reason = string_member(choice, "finish_reason"); !reason.empty()) answer.finish_reason = reason;
+  }
+  if (object.HasMember("usage") && object["usage"].IsObject()) {
+    answer.prompt_tokens = int_member(object["usage"], "prompt_tokens");
+    answer.completion_tokens = int_member(object["usage"], "completion_tokens");
+  }
+  return ok();
+}
+
+}  // namespace
+
+std::string_view api_name(api_family api) {
+  switch (api) {
+    case api_family::ollama_chat: return "ollama.chat";
+    case api_family::ollama_generate: return "ollama.generate";
+    case api_family::openai_chat: return "openai.chat";
+  }
+  return "";
+}
+
+std::string_view upstream_path(api_family api) {
+  switch (api) {
+    case api_family::ollama_chat: return "/api/chat";
+    case api_family::ollama_generate: return "/api/generate";
+    case api_family::openai_chat: return "/v1/chat/completions";
+  }
+  return "";
+}
+
+bool streams_by_default(api_family api) { return api != api_family::openai_chat; }
+
+void llm_answer::add_piece(std::string_view piece) {
+  content_.append(piece);
+  for (std::size_t n = piece.size();; n >>= 7) {
+    piece_lengths_.push_back(static_cast<char>((n & 0x7F) | (n > 0x7F ? 0x80 : 0)));
+    if (n <= 0x7F) break;
+  }
+  ++piece_count_;
+}
+
+std::vector<std::string> llm_answer::pieces() const {
+  std::vector<std::string> out;
+  for_each_piece([&](std::string_view p) { out.emplace_back(p); });
+  return out;
+}
+
+void llm_answer::shrink() {
+  content_.shrink_to_fit();
+  piece_lengths_.shrink_to_fit();
+  model.shrink_to_fit();
+  request_model.shrink_to_fit();
+}
+
+std::size_t llm_answer::weight() const {
+  auto heap = [](const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; };
+  // The answer, its shared_ptr control block, and the cache's list node and index slot.
+  constexpr std::size_t bookkeeping = 32 + 128;
+  return sizeof(llm_answer) + bookkeeping + heap(model) + heap(request_model) + heap(finish_reason) + heap(content_) +
+         heap(piece_lengths_);
+}
+
+result<llm_answer> parse_upstream(api_family api, std::string_view body) {
+  llm_answer answer;
+  answer.created_unix = static_cast<std::int64_t>(std::time(nullptr));
+  bool any = false;
+  std::size_t start = 0;
+  while (start < body.size()) {
+    auto end = body.find('\n', start);
+    if (end == std::string_view::npos) end = body.size();
+    auto line = body.substr(start, end - start);
+    start = end + 1;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    if (line.empty()) continue;
+    if (api == api_family::openai_chat) {
+      if (line.starts_with(":")) continue;  // SSE comment
+      if (line.starts_with("data:")) {
+        line.remove_prefix(5);
+        while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+      } else if (line.front() != '{') {
+        continue;  // other SSE fields (event:, id:) carry nothing we keep
+      }
+      if (line == "[DONE]") continue;
+    }
+    rapidjson::Document doc;
+    doc.Parse(line.data(), line.size());
+    if (doc.HasParseError()) return bad_upstream("the LLM sent a body that is not JSON");
+    auto st = api == api_family::openai_chat ? fold_openai(doc, answer) : fold_ollama(api, doc, answer);
+    if (!st) return st.error();
+    any = true;
+  }
+  if (!any) return bad_upstream("the LLM sent an empty reply");
+  if (answer.completion_tokens == 0) answer.completion_tokens = static_cast<std::int64_t>(answer.piece_count());
+  return answer;
+}
+
+rendered_reply render(api_family api, const llm_answer& answer, bool stream) {
+  std::string created = rfc3339(answer.created_unix);
+  if (api != api_family::openai_chat) {
+    bool chat = api == api_family::ollama_chat;
+    auto line = [&](std::string_view content, bool done, std::string& out) {
+      rapidjson::StringBuffer sb;
+      json_writer w(sb);
+      w.StartObject();
+      w.Key("model");
+      put_string(w, answer.model);
+      w.Key("created_at");
+      put_string(w, created);
+      if (chat) {
+        w.Key("message");
+        w.StartObject();
+        w.Key("role");
+        w.String("assistant");
+        w.Key("content");
+        put_string(w, content);
+        w.EndObject();
+      } else {
+        w.Key("response");
+        put_string(w, content);
+      }
+      w.Key("done");
+      w.Bool(done);
+      if (done) {
+        w.Key("done_reason");
+        put_string(w, answer.finish_reason);
+        w.Key("prompt_eval_count");
+        w.Int64(answer.prompt_tokens);
+        w.Key("eval_count");
+        w.Int64(answer.completion_tokens);
+      }
+      w.EndObject();
+      out.append(sb.GetString(), sb.GetSize());
+    };
+    rendered_reply r;
+    if (!stream) {
+      r.content_type = "application/json";
+      line(answer.content(), true, r.body);
+      return r;
+    }
+    r.content_type = "application/x-ndjson";
+    answer.for_each_piece([&](std::string_view piece) {
+      line(piece, false, r.body);
+      r.body.push_back('\n');
+    });
+    line("", true, r.body);
+    r.body.push_back('\n');
+    return r;
+  }
+
+  std::string id = "chatcmpl-" + std::to_string(static_cast<unsigned long long>(answer.created_unix));
+  auto object = [&](std::string_view content, bool delta, bool last, std::string& out) {
+    rapidjson::StringBuffer sb;
+    json_writer w(sb);
+    w.StartObject();
+    w.Key("id");
+    put_string(w, id);
+    w.Key("object");
+    w.String(delta ? "chat.completion.chunk" : "chat.completion");
+    w.Key("created");
+    w.Int64(answer.created_unix);
+    w.Key("model");
+    put_string(w, answer.model);
+    w.Key("choices");
+    w.StartArray();
+    w.StartObject();
+    w.Key("index");
+    w.Int(0);
+    w.Key(delta ? "delta" : "message");
+    w.StartObject();
+    if (!delta || !last) {
+      if (!delta) {
+        w.Key("role");
+        w.String("assistant");
+      }
+      w.Key("content");
+      put_string(w, content);
+    }
+    w.EndObject();
+    w.Key("finish_reason");
+    if (last) put_string(w, answer.finish_reason); else w.Null();
+    w.EndObject();
+    w.EndArray();
+    if (!delta) {
+      w.Key("usage");
+      w.StartObject();
+      w.Key("prompt_tokens");
+      w.Int64(answer.prompt_tokens);
+      w.Key("completion_tokens");
+      w.Int64(answer.completion_tokens);
+      w.Key("total_tokens");
+      w.Int64(answer.prompt_tokens + answer.completion_tokens);
+      w.EndObject();
+    }
+    w.EndObject();
+    out.append(sb.GetString(), sb.GetSize());
+  };
+  rendered_reply r;
+  if (!stream) {
+    r.content_type = "application/json";
+    object(answer.content(), false, true, r.body);
+    return r;
+  }
+  r.content_type = "text/event-stream";
+  answer.for_each_piece([&](std::string_view piece) {
+    r.body += "data: ";
+    object(piece, true, false, r.body);
+    r.body += "\n\n";
+  });
+  r.body += "data: ";
+  object("", true, true, r.body);
+  r.body += "\n\ndata: [DONE]\n\n";
+  return r;
+}
+
+}  // namespace suite::chat_cache

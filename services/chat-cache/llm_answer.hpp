@@ -1,0 +1,77 @@
+// llm_answer: what chat-cache stores for one request, and its two conversions.
+//   parse_upstream(): an LLM's reply body (Ollama NDJSON stream, OpenAI SSE stream, or a
+//     plain JSON reply) → llm_answer, keeping the content as the pieces the model
+//     streamed, so a hit can be replayed with the same chunking.
+//   render(): llm_answer → the body the client asked for: Ollama JSON or NDJSON,
+//     OpenAI JSON or SSE ending with "data: [DONE]".
+// Stateless functions; llm_answer is immutable once cached (shared as const).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "suite/result.hpp"
+
+namespace suite::chat_cache {
+
+enum class api_family { ollama_chat, ollama_generate, openai_chat };
+
+// "ollama.chat", "ollama.generate", "openai.chat": part of the cache key.
+std::string_view api_name(api_family api);
+// The path the request is forwarded to on the LLM server.
+std::string_view upstream_path(api_family api);
+// Whether the API streams when the request does not say ("stream" absent).
+bool streams_by_default(api_family api);
+
+struct llm_answer {
+  std::string model;          // as the LLM named it
+  std::string request_model;  // as the client asked for it (what DELETE ?model= matches)
+  std::string finish_reason = "stop";
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  std::int64_t created_unix = 0;
+
+  // The content is kept as one string plus the length of each piece the model
+  // streamed (varint bytes), not as a string per piece: a token is a few bytes, and a
+  // std::string per token would weigh several times the text itself.
+  void add_piece(std::string_view piece);
+  const std::string& content() const { return content_; }
+  std::size_t piece_count() const { return piece_count_; }
+  template <class Visit>
+  void for_each_piece(Visit&& visit) const {
+    std::size_t offset = 0, i = 0;
+    while (i < piece_lengths_.size()) {
+      std::size_t length = 0;
+      for (int shift = 0;; shift += 7) {
+        auto byte = static_cast<unsigned char>(piece_lengths_[i++]);
+        length |= static_cast<std::size_t>(byte & 0x7F) << shift;
+        if (!(byte & 0x80)) break;
+      }
+      visit(std::string_view(content_).substr(offset, length));
+      offset += length;
+    }
+  }
+  std::vector<std::string> pieces() const;  // a copy, for tests and tools
+  // Bytes this answer holds in memory, for the cache's byte bound.
+  std::size_t weight() const;
+  // Releases spare capacity once the answer is complete (it is immutable afterwards).
+  void shrink();
+
+ private:
+  std::string content_;
+  std::string piece_lengths_;
+  std::size_t piece_count_ = 0;
+};
+
+result<llm_answer> parse_upstream(api_family api, std::string_view body);
+
+struct rendered_reply {
+  std::string content_type;
+  std::string body;
+};
+
+rendered_reply render(api_family api, const llm_answer& answer, bool stream);
+
+}  // namespace suite::chat_cache
