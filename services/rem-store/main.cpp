@@ -1,6 +1,7 @@
 // rem-store: a multi-tenant Resources-Entities-Moments store on RocksDB with graph
 // edges, secondary indexes, HNSW vector search and a query language (issue #7). This
 // file wires settings, the store, the engine and the bus; the logic is in rem_store_lib.
+#include "embedder.hpp"
 #include "query_engine.hpp"
 #include "record_store.hpp"
 #include "rem_ops.hpp"
@@ -18,7 +19,15 @@ int main(int argc, char** argv) {
       .add("hnsw-ef-search", "64", "HNSW ef at query time (raised to k when k is larger)", suite::integer_in(1, 4096))
       .add("query-max-rows", "10000", "most rows a query may return", suite::integer_in(1, 10000000))
       .add("query-max-depth", "10", "deepest TRAVERSE", suite::integer_in(1, 100))
-      .add("query-timeout-ms", "5000", "longest a query may run", suite::integer_in(1, 3600000));
+      .add("query-timeout-ms", "5000", "longest a query may run", suite::integer_in(1, 3600000))
+      .add("embedder", "hashing",
+           "hashing (built-in offline lexical stand-in) | ollama (/api/embed) | openai (/v1/embeddings)",
+           suite::one_of({"hashing", "ollama", "openai"}))
+      .add("embedder-url", "http://127.0.0.1:11434", "base URL of the ollama/openai embedder (http:// only)")
+      .add("embedder-model", "nomic-embed-text", "embedding model name")
+      .add("embedder-api-key", "", "openai API key (sent as a bearer token)", suite::any_value(), true)
+      .add("embedder-dimension", "384", "vector dimension (the remote model's must match)", suite::integer_in(8, 8192))
+      .add("embedder-batch", "32", "texts per embedder request", suite::integer_in(1, 4096));
   if (auto exit_code = host.configure(argc, argv)) return *exit_code;
   const auto& settings = host.settings();
 
@@ -29,6 +38,17 @@ int main(int argc, char** argv) {
   options.hnsw.m = static_cast<std::size_t>(settings.integer("hnsw-m"));
   options.hnsw.ef_construction = static_cast<std::size_t>(settings.integer("hnsw-ef-construction"));
   options.hnsw.ef_search = static_cast<std::size_t>(settings.integer("hnsw-ef-search"));
+  options.hnsw.dimension = static_cast<std::size_t>(settings.integer("embedder-dimension"));
+  if (settings.str("embedder") != "hashing") {
+    rem::http_embedder_settings remote;
+    remote.provider = settings.str("embedder");
+    remote.url = settings.str("embedder-url");
+    remote.model = settings.str("embedder-model");
+    remote.api_key = settings.str("embedder-api-key");
+    remote.dimension = options.hnsw.dimension;
+    remote.batch_size = static_cast<std::size_t>(settings.integer("embedder-batch"));
+    options.text_embedder = rem::make_http_embedder(remote);
+  }
   auto store = rem::record_store::open(options);
   if (!store) {
     suite::log_error("store.open_failed", {{"error", store.error().message}});

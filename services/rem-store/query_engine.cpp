@@ -327,7 +327,8 @@ class runner {
     while (true) {
       kept.clear();
       auto hits = store_.nearest(tenant_, q.type, q.text, fetch);
-      for (const auto& h : hits) {
+      if (!hits) throw query_failure{hits.error()};
+      for (const auto& h : *hits) {
         clock_.tick();
         auto r = store_.get(tenant_, id_from_number(h.label));
         if (!r) continue;

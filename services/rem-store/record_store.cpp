@@ -127,6 +127,7 @@ const msgpack::object* record_field(const msgpack::object& record, std::string_v
 suite::result<std::unique_ptr<record_store>> record_store::open(store_options options) {
   std::unique_ptr<record_store> store(new record_store());
   if (options.hnsw.dir.empty()) options.hnsw.dir = options.path + "/hnsw";
+  if (options.text_embedder) options.hnsw.dimension = options.text_embedder->dimension();
   store->options_ = options;
   std::error_code ec;
   std::filesystem::create_directories(options.path, ec);
@@ -163,7 +164,8 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
   store->edges_in_ = store->handles_[5];
   store->embeddings_ = store->handles_[6];
   store->metadata_ = store->handles_[7];
-  store->embedder_ = std::make_unique<hashing_embedder>(options.hnsw.dimension);
+  store->embedder_ = options.text_embedder ? options.text_embedder
+                                           : std::make_shared<hashing_embedder>(options.hnsw.dimension);
   store->vectors_ = std::make_unique<vector_catalog>(options.hnsw);
 
   // Schemas of every tenant: metadata keys tenant \0 "schema" \0 type.
@@ -261,19 +263,28 @@ suite::status record_store::register_schema(const std::string& tenant, type_sche
     }
     auto type_key = type_prefix(tenant, schema->name);
     batch.DeleteRange(embeddings_, type_key, prefix_end(type_key));
-    std::vector<float> vector(embedder_->dimension());
+    std::vector<std::string> ids, texts;
     scan(tenant, schema->name, [&](std::string_view id, const msgpack::object& record) {
       const auto* properties = suite::find_field(record, "properties");
       if (!properties) return true;
       for (auto& key : index_keys(tenant, *schema, id, *properties)) batch.Put(indexes_, key, "");
       auto text = embedding_text(*schema, *properties);
       if (!text.empty()) {
-        embedder_->embed(text, vector.data());
-        batch.Put(embeddings_, record_key(tenant, schema->name, id),
-                  rocksdb::Slice(reinterpret_cast<const char*>(vector.data()), vector.size() * sizeof(float)));
+        ids.emplace_back(id);
+        texts.push_back(std::move(text));
       }
       return true;
     });
+    std::vector<float> vectors(texts.size() * embedder_->dimension());
+    if (auto embedded = embedder_->embed(std::vector<std::string_view>(texts.begin(), texts.end()), vectors.data());
+        !embedded) {
+      return embedded;
+    }
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      batch.Put(embeddings_, record_key(tenant, schema->name, ids[i]),
+                rocksdb::Slice(reinterpret_cast<const char*>(&vectors[i * embedder_->dimension()]),
+                               embedder_->dimension() * sizeof(float)));
+    }
     reembed = true;
   }
   rocksdb::WriteOptions write;
@@ -344,6 +355,22 @@ suite::result<std::vector<upsert_outcome>> record_store::upsert(const std::strin
     valid.push_back(std::move(*checked));
   }
 
+  // Embeddings first, outside the write lock: a remote embedder may take a while.
+  const auto dimension = embedder_->dimension();
+  std::vector<std::string> texts(valid.size());
+  std::vector<std::string_view> to_embed;
+  if (!schema->embedding_fields.empty()) {
+    for (std::size_t i = 0; i < valid.size(); ++i) {
+      texts[i] = embedding_text(*schema, valid[i].properties.object);
+      if (!texts[i].empty()) to_embed.push_back(texts[i]);
+    }
+  }
+  std::vector<float> embedded(to_embed.size() * dimension);
+  if (!to_embed.empty()) {
+    if (auto done = embedder_->embed(to_embed, embedded.data()); !done) return done.error();
+  }
+  std::size_t next_vector = 0;
+
   std::lock_guard lock(write_mutex_);
   auto now = suite::unix_ms_now();
   rocksdb::WriteBatch batch;
@@ -354,7 +381,8 @@ suite::result<std::vector<upsert_outcome>> record_store::upsert(const std::strin
   std::vector<std::pair<std::uint64_t, std::vector<float>>> vector_updates;
   std::vector<std::uint64_t> vector_removals;
   std::string old_bytes;
-  for (auto& item : valid) {
+  for (std::size_t position = 0; position < valid.size(); ++position) {
+    auto& item = valid[position];
     upsert_outcome outcome{record_id(tenant, type, item.key), item.key, true};
     auto key = record_key(tenant, type, outcome.id);
     std::int64_t created_at = now;
@@ -383,14 +411,13 @@ suite::result<std::vector<upsert_outcome>> record_store::upsert(const std::strin
     batch.Put(keys_, id_type_key(tenant, outcome.id), type);
     for (auto& index_key : index_keys(tenant, *schema, outcome.id, properties)) batch.Put(indexes_, index_key, "");
     if (!schema->embedding_fields.empty()) {
-      auto text = embedding_text(*schema, properties);
       auto label = *id_number(outcome.id);
-      if (text.empty()) {
+      if (texts[position].empty()) {
         batch.Delete(embeddings_, key);
         vector_removals.push_back(label);
       } else {
-        std::vector<float> vector(embedder_->dimension());
-        embedder_->embed(text, vector.data());
+        const float* start = &embedded[(next_vector++) * dimension];
+        std::vector<float> vector(start, start + dimension);
         batch.Put(embeddings_, key,
                   rocksdb::Slice(reinterpret_cast<const char*>(vector.data()), vector.size() * sizeof(float)));
         vector_updates.emplace_back(label, std::move(vector));
@@ -555,10 +582,10 @@ void record_store::index_ids(const std::string& tenant, std::string_view type, s
   }
 }
 
-std::vector<vector_hit> record_store::nearest(const std::string& tenant, std::string_view type, std::string_view text,
-                                              std::size_t k) const {
+suite::result<std::vector<vector_hit>> record_store::nearest(const std::string& tenant, std::string_view type,
+                                                             std::string_view text, std::size_t k) const {
   std::vector<float> query(embedder_->dimension());
-  embedder_->embed(text, query.data());
+  if (auto done = embedder_->embed_one(text, query.data()); !done) return done.error();
   return vectors_->search(tenant, std::string(type), query.data(), k);
 }
 

@@ -43,7 +43,9 @@ struct store_options {
   std::string path;
   bool sync_writes = true;
   std::size_t block_cache_bytes = 64u << 20;
-  hnsw_settings hnsw;  // hnsw.dir defaults to <path>/hnsw
+  hnsw_settings hnsw;  // hnsw.dir defaults to <path>/hnsw; its dimension is the embedder's
+  // Null: the built-in hashing embedder (offline stand-in) of hnsw.dimension.
+  std::shared_ptr<const embedder> text_embedder;
 };
 
 // A record as stored: {id, type, key, created_at, modified_at, deleted_at, properties}.
@@ -81,8 +83,10 @@ class record_store {
   type_schema_ptr schema(const std::string& tenant, std::string_view type) const;
   std::vector<type_schema_ptr> schemas(const std::string& tenant) const;
 
-  // All or nothing: every record is validated first; one bad record rejects the batch
-  // (400, details name records[i]). Within a batch a repeated key: the last one wins.
+  // All or nothing: every record is validated and embedded first (the embedder is
+  // called before the write lock is taken); one bad record rejects the batch (400,
+  // details name records[i]), an unavailable embedder rejects it with 503. Within a
+  // batch a repeated key: the last one wins.
   suite::result<std::vector<upsert_outcome>> upsert(const std::string& tenant, const std::string& type,
                                                     const std::vector<const msgpack::object*>& records);
 
@@ -110,8 +114,9 @@ class record_store {
                  const std::function<bool(std::string_view id)>& visit) const;
 
   // Vector search over a type: up to k live records nearest to `text`, nearest first.
-  std::vector<vector_hit> nearest(const std::string& tenant, std::string_view type, std::string_view text,
-                                  std::size_t k) const;
+  // 503 when the embedder is unavailable.
+  suite::result<std::vector<vector_hit>> nearest(const std::string& tenant, std::string_view type,
+                                                 std::string_view text, std::size_t k) const;
   const vector_catalog& vectors() const { return *vectors_; }
   const embedder& text_embedder() const { return *embedder_; }
 
@@ -135,7 +140,7 @@ class record_store {
   rocksdb::ColumnFamilyHandle* edges_in_ = nullptr;
   rocksdb::ColumnFamilyHandle* embeddings_ = nullptr;
   rocksdb::ColumnFamilyHandle* metadata_ = nullptr;
-  std::unique_ptr<embedder> embedder_;
+  std::shared_ptr<const embedder> embedder_;
   std::unique_ptr<vector_catalog> vectors_;
   std::vector<std::string> startup_report_;
 

@@ -191,7 +191,7 @@ int main(int argc, char** argv) {
   const auto& embedder = store.text_embedder();
   const auto dim = embedder.dimension();
   std::vector<float> matrix(vectors * dim);
-  for (std::size_t i = 0; i < vectors; ++i) embedder.embed(texts[i], &matrix[i * dim]);
+  for (std::size_t i = 0; i < vectors; ++i) (void)embedder.embed_one(texts[i], &matrix[i * dim]);
   auto recall_of = [&](const std::vector<float>& data, std::size_t count, const std::function<std::vector<std::uint64_t>(const float*)>& search,
                        const std::function<std::uint64_t(std::size_t)>& label_of, std::size_t queries, std::vector<double>& lat) {
     double hits = 0;

@@ -48,7 +48,9 @@ std::unique_ptr<record_store> open_store(const std::filesystem::path& dir) {
 
 std::vector<std::string> search_ids(record_store& store, const std::string& text) {
   std::vector<std::string> ids;
-  for (const auto& hit : store.nearest("t", "note", text, 10)) ids.push_back(id_from_number(hit.label));
+  auto hits = store.nearest("t", "note", text, 10);
+  REQUIRE(hits.ok());
+  for (const auto& hit : *hits) ids.push_back(id_from_number(hit.label));
   return ids;
 }
 
@@ -78,11 +80,11 @@ TEST_CASE("HNSW recall against brute force, filters, and rebuild from RocksDB") 
     // Brute force with the same embedder.
     const auto& embedder = store->text_embedder();
     std::vector<std::vector<float>> vectors(n, std::vector<float>(embedder.dimension()));
-    for (std::size_t i = 0; i < n; ++i) embedder.embed(texts[i], vectors[i].data());
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(embedder.embed_one(texts[i], vectors[i].data()).ok());
     double found = 0, wanted = 0;
     for (const auto& q : queries) {
       std::vector<float> qv(embedder.dimension());
-      embedder.embed(q, qv.data());
+      REQUIRE(embedder.embed_one(q, qv.data()).ok());
       std::vector<std::pair<float, std::size_t>> scored;
       for (std::size_t i = 0; i < n; ++i) {
         float dot = 0;
