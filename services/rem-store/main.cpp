@@ -8,6 +8,8 @@
 #include "suite/log.hpp"
 #include "suite/service_host.hpp"
 
+#include <zmq.hpp>
+
 int main(int argc, char** argv) {
   suite::service_host host("rem-store", "tcp://127.0.0.1:5554", "127.0.0.1:9104");
   host.settings()
@@ -30,6 +32,18 @@ int main(int argc, char** argv) {
       .add("embedder-batch", "32", "texts per embedder request", suite::integer_in(1, 4096));
   if (auto exit_code = host.configure(argc, argv)) return *exit_code;
   const auto& settings = host.settings();
+
+  // A taken bus port must be the start-up error a second instance reports, before it
+  // touches (and fails on the lock of) the first instance's data directory.
+  try {
+    zmq::context_t probe_context;
+    zmq::socket_t probe(probe_context, zmq::socket_type::router);
+    probe.set(zmq::sockopt::linger, 0);
+    probe.bind(settings.str("bus"));
+  } catch (const zmq::error_t& e) {
+    suite::log_error("bus.failed", {{"endpoint", settings.str("bus")}, {"error", e.what()}});
+    return 1;
+  }
 
   rem::store_options options;
   options.path = settings.str("data-dir");
