@@ -1,0 +1,592 @@
+#include "record_store.hpp"
+
+#include <filesystem>
+#include <unordered_map>
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include "key_codec.hpp"
+#include "suite/envelope.hpp"
+#include "suite/log.hpp"
+
+namespace rem {
+namespace {
+
+// The key prefix up to and including its n-th NUL: tenant (n=1), tenant+type or
+// tenant+node (n=2), tenant+type+field (n=3). Used for prefix bloom filters, so a scan
+// of one type or one node's edges skips files that hold none of it.
+class nul_prefix_transform final : public rocksdb::SliceTransform {
+ public:
+  explicit nul_prefix_transform(int parts) : parts_(parts), name_("rem.nul_prefix." + std::to_string(parts)) {}
+  const char* Name() const override { return name_.c_str(); }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override { return {key.data(), prefix_length(key)}; }
+  bool InDomain(const rocksdb::Slice& key) const override { return prefix_length(key) > 0; }
+
+ private:
+  std::size_t prefix_length(const rocksdb::Slice& key) const {
+    int seen = 0;
+    for (std::size_t i = 0; i < key.size(); ++i) {
+      if (key[i] == '\0' && ++seen == parts_) return i + 1;
+    }
+    return 0;
+  }
+  int parts_;
+  std::string name_;
+};
+
+suite::error_info storage_error(const rocksdb::Status& s) {
+  return suite::make_error(500, "storage_error", s.ToString());
+}
+
+// The exclusive upper bound of all keys starting with `prefix`.
+std::string prefix_end(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
+  if (!prefix.empty()) prefix.back() = static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
+  return prefix;
+}
+
+bool valid_tenant(const std::string& tenant) { return !tenant.empty() && tenant.find('\0') == std::string::npos; }
+
+suite::error_info not_found(std::string what) { return suite::make_error(404, "not_found", std::move(what)); }
+
+std::string pack_record(std::string_view id, std::string_view type, std::string_view key, std::int64_t created_at,
+                        std::int64_t modified_at, std::optional<std::int64_t> deleted_at,
+                        const msgpack::object& properties) {
+  msgpack::sbuffer buffer;
+  suite::msgpack_packer p(buffer);
+  p.pack_map(7);
+  suite::pack_string(p, "id");
+  suite::pack_string(p, id);
+  suite::pack_string(p, "type");
+  suite::pack_string(p, type);
+  suite::pack_string(p, "key");
+  suite::pack_string(p, key);
+  suite::pack_string(p, "created_at");
+  p.pack_int64(created_at);
+  suite::pack_string(p, "modified_at");
+  p.pack_int64(modified_at);
+  suite::pack_string(p, "deleted_at");
+  if (deleted_at) p.pack_int64(*deleted_at);
+  else p.pack_nil();
+  suite::pack_string(p, "properties");
+  p.pack(properties);
+  return {buffer.data(), buffer.size()};
+}
+
+msgpack::object_handle unpack(const std::string& bytes) { return msgpack::unpack(bytes.data(), bytes.size()); }
+
+bool is_deleted(const msgpack::object& record) {
+  const auto* deleted = suite::find_field(record, "deleted_at");
+  return deleted && deleted->type != msgpack::type::NIL;
+}
+
+// The index keys of a record's indexed fields (scalar values only).
+std::vector<std::string> index_keys(const std::string& tenant, const type_schema& schema, std::string_view id,
+                                    const msgpack::object& properties) {
+  std::vector<std::string> keys;
+  for (const auto& field : schema.indexed_fields) {
+    const auto* value = record_field_in_properties(properties, field);
+    if (!value) continue;
+    auto encoded = index_encoding(scalar_of(*value));
+    if (!encoded) continue;
+    auto key = index_field_prefix(tenant, schema.name, field);
+    key += *encoded;
+    key.push_back('\0');
+    key.append(id);
+    keys.push_back(std::move(key));
+  }
+  return keys;
+}
+
+}  // namespace
+
+const msgpack::object* record_field_in_properties(const msgpack::object& properties, std::string_view path) {
+  const msgpack::object* current = &properties;
+  while (true) {
+    auto dot = path.find('.');
+    auto part = path.substr(0, dot);
+    current = suite::find_field(*current, part);
+    if (!current || dot == std::string_view::npos) return current;
+    path.remove_prefix(dot + 1);
+  }
+}
+
+const msgpack::object* record_field(const msgpack::object& record, std::string_view field) {
+  if (field == "id" || field == "type" || field == "key" || field == "created_at" || field == "modified_at" ||
+      field == "deleted_at" || field == "properties") {
+    return suite::find_field(record, field);
+  }
+  const auto* properties = suite::find_field(record, "properties");
+  return properties ? record_field_in_properties(*properties, field) : nullptr;
+}
+
+suite::result<std::unique_ptr<record_store>> record_store::open(store_options options) {
+  std::unique_ptr<record_store> store(new record_store());
+  if (options.hnsw.dir.empty()) options.hnsw.dir = options.path + "/hnsw";
+  if (options.text_embedder) options.hnsw.dimension = options.text_embedder->dimension();
+  store->options_ = options;
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (ec) return suite::make_error(500, "storage_error", "cannot create " + options.path + ": " + ec.message());
+
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  auto family = [&](int prefix_parts) {
+    rocksdb::ColumnFamilyOptions cf;
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = cache;
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.whole_key_filtering = true;
+    cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    if (prefix_parts > 0) cf.prefix_extractor = std::make_shared<nul_prefix_transform>(prefix_parts);
+    cf.compression = rocksdb::kLZ4Compression;
+    return cf;
+  };
+  std::vector<rocksdb::ColumnFamilyDescriptor> families{
+      {rocksdb::kDefaultColumnFamilyName, family(0)}, {"records", family(2)},   {"keys", family(1)},
+      {"indexes", family(3)},                         {"edges_out", family(2)}, {"edges_in", family(2)},
+      {"embeddings", family(2)},                      {"metadata", family(0)}};
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  rocksdb::DB* db = nullptr;
+  auto s = rocksdb::DB::Open(db_options, options.path, families, &store->handles_, &db);
+  if (!s.ok()) return storage_error(s);
+  store->db_.reset(db);
+  store->records_ = store->handles_[1];
+  store->keys_ = store->handles_[2];
+  store->indexes_ = store->handles_[3];
+  store->edges_out_ = store->handles_[4];
+  store->edges_in_ = store->handles_[5];
+  store->embeddings_ = store->handles_[6];
+  store->metadata_ = store->handles_[7];
+  store->embedder_ = options.text_embedder ? options.text_embedder
+                                           : std::make_shared<hashing_embedder>(options.hnsw.dimension);
+  store->vectors_ = std::make_unique<vector_catalog>(options.hnsw);
+
+  // Schemas of every tenant: metadata keys tenant \0 "schema" \0 type.
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}, store->metadata_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto key = it->key().ToString();
+    auto first = key.find('\0');
+    if (first == std::string::npos || key.compare(first + 1, 7, std::string("schema\0", 7)) != 0) continue;
+    auto tenant = key.substr(0, first);
+    auto handle = unpack(it->value().ToString());
+    auto parsed = parse_type_schema(handle.get());
+    if (!parsed) return suite::make_error(500, "storage_error", "stored schema unreadable: " + parsed.error().message);
+    store->schemas_[tenant][(*parsed)->name] = *parsed;
+  }
+  if (auto opened = store->open_graphs(); !opened) return opened.error();
+  return store;
+}
+
+suite::status record_store::open_graphs() {
+  bool trust_files = vectors_->consume_clean_marker();
+  for (const auto& [tenant, types] : schemas_) {
+    for (const auto& [type, schema] : types) {
+      if (schema->embedding_fields.empty()) continue;
+      auto prefix = type_prefix(tenant, type);
+      auto upper = prefix_end(prefix);
+      auto each = [&, prefix, upper](const std::function<void(std::uint64_t, const float*)>& visit) {
+        rocksdb::ReadOptions read;
+        rocksdb::Slice bound(upper);
+        read.iterate_upper_bound = &bound;
+        std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, embeddings_));
+        std::vector<float> vector(options_.hnsw.dimension);
+        for (it->Seek(prefix); it->Valid(); it->Next()) {
+          auto key = it->key();
+          auto label = id_number(std::string_view(key.data() + key.size() - id_length, id_length));
+          if (!label || it->value().size() != vector.size() * sizeof(float)) continue;
+          std::memcpy(vector.data(), it->value().data(), it->value().size());
+          visit(*label, vector.data());
+        }
+      };
+      std::size_t count = 0;
+      each([&](std::uint64_t, const float*) { ++count; });
+      auto outcome = vectors_->open_graph(tenant, type, count, each, trust_files);
+      startup_report_.push_back(tenant + "/" + type + ": " + outcome + " (" + std::to_string(count) + " vectors)");
+    }
+  }
+  return suite::ok();
+}
+
+record_store::~record_store() {
+  if (db_) {
+    for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle);
+    handles_.clear();
+    db_.reset();
+  }
+}
+
+suite::status record_store::close() {
+  std::lock_guard lock(write_mutex_);
+  if (!db_) return suite::ok();
+  rocksdb::FlushOptions flush;
+  db_->Flush(flush, handles_);
+  return vectors_->save_all();
+}
+
+std::string record_store::embedding_text(const type_schema& schema, const msgpack::object& properties) const {
+  std::string text;
+  for (const auto& field : schema.embedding_fields) {
+    const auto* value = record_field_in_properties(properties, field);
+    if (!value || value->type != msgpack::type::STR) continue;
+    if (!text.empty()) text.push_back('\n');
+    text.append(value->via.str.ptr, value->via.str.size);
+  }
+  return text;
+}
+
+suite::status record_store::register_schema(const std::string& tenant, type_schema_ptr schema) {
+  if (!valid_tenant(tenant)) return suite::make_error(400, "bad_tenant", "tenant must be non-empty");
+  std::lock_guard lock(write_mutex_);
+  auto previous = this->schema(tenant, schema->name);
+  if (previous && previous->key_field != schema->key_field) {
+    return suite::make_error(409, "key_field_change",
+                             "type " + schema->name + " already has key_field " + previous->key_field +
+                                 "; ids derive from keys, so it cannot change",
+                             {{"key_field", "must stay " + previous->key_field}});
+  }
+  rocksdb::WriteBatch batch;
+  batch.Put(metadata_, schema_key(tenant, schema->name), schema->registration);
+  bool reembed = false;
+  if (previous && (previous->indexed_fields != schema->indexed_fields ||
+                   previous->embedding_fields != schema->embedding_fields)) {
+    // Re-derive every index entry and embedding of the type in the same batch.
+    for (const auto& field : previous->indexed_fields) {
+      auto prefix = index_field_prefix(tenant, schema->name, field);
+      batch.DeleteRange(indexes_, prefix, prefix_end(prefix));
+    }
+    auto type_key = type_prefix(tenant, schema->name);
+    batch.DeleteRange(embeddings_, type_key, prefix_end(type_key));
+    std::vector<std::string> ids, texts;
+    scan(tenant, schema->name, [&](std::string_view id, const msgpack::object& record) {
+      const auto* properties = suite::find_field(record, "properties");
+      if (!properties) return true;
+      for (auto& key : index_keys(tenant, *schema, id, *properties)) batch.Put(indexes_, key, "");
+      auto text = embedding_text(*schema, *properties);
+      if (!text.empty()) {
+        ids.emplace_back(id);
+        texts.push_back(std::move(text));
+      }
+      return true;
+    });
+    std::vector<float> vectors(texts.size() * embedder_->dimension());
+    if (auto embedded = embedder_->embed(std::vector<std::string_view>(texts.begin(), texts.end()), vectors.data());
+        !embedded) {
+      return embedded;
+    }
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      batch.Put(embeddings_, record_key(tenant, schema->name, ids[i]),
+                rocksdb::Slice(reinterpret_cast<const char*>(&vectors[i * embedder_->dimension()]),
+                               embedder_->dimension() * sizeof(float)));
+    }
+    reembed = true;
+  }
+  rocksdb::WriteOptions write;
+  write.sync = options_.sync_writes;
+  auto s = db_->Write(write, &batch);
+  if (!s.ok()) return storage_error(s);
+  {
+    std::unique_lock schemas_lock(schemas_mutex_);
+    schemas_[tenant][schema->name] = schema;
+  }
+  if (reembed || !previous) {
+    auto prefix = type_prefix(tenant, schema->name);
+    auto upper = prefix_end(prefix);
+    auto each = [&](const std::function<void(std::uint64_t, const float*)>& visit) {
+      rocksdb::ReadOptions read;
+      rocksdb::Slice bound(upper);
+      read.iterate_upper_bound = &bound;
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, embeddings_));
+      std::vector<float> vector(options_.hnsw.dimension);
+      for (it->Seek(prefix); it->Valid(); it->Next()) {
+        auto key = it->key();
+        auto label = id_number(std::string_view(key.data() + key.size() - id_length, id_length));
+        if (!label || it->value().size() != vector.size() * sizeof(float)) continue;
+        std::memcpy(vector.data(), it->value().data(), it->value().size());
+        visit(*label, vector.data());
+      }
+    };
+    std::size_t count = 0;
+    each([&](std::uint64_t, const float*) { ++count; });
+    (void)vectors_->open_graph(tenant, schema->name, count, each, false);
+  }
+  return suite::ok();
+}
+
+type_schema_ptr record_store::schema(const std::string& tenant, std::string_view type) const {
+  std::shared_lock lock(schemas_mutex_);
+  auto t = schemas_.find(tenant);
+  if (t == schemas_.end()) return nullptr;
+  auto s = t->second.find(type);
+  return s == t->second.end() ? nullptr : s->second;
+}
+
+std::vector<type_schema_ptr> record_store::schemas(const std::string& tenant) const {
+  std::vector<type_schema_ptr> out;
+  std::shared_lock lock(schemas_mutex_);
+  auto t = schemas_.find(tenant);
+  if (t == schemas_.end()) return out;
+  for (const auto& [name, schema] : t->second) out.push_back(schema);
+  return out;
+}
+
+suite::result<std::vector<upsert_outcome>> record_store::upsert(const std::string& tenant, const std::string& type,
+                                                                const std::vector<const msgpack::object*>& records) {
+  if (!valid_tenant(tenant)) return suite::make_error(400, "bad_tenant", "tenant must be non-empty");
+  auto schema = this->schema(tenant, type);
+  if (!schema) return not_found("unknown type " + type + " (register its schema first)");
+  std::vector<validated_record> valid;
+  valid.reserve(records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    auto checked = validate_record(*schema, *records[i]);
+    if (!checked) {
+      auto error = checked.error();
+      if (records.size() > 1) {
+        for (auto& detail : error.details) detail.field = "records[" + std::to_string(i) + "]." + detail.field;
+      }
+      return error;
+    }
+    valid.push_back(std::move(*checked));
+  }
+
+  // Embeddings first, outside the write lock: a remote embedder may take a while.
+  const auto dimension = embedder_->dimension();
+  std::vector<std::string> texts(valid.size());
+  std::vector<std::string_view> to_embed;
+  if (!schema->embedding_fields.empty()) {
+    for (std::size_t i = 0; i < valid.size(); ++i) {
+      texts[i] = embedding_text(*schema, valid[i].properties.object);
+      if (!texts[i].empty()) to_embed.push_back(texts[i]);
+    }
+  }
+  std::vector<float> embedded(to_embed.size() * dimension);
+  if (!to_embed.empty()) {
+    if (auto done = embedder_->embed(to_embed, embedded.data()); !done) return done.error();
+  }
+  std::size_t next_vector = 0;
+
+  std::lock_guard lock(write_mutex_);
+  auto now = suite::unix_ms_now();
+  rocksdb::WriteBatch batch;
+  std::vector<upsert_outcome> outcomes;
+  outcomes.reserve(valid.size());
+  // Records written earlier in this batch, so a repeated key sees its predecessor.
+  std::unordered_map<std::string, std::string> written;
+  std::vector<std::pair<std::uint64_t, std::vector<float>>> vector_updates;
+  std::vector<std::uint64_t> vector_removals;
+  std::string old_bytes;
+  for (std::size_t position = 0; position < valid.size(); ++position) {
+    auto& item = valid[position];
+    upsert_outcome outcome{record_id(tenant, type, item.key), item.key, true};
+    auto key = record_key(tenant, type, outcome.id);
+    std::int64_t created_at = now;
+    auto in_batch = written.find(outcome.id);
+    bool had_old = false;
+    if (in_batch != written.end()) {
+      old_bytes = in_batch->second;
+      had_old = true;
+    } else {
+      auto s = db_->Get({}, records_, key, &old_bytes);
+      if (!s.ok() && !s.IsNotFound()) return storage_error(s);
+      had_old = s.ok();
+    }
+    if (had_old) {
+      auto old = unpack(old_bytes);
+      outcome.created = false;
+      if (auto c = suite::int_field(old.get(), "created_at")) created_at = *c;
+      if (const auto* old_properties = suite::find_field(old.get(), "properties"); old_properties && !is_deleted(old.get())) {
+        for (auto& index_key : index_keys(tenant, *schema, outcome.id, *old_properties)) batch.Delete(indexes_, index_key);
+      }
+    }
+    const auto& properties = item.properties.object;
+    auto bytes = pack_record(outcome.id, type, item.key, created_at, now, std::nullopt, properties);
+    batch.Put(records_, key, bytes);
+    batch.Put(keys_, key_index_key(tenant, type, item.key), outcome.id);
+    batch.Put(keys_, id_type_key(tenant, outcome.id), type);
+    for (auto& index_key : index_keys(tenant, *schema, outcome.id, properties)) batch.Put(indexes_, index_key, "");
+    if (!schema->embedding_fields.empty()) {
+      auto label = *id_number(outcome.id);
+      if (texts[position].empty()) {
+        batch.Delete(embeddings_, key);
+        vector_removals.push_back(label);
+      } else {
+        const float* start = &embedded[(next_vector++) * dimension];
+        std::vector<float> vector(start, start + dimension);
+        batch.Put(embeddings_, key,
+                  rocksdb::Slice(reinterpret_cast<const char*>(vector.data()), vector.size() * sizeof(float)));
+        vector_updates.emplace_back(label, std::move(vector));
+      }
+    }
+    written[outcome.id] = std::move(bytes);
+    outcomes.push_back(std::move(outcome));
+  }
+  rocksdb::WriteOptions write;
+  write.sync = options_.sync_writes;
+  auto s = db_->Write(write, &batch);
+  if (!s.ok()) return storage_error(s);
+  for (auto label : vector_removals) vectors_->remove(tenant, type, label);
+  for (auto& [label, vector] : vector_updates) vectors_->upsert(tenant, type, label, vector.data());
+  return outcomes;
+}
+
+suite::result<record> record_store::get(const std::string& tenant, std::string_view id) const {
+  if (!valid_id(id)) return suite::make_error(400, "bad_id", "an id is 16 lowercase hex digits", {{"id", "malformed"}});
+  std::string type;
+  auto s = db_->Get({}, keys_, id_type_key(tenant, id), &type);
+  if (s.IsNotFound()) return not_found("no record " + std::string(id));
+  if (!s.ok()) return storage_error(s);
+  std::string bytes;
+  s = db_->Get({}, records_, record_key(tenant, type, id), &bytes);
+  if (s.IsNotFound()) return not_found("no record " + std::string(id));
+  if (!s.ok()) return storage_error(s);
+  record r{std::string(id), unpack(bytes)};
+  if (is_deleted(r.object())) return not_found("record " + std::string(id) + " is deleted");
+  return r;
+}
+
+suite::result<record> record_store::get_by_key(const std::string& tenant, std::string_view type,
+                                               std::string_view key) const {
+  if (!schema(tenant, type)) return not_found("unknown type " + std::string(type));
+  auto id = record_id(tenant, type, key);
+  std::string bytes;
+  auto s = db_->Get({}, records_, record_key(tenant, type, id), &bytes);
+  if (s.IsNotFound()) return not_found("no " + std::string(type) + " with key " + std::string(key));
+  if (!s.ok()) return storage_error(s);
+  record r{id, unpack(bytes)};
+  if (is_deleted(r.object())) return not_found("the " + std::string(type) + " with key " + std::string(key) + " is deleted");
+  return r;
+}
+
+suite::status record_store::remove(const std::string& tenant, std::string_view id) {
+  std::lock_guard lock(write_mutex_);
+  auto existing = get(tenant, id);
+  if (!existing) return existing.error();
+  const auto& old = existing->object();
+  auto type = std::string(suite::string_field(old, "type").value_or(""));
+  auto schema = this->schema(tenant, type);
+  const auto* properties = suite::find_field(old, "properties");
+  if (!schema || !properties) return suite::make_error(500, "storage_error", "record without schema or properties");
+  auto now = suite::unix_ms_now();
+  rocksdb::WriteBatch batch;
+  auto key = record_key(tenant, type, id);
+  batch.Put(records_, key,
+            pack_record(id, type, suite::string_field(old, "key").value_or(""),
+                        suite::int_field(old, "created_at").value_or(now), now, now, *properties));
+  for (auto& index_key : index_keys(tenant, *schema, id, *properties)) batch.Delete(indexes_, index_key);
+  batch.Delete(embeddings_, key);
+  rocksdb::WriteOptions write;
+  write.sync = options_.sync_writes;
+  auto s = db_->Write(write, &batch);
+  if (!s.ok()) return storage_error(s);
+  vectors_->remove(tenant, type, *id_number(id));
+  return suite::ok();
+}
+
+suite::status record_store::add_edge(const std::string& tenant, std::string_view from, std::string_view to,
+                                     std::string_view rel, const msgpack::object* properties) {
+  if (rel.empty() || rel.size() > 128 || rel.find('\0') != std::string_view::npos) {
+    return suite::make_error(400, "bad_edge", "rel must be 1-128 characters", {{"rel", "must be 1-128 characters"}});
+  }
+  if (properties && properties->type != msgpack::type::MAP && properties->type != msgpack::type::NIL) {
+    return suite::make_error(400, "bad_edge", "properties must be an object", {{"properties", "must be an object"}});
+  }
+  std::lock_guard lock(write_mutex_);
+  for (auto end : {from, to}) {
+    auto found = get(tenant, end);
+    if (!found) {
+      auto error = found.error();
+      error.details.push_back({end == from ? "from" : "to", error.message});
+      return error;
+    }
+  }
+  msgpack::sbuffer buffer;
+  suite::msgpack_packer p(buffer);
+  p.pack_map(5);
+  suite::pack_string(p, "from");
+  suite::pack_string(p, from);
+  suite::pack_string(p, "to");
+  suite::pack_string(p, to);
+  suite::pack_string(p, "rel");
+  suite::pack_string(p, rel);
+  suite::pack_string(p, "properties");
+  if (properties && properties->type == msgpack::type::MAP) p.pack(*properties);
+  else p.pack_map(0);
+  suite::pack_string(p, "created_at");
+  p.pack_int64(suite::unix_ms_now());
+  rocksdb::Slice value(buffer.data(), buffer.size());
+  rocksdb::WriteBatch batch;
+  batch.Put(edges_out_, edge_key(tenant, from, rel, to), value);
+  batch.Put(edges_in_, edge_key(tenant, to, rel, from), value);
+  rocksdb::WriteOptions write;
+  write.sync = options_.sync_writes;
+  auto s = db_->Write(write, &batch);
+  return s.ok() ? suite::ok() : suite::status(storage_error(s));
+}
+
+void record_store::edges(const std::string& tenant, std::string_view node, edge_direction direction,
+                         std::string_view rel, const std::function<bool(const msgpack::object& edge)>& visit) const {
+  auto prefix = edge_node_prefix(tenant, node);
+  if (!rel.empty()) {
+    prefix.append(rel);
+    prefix.push_back('\0');
+  }
+  auto upper = prefix_end(prefix);
+  rocksdb::ReadOptions read;
+  rocksdb::Slice bound(upper);
+  read.iterate_upper_bound = &bound;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, direction == edge_direction::out ? edges_out_ : edges_in_));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    auto handle = msgpack::unpack(it->value().data(), it->value().size());
+    if (!visit(handle.get())) return;
+  }
+}
+
+void record_store::scan(const std::string& tenant, std::string_view type,
+                        const std::function<bool(std::string_view id, const msgpack::object& record)>& visit) const {
+  auto prefix = type_prefix(tenant, type);
+  auto upper = prefix_end(prefix);
+  rocksdb::ReadOptions read;
+  rocksdb::Slice bound(upper);
+  read.iterate_upper_bound = &bound;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, records_));
+  msgpack::zone zone;
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    auto key = it->key();
+    std::string_view id(key.data() + prefix.size(), key.size() - prefix.size());
+    auto handle = msgpack::unpack(it->value().data(), it->value().size());
+    if (is_deleted(handle.get())) continue;
+    if (!visit(id, handle.get())) return;
+  }
+}
+
+void record_store::index_ids(const std::string& tenant, std::string_view type, std::string_view field,
+                             const std::string& lower, const std::string& upper,
+                             const std::function<bool(std::string_view id)>& visit) const {
+  auto base = index_field_prefix(tenant, type, field);
+  auto start = base + lower;
+  auto stop = upper.empty() ? prefix_end(base) : base + upper;
+  rocksdb::ReadOptions read;
+  rocksdb::Slice bound(stop);
+  read.iterate_upper_bound = &bound;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, indexes_));
+  for (it->Seek(start); it->Valid(); it->Next()) {
+    auto key = it->key();
+    if (key.size() < base.size() + id_length + 1) continue;
+    if (!visit(std::string_view(key.data() + key.size() - id_length, id_length))) return;
+  }
+}
+
+suite::result<std::vector<vector_hit>> record_store::nearest(const std::string& tenant, std::string_view type,
+                                                             std::string_view text, std::size_t k) const {
+  std::vector<float> query(embedder_->dimension());
+  if (auto done = embedder_->embed_one(text, query.data()); !done) return done.error();
+  return vectors_->search(tenant, std::string(type), query.data(), k);
+}
+
+}  // namespace rem
