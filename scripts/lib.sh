@@ -9,7 +9,7 @@ SUITE_JOBS="${SUITE_JOBS:-$(nproc)}"
 SUITE_SERVICES=(clinic-records chat-cache event-ingest rem-store)
 SUITE_GATEWAY_PORT=8080
 SUITE_PG_PORT=55432
-SUITE_PORTS=(8080 9100 9101 9102 9103 9104 5551 5552 5553 5554 5563)
+SUITE_PORTS=(8080 9100 9101 9102 9103 9104 5551 5552 5553 5554 5563 11434)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -5,7 +5,8 @@
 
 #include "fake_llm.hpp"
 #include "suite/config.hpp"
-#include "suite/service_host.hpp"
+#include "suite/log.hpp"
+#include "suite/stop_signals.hpp"
 
 extern char** environ;
 
@@ -17,7 +18,8 @@ int main(int argc, char** argv) {
       .add("ttft-ms", "0", "time to first token in ms", suite::integer_in(0, 600000))
       .add("tokens-per-second", "0", "token rate (0: all at once)", suite::integer_in(0, 1000000))
       .add("tokens", "16", "tokens per reply unless the request sets num_predict/max_tokens",
-           suite::integer_in(1, 1000000));
+           suite::integer_in(1, 1000000))
+      .add("log-level", "info", "debug | info | warn | error", suite::one_of({"debug", "info", "warn", "error"}));
   if (auto st = cfg.load(argc, argv, environ); !st) {
     std::cerr << "fake-llm: " << st.error().message << "\n";
     return 2;
@@ -26,6 +28,10 @@ int main(int argc, char** argv) {
     std::cout << cfg.usage("fake-llm");
     return 0;
   }
+  suite::set_log_service("fake-llm");
+  suite::log_level level = suite::log_level::info;
+  suite::parse_log_level(cfg.str("log-level"), level);
+  suite::set_log_level(level);
   suite::fake_llm::settings s;
   s.listen = cfg.str("listen");
   s.threads = static_cast<int>(cfg.integer("threads"));

@@ -119,6 +119,11 @@ def main():
                 health = argument.split(" CMD ", 1)[1]
         if failures:
             return 1
+        # The image's default probe is the gateway's /healthz, which is green only with
+        # PostgreSQL and the LLM beside the suite (compose provides both). Here the probe
+        # asks the gateway for one backend's health instead: it still proves the runtime
+        # stage's gateway, bus and a service run as the image's user.
+        env["HEALTH_URL"] = "http://127.0.0.1:8080/api/sys/rem-store/health"
         if not user or user[1] == 0:
             failures.append("the runtime stage runs as root")
 
