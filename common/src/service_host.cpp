@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "suite/log.hpp"
+#include "suite/start_settings.hpp"
 
 #ifndef SUITE_VERSION
 #define SUITE_VERSION "0.0.0"
@@ -13,8 +14,6 @@
 #ifndef SUITE_BUILD_TYPE
 #define SUITE_BUILD_TYPE "unknown"
 #endif
-
-extern char** environ;
 
 namespace suite {
 namespace {
@@ -45,22 +44,7 @@ service_host::~service_host() {
 }
 
 std::optional<int> service_host::configure(int argc, char** argv) {
-  set_log_service(service_);
-  auto loaded = settings_.load(argc, argv, environ);
-  if (settings_.help_requested()) {
-    std::fputs(settings_.usage(service_).c_str(), stdout);
-    return 0;
-  }
-  if (!loaded) {
-    log_error("config.invalid", {{"error", loaded.error().message}});
-    return 2;
-  }
-  log_level level = log_level::info;
-  parse_log_level(settings_.str("log-level"), level);
-  set_log_level(level);
-  for (const auto& opt : settings_.options()) {
-    log_info("config", {{"key", opt.key}, {"value", opt.secret ? "***" : opt.value}, {"source", opt.source}});
-  }
+  if (auto exit_code = start_settings(settings_, service_, argc, argv)) return exit_code;
   workers_ = static_cast<std::size_t>(settings_.integer("workers"));
   actor_config_ = std::make_unique<actor_config>(workers_);
   system_ = std::make_unique<caf::actor_system>(*actor_config_);

@@ -5,10 +5,8 @@
 
 #include "fake_llm.hpp"
 #include "suite/config.hpp"
-#include "suite/log.hpp"
+#include "suite/start_settings.hpp"
 #include "suite/stop_signals.hpp"
-
-extern char** environ;
 
 int main(int argc, char** argv) {
   auto wait_for_stop = suite::block_stop_signals();
@@ -20,18 +18,7 @@ int main(int argc, char** argv) {
       .add("tokens", "16", "tokens per reply unless the request sets num_predict/max_tokens",
            suite::integer_in(1, 1000000))
       .add("log-level", "info", "debug | info | warn | error", suite::one_of({"debug", "info", "warn", "error"}));
-  if (auto st = cfg.load(argc, argv, environ); !st) {
-    std::cerr << "fake-llm: " << st.error().message << "\n";
-    return 2;
-  }
-  if (cfg.help_requested()) {
-    std::cout << cfg.usage("fake-llm");
-    return 0;
-  }
-  suite::set_log_service("fake-llm");
-  suite::log_level level = suite::log_level::info;
-  suite::parse_log_level(cfg.str("log-level"), level);
-  suite::set_log_level(level);
+  if (auto exit_code = suite::start_settings(cfg, "fake-llm", argc, argv)) return *exit_code;
   suite::fake_llm::settings s;
   s.listen = cfg.str("listen");
   s.threads = static_cast<int>(cfg.integer("threads"));

@@ -7,9 +7,8 @@
 #include "suite/config.hpp"
 #include "suite/embedded_schemas.hpp"
 #include "suite/log.hpp"
+#include "suite/start_settings.hpp"
 #include "suite/stop_signals.hpp"
-
-extern char** environ;
 
 namespace {
 
@@ -63,21 +62,7 @@ int main(int argc, char** argv) {
     settings.add("sub-" + service, it == default_endpoints.end() ? "" : it->second.second,
                  "PUB endpoint of " + service + " for SSE routes (empty: none)");
   }
-  auto loaded = settings.load(argc, argv, environ);
-  if (settings.help_requested()) {
-    std::fputs(settings.usage("gateway").c_str(), stdout);
-    return 0;
-  }
-  if (!loaded) {
-    suite::log_error("config.invalid", {{"error", loaded.error().message}});
-    return 2;
-  }
-  suite::log_level level = suite::log_level::info;
-  suite::parse_log_level(settings.str("log-level"), level);
-  suite::set_log_level(level);
-  for (const auto& opt : settings.options()) {
-    suite::log_info("config", {{"key", opt.key}, {"value", opt.value}, {"source", opt.source}});
-  }
+  if (auto exit_code = suite::start_settings(settings, "gateway", argc, argv)) return *exit_code;
 
   suite::gateway::gateway_settings gs;
   gs.http_bind = settings.str("http");
