@@ -33,7 +33,8 @@ request ping() {
 }
 
 double percentile(std::vector<double>& v, double p) {
-  std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size())));
+  std::size_t i =
+      std::min(v.size() - 1, static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size())));
   std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
   return v[i];
 }
@@ -46,7 +47,10 @@ void run(const std::string& name, const std::string& endpoint, double seconds, i
   sync_handlers handlers;
   handlers["echo"] = [](const request& r) { return ok_reply(r.id, r.body); };
   server.route("echo", spawn_sync_workers(system, 1, std::move(handlers)));
-  if (!server.start()) { std::fprintf(stderr, "cannot bind %s\n", endpoint.c_str()); return; }
+  if (!server.start()) {
+    std::fprintf(stderr, "cannot bind %s\n", endpoint.c_str());
+    return;
+  }
   bus_client client;
   client.add_service("bench", {endpoint});
   (void)client.start();
@@ -60,7 +64,8 @@ void run(const std::string& name, const std::string& endpoint, double seconds, i
     auto start = steady::now();
     client.call("bench", ping(), [done](reply) { done->set_value(); });
     done->get_future().wait();
-    if (warm >= 1000) latencies.push_back(std::chrono::duration<double, std::micro>(steady::now() - start).count());
+    if (warm >= 1000)
+      latencies.push_back(std::chrono::duration<double, std::micro>(steady::now() - start).count());
   }
 
   // Throughput: keep `inflight` calls in flight; each reply sends the next call.
@@ -84,8 +89,9 @@ void run(const std::string& name, const std::string& endpoint, double seconds, i
   long count = completed.load();
   while (outstanding.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 
-  std::printf("| %-13s | %9.1f | %9.1f | %9.1f | %12.0f |\n", name.c_str(), percentile(latencies, 50),
-              percentile(latencies, 99), percentile(latencies, 99.9), static_cast<double>(count) / elapsed);
+  std::printf("| %-13s | %9.1f | %9.1f | %9.1f | %12.0f |\n", name.c_str(),
+              percentile(latencies, 50), percentile(latencies, 99), percentile(latencies, 99.9),
+              static_cast<double>(count) / elapsed);
 }
 
 }  // namespace
@@ -94,15 +100,23 @@ int main(int argc, char** argv) {
   double seconds = 5;
   int inflight = 64;
   for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--seconds=", 10) == 0) seconds = std::atof(argv[i] + 10);
-    else if (std::strncmp(argv[i], "--inflight=", 11) == 0) inflight = std::atoi(argv[i] + 11);
-    else { std::fprintf(stderr, "usage: bus-bench [--seconds=5] [--inflight=64]\n"); return 2; }
+    if (std::strncmp(argv[i], "--seconds=", 10) == 0)
+      seconds = std::atof(argv[i] + 10);
+    else if (std::strncmp(argv[i], "--inflight=", 11) == 0)
+      inflight = std::atoi(argv[i] + 11);
+    else {
+      std::fprintf(stderr, "usage: bus-bench [--seconds=5] [--inflight=64]\n");
+      return 2;
+    }
   }
-  std::printf("bus round trip (DEALER -> ROUTER -> actor -> reply), %g s per phase, %d in flight for msgs/s\n\n",
-              seconds, inflight);
+  std::printf(
+      "bus round trip (DEALER -> ROUTER -> actor -> reply), %g s per phase, %d in flight for "
+      "msgs/s\n\n",
+      seconds, inflight);
   std::printf("| transport     | p50 (µs)  | p99 (µs)  | p99.9 (µs)| msgs/s       |\n");
   std::printf("|---------------|-----------|-----------|-----------|--------------|\n");
-  run("tcp loopback", "tcp://127.0.0.1:" + std::to_string(35000 + (::getpid() % 20000)), seconds, inflight);
+  run("tcp loopback", "tcp://127.0.0.1:" + std::to_string(35000 + (::getpid() % 20000)), seconds,
+      inflight);
   run("inproc", unique_inproc_endpoint("bench"), seconds, inflight);
   return 0;
 }

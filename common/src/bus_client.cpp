@@ -73,7 +73,8 @@ class bus_client::loop {
       expire_deadlines();
     }
     for (auto& [id, call] : pending_) {
-      finish(*call, error_reply(id, make_error(503, "backend_unavailable", "bus client is shutting down")));
+      finish(*call, error_reply(
+                        id, make_error(503, "backend_unavailable", "bus client is shutting down")));
     }
     pending_.clear();
     close_sockets();
@@ -92,7 +93,8 @@ class bus_client::loop {
         ep.dealer.set(zmq::sockopt::immediate, 1);
         ep.dealer.set(zmq::sockopt::sndhwm, 100000);
         ep.dealer.set(zmq::sockopt::rcvhwm, 100000);
-        ep.dealer.set(zmq::sockopt::reconnect_ivl, static_cast<int>(client_.options_.reconnect.count()));
+        ep.dealer.set(zmq::sockopt::reconnect_ivl,
+                      static_cast<int>(client_.options_.reconnect.count()));
         ep.dealer.set(zmq::sockopt::reconnect_ivl_max, 1000);
         ep.dealer.set(zmq::sockopt::heartbeat_ivl, 1000);
         ep.dealer.set(zmq::sockopt::heartbeat_timeout, 3000);
@@ -145,7 +147,8 @@ class bus_client::loop {
 
   std::chrono::milliseconds next_timeout() {
     if (deadlines_.empty()) return std::chrono::milliseconds(-1);
-    auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadlines_.top().first - steady::now());
+    auto wait =
+        std::chrono::ceil<std::chrono::milliseconds>(deadlines_.top().first - steady::now());
     return std::max(wait, std::chrono::milliseconds(0));
   }
 
@@ -171,7 +174,9 @@ class bus_client::loop {
       std::size_t e = (next + k) % service.size();
       auto& ep = service[e];
       if (!ep.up) continue;
-      if (!ep.dealer.send(zmq::buffer(call->frame.data(), call->frame.size()), zmq::send_flags::dontwait)) continue;
+      if (!ep.dealer.send(zmq::buffer(call->frame.data(), call->frame.size()),
+                          zmq::send_flags::dontwait))
+        continue;
       next = e + 1;
       call->endpoint = static_cast<int>(e);
       call->frame.clear();
@@ -209,10 +214,12 @@ class bus_client::loop {
       if (head.size() >= sizeof event) std::memcpy(&event, head.data(), sizeof event);
       if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         set_up(s, ep, true);
-        log_info("bus.connected", {{"service", client_.service_names_[s]}, {"endpoint", ep.address}});
+        log_info("bus.connected",
+                 {{"service", client_.service_names_[s]}, {"endpoint", ep.address}});
       } else if (event == ZMQ_EVENT_DISCONNECTED) {
         set_up(s, ep, false);
-        log_warn("bus.disconnected", {{"service", client_.service_names_[s]}, {"endpoint", ep.address}});
+        log_warn("bus.disconnected",
+                 {{"service", client_.service_names_[s]}, {"endpoint", ep.address}});
         fail_in_flight(s, static_cast<int>(e));
       }
     }
@@ -223,8 +230,10 @@ class bus_client::loop {
       if (it->second->service == service && it->second->endpoint == endpoint) {
         auto call = std::move(it->second);
         it = pending_.erase(it);
-        finish(*call, error_reply(call->id, make_error(503, "backend_unavailable",
-                                                       "connection to " + client_.service_names_[service] + " lost")));
+        finish(*call,
+               error_reply(call->id, make_error(503, "backend_unavailable",
+                                                "connection to " + client_.service_names_[service] +
+                                                    " lost")));
       } else {
         ++it;
       }
@@ -255,7 +264,8 @@ class bus_client::loop {
       if (it == pending_.end()) continue;
       auto call = std::move(it->second);
       pending_.erase(it);
-      finish(*call, error_reply(id, make_error(504, "deadline_exceeded", "no reply before the deadline")));
+      finish(*call,
+             error_reply(id, make_error(504, "deadline_exceeded", "no reply before the deadline")));
     }
   }
 
@@ -293,7 +303,8 @@ void bus_client::add_service(const std::string& service, std::vector<std::string
 
 void bus_client::subscribe(const std::string& endpoint, std::vector<std::string> topics,
                            message_callback on_message) {
-  subscriptions_.push_back(std::make_unique<subscription>(subscription{endpoint, std::move(topics), std::move(on_message)}));
+  subscriptions_.push_back(std::make_unique<subscription>(
+      subscription{endpoint, std::move(topics), std::move(on_message)}));
 }
 
 status bus_client::start() {
@@ -322,7 +333,8 @@ void bus_client::call(const std::string& service, request req, reply_callback do
   call->done = std::move(done);
   auto now_ms = unix_ms_now();
   if (req.deadline_ms == 0) req.deadline_ms = now_ms + options_.timeout.count();
-  call->deadline = steady::now() + std::chrono::milliseconds(std::max<std::int64_t>(0, req.deadline_ms - now_ms));
+  call->deadline = steady::now() +
+                   std::chrono::milliseconds(std::max<std::int64_t>(0, req.deadline_ms - now_ms));
   req.id = call->id;
   encode(req, call->frame);
   in_flight_.fetch_add(1, std::memory_order_relaxed);

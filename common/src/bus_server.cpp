@@ -34,13 +34,16 @@ struct job_ticket {
     // Metrics first, so that whoever sees the reply also sees it counted.
     if (!started.exchange(true)) server->service_metrics->bus_queue_depth().Decrement();
     server->service_metrics->inflight().Decrement();
-    op->record(r.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+    op->record(r.status,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
     post_to_mailbox(server->mailbox, frames, 2);
   }
 
   ~job_ticket() {
     if (!answered.load()) {
-      send(error_reply(request_id, make_error(500, "dropped", "the service dropped the request without answering")));
+      send(error_reply(
+          request_id,
+          make_error(500, "dropped", "the service dropped the request without answering")));
     }
   }
 };
@@ -68,7 +71,8 @@ caf::behavior sync_worker(caf::event_based_actor*, std::shared_ptr<const sync_ha
   return {[handlers](const bus_job& job) {
     mark_started(job);
     if (past_deadline(job.req)) {  // waited in the mailbox past its deadline: nobody waits for it
-      respond_error(job, make_error(504, "deadline_exceeded", "request expired before it was served"));
+      respond_error(job,
+                    make_error(504, "deadline_exceeded", "request expired before it was served"));
       return;
     }
     auto it = handlers->find(job.req.op);
@@ -85,17 +89,21 @@ caf::behavior sync_worker(caf::event_based_actor*, std::shared_ptr<const sync_ha
   }};
 }
 
-void send_frames(zmq::socket_t& router, const zmq::message_t& identity, const msgpack::sbuffer& payload) {
-  (void)router.send(zmq::buffer(identity.data(), identity.size()), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+void send_frames(zmq::socket_t& router, const zmq::message_t& identity,
+                 const msgpack::sbuffer& payload) {
+  (void)router.send(zmq::buffer(identity.data(), identity.size()),
+                    zmq::send_flags::sndmore | zmq::send_flags::dontwait);
   (void)router.send(zmq::buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
 }
 
 }  // namespace
 
-caf::actor spawn_sync_workers(caf::actor_system& system, std::size_t workers, sync_handlers handlers) {
+caf::actor spawn_sync_workers(caf::actor_system& system, std::size_t workers,
+                              sync_handlers handlers) {
   auto shared = std::make_shared<const sync_handlers>(std::move(handlers));
   return caf::actor_pool::make(
-      system.dummy_execution_unit(), workers, [&system, shared] { return system.spawn(sync_worker, shared); },
+      system.dummy_execution_unit(), workers,
+      [&system, shared] { return system.spawn(sync_worker, shared); },
       caf::actor_pool::round_robin());
 }
 
@@ -126,7 +134,8 @@ status bus_server::start() {
   try {
     router.bind(endpoint_);
   } catch (const zmq::error_t& e) {
-    return make_error(503, "bus_bind_failed", "cannot bind bus endpoint " + endpoint_ + " (port taken?): " + e.what());
+    return make_error(503, "bus_bind_failed",
+                      "cannot bind bus endpoint " + endpoint_ + " (port taken?): " + e.what());
   }
   zmq::socket_t mailbox = bind_mailbox(mailbox_endpoint_);
   running_ = true;
@@ -145,7 +154,8 @@ void bus_server::stop() {
 }
 
 void bus_server::bridge_loop(zmq::socket_t router, zmq::socket_t mailbox) {
-  zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}, {mailbox.handle(), 0, ZMQ_POLLIN, 0}};
+  zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0},
+                             {mailbox.handle(), 0, ZMQ_POLLIN, 0}};
   zmq::message_t identity, frame, extra;
   while (true) {
     zmq::poll(items, 2, std::chrono::milliseconds(-1));
@@ -175,7 +185,8 @@ void bus_server::dispatch(zmq::socket_t& router, zmq::message_t& identity, zmq::
   auto answer_here = [&](op_metrics& op, reply r) {
     msgpack::sbuffer buffer;
     encode(r, buffer);
-    op.record(r.status, std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
+    op.record(r.status,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
     send_frames(router, identity, buffer);
   };
   std::uint64_t id = 0;
@@ -187,13 +198,15 @@ void bus_server::dispatch(zmq::socket_t& router, zmq::message_t& identity, zmq::
   }
   auto route = routes_.find(decoded->op);
   if (route == routes_.end()) {
-    answer_here(metrics_.op("other"),
-                error_reply(id, make_error(404, "unknown_op", "no op '" + decoded->op + "' in " + metrics_.service())));
+    answer_here(metrics_.op("other"), error_reply(id, make_error(404, "unknown_op",
+                                                                 "no op '" + decoded->op + "' in " +
+                                                                     metrics_.service())));
     return;
   }
   op_metrics& op = metrics_.op(decoded->op);
   if (past_deadline(*decoded)) {
-    answer_here(op, error_reply(id, make_error(504, "deadline_exceeded", "request arrived after its deadline")));
+    answer_here(op, error_reply(id, make_error(504, "deadline_exceeded",
+                                               "request arrived after its deadline")));
     return;
   }
   auto ticket = std::make_shared<job_ticket>();

@@ -74,17 +74,20 @@ config_check host_port() { return check_host_port; }
 
 config& config::add(std::string key, std::string default_value, std::string help,
                     config_check check, bool secret) {
-  options_.push_back(option{std::move(key), std::move(default_value), std::move(help),
-                            std::move(check), secret});
+  options_.push_back(
+      option{std::move(key), std::move(default_value), std::move(help), std::move(check), secret});
   return *this;
 }
 
 std::string config::env_name(std::string_view key) {
   std::string name = "SUITE_";
   for (char c : key) {
-    if (c == '-' || c == '.') name.push_back('_');
-    else if (c >= 'a' && c <= 'z') name.push_back(static_cast<char>(c - 'a' + 'A'));
-    else name.push_back(c);
+    if (c == '-' || c == '.')
+      name.push_back('_');
+    else if (c >= 'a' && c <= 'z')
+      name.push_back(static_cast<char>(c - 'a' + 'A'));
+    else
+      name.push_back(c);
   }
   return name;
 }
@@ -104,7 +107,10 @@ status config::load(int argc, const char* const* argv, const char* const* envp) 
   }
   for (int i = 1; i < argc; ++i) {
     std::string_view arg{argv[i]};
-    if (arg == "--help" || arg == "-h") { help_requested_ = true; return ok(); }
+    if (arg == "--help" || arg == "-h") {
+      help_requested_ = true;
+      return ok();
+    }
     if (!arg.starts_with("--")) {
       return make_error(400, "bad_flag", "unexpected argument '" + std::string(arg) + "'");
     }
@@ -142,7 +148,8 @@ std::string config::usage(std::string_view program) const {
 std::string config::describe() const {
   std::string out;
   for (const auto& opt : options_) {
-    out += opt.key + "=" + (opt.secret ? std::string("***") : opt.value) + " (" + opt.source + ")\n";
+    out +=
+        opt.key + "=" + (opt.secret ? std::string("***") : opt.value) + " (" + opt.source + ")\n";
   }
   return out;
 }

@@ -30,7 +30,10 @@ void post_to_mailbox(const std::string& endpoint, zmq::message_t* frames, std::s
   thread_local std::vector<std::pair<std::string, zmq::socket_t>> pushes;
   zmq::socket_t* push = nullptr;
   for (auto& [name, socket] : pushes) {
-    if (name == endpoint) { push = &socket; break; }
+    if (name == endpoint) {
+      push = &socket;
+      break;
+    }
   }
   if (!push) {
     zmq::socket_t socket(bus_context(), zmq::socket_type::push);

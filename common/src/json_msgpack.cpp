@@ -26,7 +26,8 @@ result<std::shared_ptr<const json_schema>> json_schema::compile(std::string_view
   i->document.Parse(schema_json.data(), schema_json.size());
   if (i->document.HasParseError()) {
     return make_error(500, "bad_schema",
-                      std::string("schema is not valid JSON: ") + rapidjson::GetParseError_En(i->document.GetParseError()));
+                      std::string("schema is not valid JSON: ") +
+                          rapidjson::GetParseError_En(i->document.GetParseError()));
   }
   i->schema = std::make_unique<rapidjson::SchemaDocument>(i->document);
   return std::shared_ptr<const json_schema>(new json_schema(std::move(i)));
@@ -37,7 +38,8 @@ std::string json_schema::property_type(std::string_view property) const {
   if (!doc.IsObject() || !doc.HasMember("properties")) return "";
   const auto& props = doc["properties"];
   if (!props.IsObject()) return "";
-  auto it = props.FindMember(rapidjson::Value(property.data(), static_cast<rapidjson::SizeType>(property.size())));
+  auto it = props.FindMember(
+      rapidjson::Value(property.data(), static_cast<rapidjson::SizeType>(property.size())));
   if (it == props.MemberEnd() || !it->value.IsObject() || !it->value.HasMember("type")) return "";
   const auto& type = it->value["type"];
   return type.IsString() ? type.GetString() : "";
@@ -87,10 +89,16 @@ number_kind classify_number(std::string_view text) {
   if (integral) {
     if (text[0] == '-') {
       auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n.i);
-      if (ec == std::errc{}) { n.kind = number_kind::int64; return n; }
+      if (ec == std::errc{}) {
+        n.kind = number_kind::int64;
+        return n;
+      }
     } else {
       auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n.u);
-      if (ec == std::errc{}) { n.kind = number_kind::uint64; return n; }
+      if (ec == std::errc{}) {
+        n.kind = number_kind::uint64;
+        return n;
+      }
     }
   }
   n.d = std::strtod(std::string(text).c_str(), nullptr);
@@ -106,25 +114,36 @@ class tee_handler {
               const std::vector<extra_field>& extra, json_limits limits)
       : validator_(validator), writer_(writer), schema_(schema), extra_(extra), limits_(limits) {}
 
-  bool Null() { return scalar([&] { return !validator_ || validator_->Null(); }, [&] { writer_.packer().pack_nil(); }); }
-  bool Bool(bool b) { return scalar([&] { return !validator_ || validator_->Bool(b); }, [&] { writer_.packer().pack(b); }); }
+  bool Null() {
+    return scalar([&] { return !validator_ || validator_->Null(); },
+                  [&] { writer_.packer().pack_nil(); });
+  }
+  bool Bool(bool b) {
+    return scalar([&] { return !validator_ || validator_->Bool(b); },
+                  [&] { writer_.packer().pack(b); });
+  }
   bool Int(int i) { return Int64(i); }
   bool Uint(unsigned u) { return Uint64(u); }
   bool Int64(std::int64_t i) {
-    return scalar([&] { return !validator_ || validator_->Int64(i); }, [&] { writer_.packer().pack_int64(i); });
+    return scalar([&] { return !validator_ || validator_->Int64(i); },
+                  [&] { writer_.packer().pack_int64(i); });
   }
   bool Uint64(std::uint64_t u) {
-    return scalar([&] { return !validator_ || validator_->Uint64(u); }, [&] { writer_.packer().pack_uint64(u); });
+    return scalar([&] { return !validator_ || validator_->Uint64(u); },
+                  [&] { writer_.packer().pack_uint64(u); });
   }
   bool Double(double d) {
-    return scalar([&] { return !validator_ || validator_->Double(d); }, [&] { writer_.packer().pack_double(d); });
+    return scalar([&] { return !validator_ || validator_->Double(d); },
+                  [&] { writer_.packer().pack_double(d); });
   }
   bool RawNumber(const char* str, rapidjson::SizeType len, bool) {
     std::string_view text(str, len);
     auto n = classify_number(text);
     switch (n.kind) {
-      case number_kind::int64: return Int64(n.i);
-      case number_kind::uint64: return Uint64(n.u);
+      case number_kind::int64:
+        return Int64(n.i);
+      case number_kind::uint64:
+        return Uint64(n.u);
       case number_kind::decimal:
         return scalar([&] { return !validator_ || validator_->Double(n.d); },
                       [&] { pack_decimal(writer_.packer(), text); });
@@ -133,7 +152,9 @@ class tee_handler {
   }
   bool String(const char* str, rapidjson::SizeType len, bool copy) {
     return scalar([&] { return !validator_ || validator_->String(str, len, copy); },
-                  [&] { pack_string(writer_.packer(), {str, len}); });
+                  [&] {
+                    pack_string(writer_.packer(), {str, len});
+                  });
   }
   bool StartObject() {
     if (!enter(true)) return false;
@@ -146,7 +167,10 @@ class tee_handler {
     path_.back().keys.emplace_back(str, len);
     if (path_.size() == 1 && !in_extras_) {
       for (const auto& field : extra_) {
-        if (field.name == std::string_view(str, len)) { conflict_ = field.name; return false; }
+        if (field.name == std::string_view(str, len)) {
+          conflict_ = field.name;
+          return false;
+        }
       }
     }
     if (validator_ && !validator_->Key(str, len, copy)) return false;
@@ -157,7 +181,8 @@ class tee_handler {
     if (path_.size() == 1) {
       in_extras_ = true;
       for (const auto& field : extra_) {
-        if (!Key(field.name.data(), static_cast<rapidjson::SizeType>(field.name.size()), true)) return false;
+        if (!Key(field.name.data(), static_cast<rapidjson::SizeType>(field.name.size()), true))
+          return false;
         if (!typed_extra(field)) return false;
         ++count;
       }
@@ -214,9 +239,15 @@ class tee_handler {
   };
 
   bool enter(bool is_object) {
-    if (path_.empty() && !is_object) { root_not_object_ = true; return false; }
+    if (path_.empty() && !is_object) {
+      root_not_object_ = true;
+      return false;
+    }
     if (!path_.empty() && !path_.back().is_object) ++path_.back().index;
-    if (path_.size() >= limits_.max_depth) { too_deep_ = true; return false; }
+    if (path_.size() >= limits_.max_depth) {
+      too_deep_ = true;
+      return false;
+    }
     path_.push_back({is_object, {}, 0, {}});
     return true;
   }
@@ -224,7 +255,10 @@ class tee_handler {
 
   template <class Validate, class Write>
   bool scalar(Validate validate, Write write) {
-    if (path_.empty()) { root_not_object_ = true; return false; }
+    if (path_.empty()) {
+      root_not_object_ = true;
+      return false;
+    }
     if (!path_.back().is_object) ++path_.back().index;
     if (!validate()) return false;
     write();
@@ -233,9 +267,11 @@ class tee_handler {
 
   bool typed_extra(const extra_field& field) {
     std::string type = schema_ ? schema_->property_type(field.name) : "";
-    bool numeric = !field.text.empty() && field.text.find_first_not_of("0123456789+-.eE") == std::string::npos;
+    bool numeric =
+        !field.text.empty() && field.text.find_first_not_of("0123456789+-.eE") == std::string::npos;
     if ((type == "integer" || type == "number") && numeric) {
-      return RawNumber(field.text.data(), static_cast<rapidjson::SizeType>(field.text.size()), true);
+      return RawNumber(field.text.data(), static_cast<rapidjson::SizeType>(field.text.size()),
+                       true);
     } else if (type == "boolean" && (field.text == "true" || field.text == "false")) {
       return Bool(field.text == "true");
     }
@@ -258,7 +294,8 @@ std::string join_values(const rapidjson::Value& array) {
   std::string out;
   for (const auto& v : array.GetArray()) {
     if (!out.empty()) out += ", ";
-    if (v.IsString()) out += v.GetString();
+    if (v.IsString())
+      out += v.GetString();
     else {
       rapidjson::StringBuffer sb;
       rapidjson::Writer<rapidjson::StringBuffer> w(sb);
@@ -284,13 +321,20 @@ std::string keyword_message(const std::string& keyword, const rapidjson::Value* 
     return "must be of type " + (t.IsString() ? std::string(t.GetString()) : join_values(t));
   }
   if (keyword == "enum" && has("enum")) return "must be one of: " + join_values((*rule)["enum"]);
-  if (keyword == "minLength" && has("minLength")) return "must be at least " + number_text((*rule)["minLength"]) + " characters";
-  if (keyword == "maxLength" && has("maxLength")) return "must be at most " + number_text((*rule)["maxLength"]) + " characters";
-  if (keyword == "minimum" && has("minimum")) return "must be >= " + number_text((*rule)["minimum"]);
-  if (keyword == "maximum" && has("maximum")) return "must be <= " + number_text((*rule)["maximum"]);
-  if (keyword == "pattern" && has("pattern")) return std::string("must match ") + (*rule)["pattern"].GetString();
-  if (keyword == "minItems" && has("minItems")) return "must have at least " + number_text((*rule)["minItems"]) + " items";
-  if (keyword == "maxItems" && has("maxItems")) return "must have at most " + number_text((*rule)["maxItems"]) + " items";
+  if (keyword == "minLength" && has("minLength"))
+    return "must be at least " + number_text((*rule)["minLength"]) + " characters";
+  if (keyword == "maxLength" && has("maxLength"))
+    return "must be at most " + number_text((*rule)["maxLength"]) + " characters";
+  if (keyword == "minimum" && has("minimum"))
+    return "must be >= " + number_text((*rule)["minimum"]);
+  if (keyword == "maximum" && has("maximum"))
+    return "must be <= " + number_text((*rule)["maximum"]);
+  if (keyword == "pattern" && has("pattern"))
+    return std::string("must match ") + (*rule)["pattern"].GetString();
+  if (keyword == "minItems" && has("minItems"))
+    return "must have at least " + number_text((*rule)["minItems"]) + " items";
+  if (keyword == "maxItems" && has("maxItems"))
+    return "must have at most " + number_text((*rule)["maxItems"]) + " items";
   if (keyword == "additionalProperties") return "is not an allowed field";
   if (keyword == "required") return "is required";
   return "fails the schema rule '" + keyword + "'";
@@ -298,20 +342,36 @@ std::string keyword_message(const std::string& keyword, const rapidjson::Value* 
 
 void write_json(const msgpack::object& o, rapidjson::Writer<rapidjson::StringBuffer>& w) {
   switch (o.type) {
-    case msgpack::type::NIL: w.Null(); break;
-    case msgpack::type::BOOLEAN: w.Bool(o.via.boolean); break;
-    case msgpack::type::POSITIVE_INTEGER: w.Uint64(o.via.u64); break;
-    case msgpack::type::NEGATIVE_INTEGER: w.Int64(o.via.i64); break;
+    case msgpack::type::NIL:
+      w.Null();
+      break;
+    case msgpack::type::BOOLEAN:
+      w.Bool(o.via.boolean);
+      break;
+    case msgpack::type::POSITIVE_INTEGER:
+      w.Uint64(o.via.u64);
+      break;
+    case msgpack::type::NEGATIVE_INTEGER:
+      w.Int64(o.via.i64);
+      break;
     case msgpack::type::FLOAT32:
     case msgpack::type::FLOAT64:
-      if (std::isfinite(o.via.f64)) w.Double(o.via.f64);
-      else w.Null();
+      if (std::isfinite(o.via.f64))
+        w.Double(o.via.f64);
+      else
+        w.Null();
       break;
-    case msgpack::type::STR: w.String(o.via.str.ptr, o.via.str.size); break;
-    case msgpack::type::BIN: w.Null(); break;
+    case msgpack::type::STR:
+      w.String(o.via.str.ptr, o.via.str.size);
+      break;
+    case msgpack::type::BIN:
+      w.Null();
+      break;
     case msgpack::type::EXT:
-      if (o.via.ext.type() == decimal_ext_type) w.RawValue(o.via.ext.data(), o.via.ext.size, rapidjson::kNumberType);
-      else w.Null();
+      if (o.via.ext.type() == decimal_ext_type)
+        w.RawValue(o.via.ext.data(), o.via.ext.size, rapidjson::kNumberType);
+      else
+        w.Null();
       break;
     case msgpack::type::ARRAY:
       w.StartArray();
@@ -355,25 +415,30 @@ result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* 
   } else {
     rapidjson::Reader reader;
     rapidjson::MemoryStream stream(json.data(), json.size());
-    parse_result = reader.Parse<rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseValidateEncodingFlag |
-                                rapidjson::kParseStopWhenDoneFlag>(stream, handler);
+    parse_result =
+        reader.Parse<rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseValidateEncodingFlag |
+                     rapidjson::kParseStopWhenDoneFlag>(stream, handler);
     parsed = !parse_result.IsError();
     consumed = stream.Tell();
   }
   if (handler.root_not_object()) {
-    return make_error(400, "bad_request", "body must be a JSON object", {{"", "must be a JSON object"}});
+    return make_error(400, "bad_request", "body must be a JSON object",
+                      {{"", "must be a JSON object"}});
   }
   if (handler.too_deep()) {
-    return make_error(400, "bad_request", "body nests deeper than " + std::to_string(limits.max_depth) + " levels",
+    return make_error(400, "bad_request",
+                      "body nests deeper than " + std::to_string(limits.max_depth) + " levels",
                       {{handler.current_path(), "nests too deep"}});
   }
   if (!handler.conflict().empty()) {
-    return make_error(400, "bad_request", "field '" + handler.conflict() + "' is given both in the URL and in the body",
+    return make_error(400, "bad_request",
+                      "field '" + handler.conflict() + "' is given both in the URL and in the body",
                       {{handler.conflict(), "is given both in the URL and in the body"}});
   }
   if (validator && !validator->IsValid()) {
     std::string keyword = validator->GetInvalidSchemaKeyword();
-    const rapidjson::Value* rule = validator->GetInvalidSchemaPointer().Get(schema->internals().document);
+    const rapidjson::Value* rule =
+        validator->GetInvalidSchemaPointer().Get(schema->internals().document);
     std::vector<error_detail> details;
     if (keyword == "required" && rule && rule->IsObject() && rule->HasMember("required")) {
       std::string prefix = handler.current_path();
@@ -381,22 +446,27 @@ result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* 
         std::string field = name.GetString();
         bool present = false;
         for (const auto& k : handler.current_keys()) present = present || k == field;
-        if (!present) details.push_back({prefix.empty() ? field : prefix + "." + field, "is required"});
+        if (!present)
+          details.push_back({prefix.empty() ? field : prefix + "." + field, "is required"});
       }
     }
-    if (details.empty()) details.push_back({handler.current_path(), keyword_message(keyword, rule)});
-    std::string message = "invalid request body: " + details.front().field + " " + details.front().message;
+    if (details.empty())
+      details.push_back({handler.current_path(), keyword_message(keyword, rule)});
+    std::string message =
+        "invalid request body: " + details.front().field + " " + details.front().message;
     return make_error(400, "validation_failed", message, std::move(details));
   }
   if (!parsed) {
-    std::string message = std::string("malformed JSON: ") + rapidjson::GetParseError_En(parse_result.Code()) +
-                          " at offset " + std::to_string(parse_result.Offset());
+    std::string message = std::string("malformed JSON: ") +
+                          rapidjson::GetParseError_En(parse_result.Code()) + " at offset " +
+                          std::to_string(parse_result.Offset());
     return make_error(400, "bad_json", message, {{handler.current_path(), message}});
   }
   if (!empty) {
     auto rest = json.substr(consumed);
     if (rest.find_first_not_of(" \t\r\n") != std::string_view::npos) {
-      return make_error(400, "bad_json", "malformed JSON: trailing characters after the body", {{"", "trailing characters"}});
+      return make_error(400, "bad_json", "malformed JSON: trailing characters after the body",
+                        {{"", "trailing characters"}});
     }
   }
   return parse_msgpack(writer.buffer().data(), writer.buffer().size());

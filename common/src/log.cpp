@@ -15,10 +15,14 @@ std::string g_service = "suite";
 
 const char* level_name(log_level l) {
   switch (l) {
-    case log_level::debug: return "debug";
-    case log_level::info: return "info";
-    case log_level::warn: return "warn";
-    case log_level::error: return "error";
+    case log_level::debug:
+      return "debug";
+    case log_level::info:
+      return "info";
+    case log_level::warn:
+      return "warn";
+    case log_level::error:
+      return "error";
   }
   return "info";
 }
@@ -27,13 +31,22 @@ const char* level_name(log_level l) {
 void append_value(std::string& out, std::string_view v) {
   bool plain = !v.empty();
   for (char c : v) {
-    if (c == ' ' || c == '"' || c == '=' || c == '\n' || c == '\\') { plain = false; break; }
+    if (c == ' ' || c == '"' || c == '=' || c == '\n' || c == '\\') {
+      plain = false;
+      break;
+    }
   }
-  if (plain) { out.append(v); return; }
+  if (plain) {
+    out.append(v);
+    return;
+  }
   out.push_back('"');
   for (char c : v) {
     if (c == '"' || c == '\\') out.push_back('\\');
-    if (c == '\n') { out.append("\\n"); continue; }
+    if (c == '\n') {
+      out.append("\\n");
+      continue;
+    }
     out.push_back(c);
   }
   out.push_back('"');
@@ -43,14 +56,19 @@ void append_value(std::string& out, std::string_view v) {
 
 bool parse_log_level(std::string_view text, log_level& out) {
   for (auto l : {log_level::debug, log_level::info, log_level::warn, log_level::error}) {
-    if (text == level_name(l)) { out = l; return true; }
+    if (text == level_name(l)) {
+      out = l;
+      return true;
+    }
   }
   return false;
 }
 
 void set_log_level(log_level level) { g_level.store(static_cast<int>(level)); }
 void set_log_service(std::string_view service) { g_service = service; }
-bool log_enabled(log_level level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
+bool log_enabled(log_level level) {
+  return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
+}
 
 void log(log_level level, std::string_view event, std::initializer_list<log_field> fields) {
   if (!log_enabled(level)) return;

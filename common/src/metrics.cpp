@@ -32,26 +32,46 @@ std::string compiler_name() {
 
 std::size_t status_slot(int status) {
   switch (status) {
-    case 200: return 0;
-    case 201: return 1;
-    case 202: return 2;
-    case 204: return 3;
-    case 400: return 4;
-    case 401: return 5;
-    case 403: return 6;
-    case 404: return 7;
-    case 405: return 8;
-    case 408: return 9;
-    case 409: return 10;
-    case 413: return 11;
-    case 415: return 12;
-    case 422: return 13;
-    case 429: return 14;
-    case 500: return 15;
-    case 502: return 16;
-    case 503: return 17;
-    case 504: return 18;
-    default: return 19;
+    case 200:
+      return 0;
+    case 201:
+      return 1;
+    case 202:
+      return 2;
+    case 204:
+      return 3;
+    case 400:
+      return 4;
+    case 401:
+      return 5;
+    case 403:
+      return 6;
+    case 404:
+      return 7;
+    case 405:
+      return 8;
+    case 408:
+      return 9;
+    case 409:
+      return 10;
+    case 413:
+      return 11;
+    case 415:
+      return 12;
+    case 422:
+      return 13;
+    case 429:
+      return 14;
+    case 500:
+      return 15;
+    case 502:
+      return 16;
+    case 503:
+      return 17;
+    case 504:
+      return 18;
+    default:
+      return 19;
   }
 }
 

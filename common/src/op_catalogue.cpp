@@ -14,7 +14,9 @@ std::string member(const rapidjson::Value& v, const char* name) {
   return it != v.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
 }
 
-error_info bad(const std::string& what) { return make_error(500, "bad_catalogue", "op catalogue: " + what); }
+error_info bad(const std::string& what) {
+  return make_error(500, "bad_catalogue", "op catalogue: " + what);
+}
 
 }  // namespace
 
@@ -26,8 +28,11 @@ result<op_catalogue> op_catalogue::load(const std::vector<embedded_file>& files)
 
   rapidjson::Document doc;
   doc.Parse(ops_json->second.data(), ops_json->second.size());
-  if (doc.HasParseError()) return bad(std::string("ops.json is not valid JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()));
-  if (!doc.IsObject() || !doc.HasMember("ops") || !doc["ops"].IsArray()) return bad("ops.json has no \"ops\" array");
+  if (doc.HasParseError())
+    return bad(std::string("ops.json is not valid JSON: ") +
+               rapidjson::GetParseError_En(doc.GetParseError()));
+  if (!doc.IsObject() || !doc.HasMember("ops") || !doc["ops"].IsArray())
+    return bad("ops.json has no \"ops\" array");
 
   op_catalogue catalogue;
   if (doc.HasMember("services") && doc["services"].IsArray()) {
@@ -42,7 +47,8 @@ result<op_catalogue> op_catalogue::load(const std::vector<embedded_file>& files)
     service_docs.emplace_back();
     auto& extra = service_docs.back();
     extra.Parse(content.data(), content.size());
-    if (extra.HasParseError() || !extra.IsObject() || !extra.HasMember("ops") || !extra["ops"].IsArray()) {
+    if (extra.HasParseError() || !extra.IsObject() || !extra.HasMember("ops") ||
+        !extra["ops"].IsArray()) {
       return bad(std::string(path) + " is not valid JSON with an \"ops\" array");
     }
   }
@@ -79,15 +85,18 @@ result<op_catalogue> op_catalogue::load(const std::vector<embedded_file>& files)
     if (spec.op.empty()) return bad("an op has no name");
     if (!names.insert(spec.op).second) return bad(who + " is listed twice");
     if (spec.service.empty()) return bad(who + " has no service");
-    if (spec.service != "*" && std::find(catalogue.services_.begin(), catalogue.services_.end(), spec.service) ==
-                                   catalogue.services_.end()) {
+    if (spec.service != "*" && std::find(catalogue.services_.begin(), catalogue.services_.end(),
+                                         spec.service) == catalogue.services_.end()) {
       return bad(who + " names unknown service '" + spec.service + "'");
     }
     if (!methods.count(spec.method)) return bad(who + " has no valid method");
     if (!spec.route.starts_with("/")) return bad(who + " has no route starting with /");
-    if (!routes.insert(spec.method + " " + spec.route).second) return bad(who + " repeats route " + spec.route);
-    if (spec.kind != "call" && spec.kind != "sse") return bad(who + " has kind '" + spec.kind + "'");
-    if (spec.kind == "sse" && spec.topic.empty()) return bad(who + " is an SSE route without a topic");
+    if (!routes.insert(spec.method + " " + spec.route).second)
+      return bad(who + " repeats route " + spec.route);
+    if (spec.kind != "call" && spec.kind != "sse")
+      return bad(who + " has kind '" + spec.kind + "'");
+    if (spec.kind == "sse" && spec.topic.empty())
+      return bad(who + " is an SSE route without a topic");
     if (spec.service == "*" && spec.route.find("{service}") == std::string::npos) {
       return bad(who + " is for every service but its route has no {service}");
     }

@@ -17,8 +17,10 @@ prometheus::MetricFamily single(std::string name, std::string help, prometheus::
   family.help = std::move(help);
   family.type = type;
   prometheus::ClientMetric metric;
-  if (type == prometheus::MetricType::Counter) metric.counter.value = value;
-  else metric.gauge.value = value;
+  if (type == prometheus::MetricType::Counter)
+    metric.counter.value = value;
+  else
+    metric.gauge.value = value;
   family.metric.push_back(metric);
   return family;
 }
@@ -28,7 +30,10 @@ double boot_time_seconds() {
   std::string key;
   double value = 0;
   while (stat >> key) {
-    if (key == "btime") { stat >> value; return value; }
+    if (key == "btime") {
+      stat >> value;
+      return value;
+    }
     stat.ignore(1 << 16, '\n');
   }
   return 0;
@@ -57,7 +62,9 @@ std::vector<prometheus::MetricFamily> process_collector::Collect() const {
   std::vector<std::string> f;
   for (std::string s; fields >> s;) f.push_back(s);
   // f[0] is field 3 (state): utime=14, stime=15, starttime=22, vsize=23, rss=24.
-  auto field = [&](int n) { return n - 3 < static_cast<int>(f.size()) ? std::stod(f[n - 3]) : 0.0; };
+  auto field = [&](int n) {
+    return n - 3 < static_cast<int>(f.size()) ? std::stod(f[n - 3]) : 0.0;
+  };
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
   using prometheus::MetricType;
@@ -70,8 +77,7 @@ std::vector<prometheus::MetricFamily> process_collector::Collect() const {
              field(23)),
       single("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
              MetricType::Gauge, boot_time_seconds() + field(22) / ticks),
-      single("process_open_fds", "Number of open file descriptors.", MetricType::Gauge,
-             open_fds()),
+      single("process_open_fds", "Number of open file descriptors.", MetricType::Gauge, open_fds()),
       single("process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge,
              static_cast<double>(sysconf(_SC_OPEN_MAX))),
   };

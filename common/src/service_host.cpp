@@ -20,21 +20,22 @@ namespace {
 
 class actor_config : public caf::actor_system_config {
  public:
-  explicit actor_config(std::size_t threads) {
-    set("scheduler.max-threads", threads);
-  }
+  explicit actor_config(std::size_t threads) { set("scheduler.max-threads", threads); }
 };
 
 }  // namespace
 
-service_host::service_host(std::string service, std::string default_bus, std::string default_metrics)
+service_host::service_host(std::string service, std::string default_bus,
+                           std::string default_metrics)
     : service_(std::move(service)), started_(std::chrono::steady_clock::now()) {
   wait_for_stop_ = block_stop_signals();  // before any thread starts
   auto cores = std::max(1u, std::thread::hardware_concurrency());
   settings_.add("bus", std::move(default_bus), "ROUTER endpoint this service binds", bus_endpoint())
       .add("metrics", std::move(default_metrics), "host:port serving /metrics", host_port())
-      .add("workers", std::to_string(cores), "actor scheduler threads and sync workers", integer_in(1, 256))
-      .add("log-level", "info", "debug | info | warn | error", one_of({"debug", "info", "warn", "error"}));
+      .add("workers", std::to_string(cores), "actor scheduler threads and sync workers",
+           integer_in(1, 256))
+      .add("log-level", "info", "debug | info | warn | error",
+           one_of({"debug", "info", "warn", "error"}));
 }
 
 service_host::~service_host() {
@@ -54,7 +55,9 @@ std::optional<int> service_host::configure(int argc, char** argv) {
   return std::nullopt;
 }
 
-void service_host::route(const std::string& op, const caf::actor& handler) { bus_->route(op, handler); }
+void service_host::route(const std::string& op, const caf::actor& handler) {
+  bus_->route(op, handler);
+}
 
 void service_host::route_sync(sync_handlers handlers) {
   std::vector<std::string> ops;
@@ -66,7 +69,8 @@ void service_host::route_sync(sync_handlers handlers) {
 void service_host::add_sys_ops() {
   sync_handlers sys;
   sys["sys.health"] = [this](const request& req) {
-    auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    auto uptime =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     status health = health_check_ ? health_check_() : ok();
     if (!health) return error_reply(req.id, health.error());
     return ok_reply(req.id, pack_value([&](msgpack_packer& p) {

@@ -9,7 +9,8 @@ extern char** environ;
 
 namespace suite {
 
-std::optional<int> start_settings(config& settings, std::string_view process, int argc, char** argv) {
+std::optional<int> start_settings(config& settings, std::string_view process, int argc,
+                                  char** argv) {
   set_log_service(process);
   auto loaded = settings.load(argc, argv, environ);
   if (settings.help_requested()) {
@@ -26,7 +27,8 @@ std::optional<int> start_settings(config& settings, std::string_view process, in
     set_log_level(level);
   }
   for (const auto& opt : settings.options()) {
-    log_info("config", {{"key", opt.key}, {"value", opt.secret ? "***" : opt.value}, {"source", opt.source}});
+    log_info("config",
+             {{"key", opt.key}, {"value", opt.secret ? "***" : opt.value}, {"source", opt.source}});
   }
   return std::nullopt;
 }

@@ -1,5 +1,5 @@
-#include <cstdlib>
 #include "loadgen/service_monitor.hpp"
+#include <cstdlib>
 
 #include <algorithm>
 #include <limits>
@@ -34,8 +34,10 @@ service_state read_service_state(const std::string& service, std::string_view me
       // A scrape is outside data: a bucket without a readable bound is skipped, not fatal.
       const std::string& le = s.label("le");
       char* end = nullptr;
-      const double bound = le == "+Inf" ? std::numeric_limits<double>::infinity() : std::strtod(le.c_str(), &end);
-      if (le == "+Inf" || (!le.empty() && end && *end == '\0')) add_buckets(state.latency, {{bound, s.value}});
+      const double bound =
+          le == "+Inf" ? std::numeric_limits<double>::infinity() : std::strtod(le.c_str(), &end);
+      if (le == "+Inf" || (!le.empty() && end && *end == '\0'))
+        add_buckets(state.latency, {{bound, s.value}});
     } else if (s.name == "suite_request_duration_seconds_count" &&
                (s.label("service").empty() || s.label("service") == service)) {
       state.request_count += s.value;

@@ -84,8 +84,8 @@ struct shard_state {
   double reported_bytes = 0, reported_entries = 0;
 };
 
-void respond_answer(const bus_job& job, api_family api, const llm_answer& answer, bool stream, const char* cache_status,
-                    const cache_key& key) {
+void respond_answer(const bus_job& job, api_family api, const llm_answer& answer, bool stream,
+                    const char* cache_status, const cache_key& key) {
   auto out = render(api, answer, stream);
   respond_ok(job, pack_value([&](msgpack_packer& p) {
                p.pack_map(1);
@@ -140,7 +140,8 @@ load_outcome outcome_of(const shard_lookup& lookup, result<llm_response> respons
   if (response->status != 200) {
     std::string snippet = response->body.substr(0, 300);
     bool client_error = response->status >= 400 && response->status < 500;
-    out.error = make_error(client_error ? response->status : 502, client_error ? "upstream_rejected" : "upstream_error",
+    out.error = make_error(client_error ? response->status : 502,
+                           client_error ? "upstream_rejected" : "upstream_error",
                            "the LLM answered " + std::to_string(response->status) + ": " + snippet);
     return out;
   }
@@ -158,18 +159,21 @@ load_outcome outcome_of(const shard_lookup& lookup, result<llm_response> respons
 
 // Brings the shared gauges up to date with this shard's contribution.
 void report_size(shard_state& state, chat_service::context& ctx) {
-  double bytes = static_cast<double>(state.cache->bytes()), entries = static_cast<double>(state.cache->size());
+  double bytes = static_cast<double>(state.cache->bytes()),
+         entries = static_cast<double>(state.cache->size());
   ctx.bytes->Increment(bytes - state.reported_bytes);
   ctx.entries->Increment(entries - state.reported_entries);
   state.reported_bytes = bytes;
   state.reported_entries = entries;
 }
 
-caf::behavior cache_shard(caf::stateful_actor<shard_state>* self, std::shared_ptr<chat_service::context> ctx,
-                          cache_limits limits, bool reports_ratio) {
-  self->state.cache = std::make_unique<shard_cache>(limits, [ctx](const cache_key&, const answer_ptr&, std::size_t, removal_cause cause) {
-    ctx->evictions[static_cast<int>(cause)]->Increment();
-  });
+caf::behavior cache_shard(caf::stateful_actor<shard_state>* self,
+                          std::shared_ptr<chat_service::context> ctx, cache_limits limits,
+                          bool reports_ratio) {
+  self->state.cache = std::make_unique<shard_cache>(
+      limits, [ctx](const cache_key&, const answer_ptr&, std::size_t, removal_cause cause) {
+        ctx->evictions[static_cast<int>(cause)]->Increment();
+      });
   self->delayed_send(self, std::chrono::seconds(1), sweep_atom::value);
   return {
       [self, ctx](shard_lookup& lookup) {
@@ -186,15 +190,17 @@ caf::behavior cache_shard(caf::stateful_actor<shard_state>* self, std::shared_pt
           state.cache->note_access(lookup.key);
         }
         ctx->misses->Increment();
-        if (!state.flights.join(lookup.key, waiter{lookup.job, lookup.stream})) return;  // a load is running
+        if (!state.flights.join(lookup.key, waiter{lookup.job, lookup.stream}))
+          return;  // a load is running
         ctx->loads_in_flight->Increment();
         auto me = caf::actor_cast<caf::actor>(self);
         auto path = std::string(upstream_path(lookup.api));
         auto body = upstream_json(lookup.job.req.body.object);  // built on a miss only
         lookup.job = {};  // the waiter holds the job; the load needs only the key and options
-        ctx->llm->post(std::move(path), std::move(body), [me, lookup = std::move(lookup)](result<llm_response> response) {
-          caf::anon_send(me, outcome_of(lookup, std::move(response)));
-        });
+        ctx->llm->post(std::move(path), std::move(body),
+                       [me, lookup = std::move(lookup)](result<llm_response> response) {
+                         caf::anon_send(me, outcome_of(lookup, std::move(response)));
+                       });
       },
       [self, ctx](const load_outcome& outcome) {
         auto& state = self->state;
@@ -206,18 +212,22 @@ caf::behavior cache_shard(caf::stateful_actor<shard_state>* self, std::shared_pt
           return;
         }
         if (outcome.store) {
-          state.cache->put(outcome.key, outcome.answer, outcome.answer->weight(), steady::now(), outcome.expiry);
+          state.cache->put(outcome.key, outcome.answer, outcome.answer->weight(), steady::now(),
+                           outcome.expiry);
           report_size(state, *ctx);
         }
-        for (const auto& w : waiters) respond_answer(w.job, outcome.api, *outcome.answer, w.stream, "MISS", outcome.key);
+        for (const auto& w : waiters)
+          respond_answer(w.job, outcome.api, *outcome.answer, w.stream, "MISS", outcome.key);
       },
-      [self, ctx](clear_atom, const std::string& mode, const std::string& argument) -> std::uint64_t {
+      [self, ctx](clear_atom, const std::string& mode,
+                  const std::string& argument) -> std::uint64_t {
         auto& state = self->state;
         std::uint64_t removed = 0;
         if (mode == "key") {
           if (auto key = cache_key::from_hex(argument)) removed = state.cache->erase(*key) ? 1 : 0;
         } else if (mode == "model") {
-          removed = state.cache->erase_if([&](const cache_key&, const answer_ptr& a) { return a->request_model == argument; });
+          removed = state.cache->erase_if(
+              [&](const cache_key&, const answer_ptr& a) { return a->request_model == argument; });
         } else {
           removed = state.cache->erase_if([](const cache_key&, const answer_ptr&) { return true; });
         }
@@ -274,14 +284,16 @@ msgpack_value stats_body(const chat_service::context& ctx) {
   });
 }
 
-void clear_cache(caf::event_based_actor* self, const std::shared_ptr<chat_service::context>& ctx, const bus_job& job) {
+void clear_cache(caf::event_based_actor* self, const std::shared_ptr<chat_service::context>& ctx,
+                 const bus_job& job) {
   const auto& body = job.req.body.object;
   std::vector<caf::actor> targets;
   std::string mode = "all", argument;
   if (auto key_text = string_field(body, "key")) {
     auto key = cache_key::from_hex(*key_text);
     if (!key) {
-      respond_error(job, make_error(400, "bad_request", "invalid key", {{"key", "must be 32 hexadecimal digits"}}));
+      respond_error(job, make_error(400, "bad_request", "invalid key",
+                                    {{"key", "must be 32 hexadecimal digits"}}));
       return;
     }
     mode = "key";
@@ -314,14 +326,15 @@ void clear_cache(caf::event_based_actor* self, const std::shared_ptr<chat_servic
   };
   for (const auto& shard : targets) {
     self->request(shard, std::chrono::seconds(5), clear_atom::value, mode, argument)
-        .then([count, finish](std::uint64_t removed) {
-                count->removed += removed;
-                finish();
-              },
-              [count, finish](caf::error&) {
-                count->failed = true;
-                finish();
-              });
+        .then(
+            [count, finish](std::uint64_t removed) {
+              count->removed += removed;
+              finish();
+            },
+            [count, finish](caf::error&) {
+              count->failed = true;
+              finish();
+            });
   }
 }
 
@@ -333,7 +346,8 @@ std::optional<api_family> api_of(std::string_view op) {
 }
 
 // Stateless: reads the request and hands it to the shard that owns its key.
-caf::behavior front_worker(caf::event_based_actor* self, std::shared_ptr<chat_service::context> ctx) {
+caf::behavior front_worker(caf::event_based_actor* self,
+                           std::shared_ptr<chat_service::context> ctx) {
   return {[self, ctx](const bus_job& job) {
     mark_started(job);
     const auto& op = job.req.op;
@@ -353,14 +367,16 @@ caf::behavior front_worker(caf::event_based_actor* self, std::shared_ptr<chat_se
     const auto& body = job.req.body.object;
     auto model = string_field(body, "model");
     if (!model || model->empty()) {
-      respond_error(job, make_error(400, "bad_request", "model is required", {{"model", "is required"}}));
+      respond_error(
+          job, make_error(400, "bad_request", "model is required", {{"model", "is required"}}));
       return;
     }
     shard_lookup lookup;
     lookup.api = *api;
     lookup.key = request_key(api_name(*api), body);
     lookup.stream = bool_field(body, "stream").value_or(streams_by_default(*api));
-    if (auto header = string_field(body, "http_cache_control")) lookup.control = parse_cache_control(*header);
+    if (auto header = string_field(body, "http_cache_control"))
+      lookup.control = parse_cache_control(*header);
     lookup.model = std::string(*model);
     lookup.job = job;
     self->send(ctx->shard_of(lookup.key), std::move(lookup));
@@ -377,17 +393,21 @@ cache_control parse_cache_control(std::string_view header) {
     if (end == std::string_view::npos) end = header.size();
     std::string directive;
     for (char c : header.substr(start, end - start)) {
-      if (c != ' ' && c != '\t') directive.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+      if (c != ' ' && c != '\t')
+        directive.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     }
     if (directive == "no-cache") control.no_cache = true;
     if (directive == "no-store") control.no_store = true;
     if (directive.starts_with("max-age=")) {
       auto digits = directive.substr(8);
-      if (!digits.empty() && digits.size() <= 9 && std::all_of(digits.begin(), digits.end(), ::isdigit)) {
+      if (!digits.empty() && digits.size() <= 9 &&
+          std::all_of(digits.begin(), digits.end(), ::isdigit)) {
         // max-age=0 accepts nothing stored: that is no-cache, not an entry without a TTL.
         auto seconds = std::stoll(digits);
-        if (seconds == 0) control.no_cache = true;
-        else control.max_age = std::chrono::seconds(seconds);
+        if (seconds == 0)
+          control.no_cache = true;
+        else
+          control.max_age = std::chrono::seconds(seconds);
       }
     }
     start = end + 1;
@@ -395,21 +415,57 @@ cache_control parse_cache_control(std::string_view header) {
   return control;
 }
 
-chat_service::chat_service(caf::actor_system& system, metrics& metrics, chat_service_settings settings)
+chat_service::chat_service(caf::actor_system& system, metrics& metrics,
+                           chat_service_settings settings)
     : system_(system), context_(std::make_shared<context>()) {
   auto& ctx = *context_;
   ctx.settings = std::move(settings);
   auto& registry = metrics.registry();
-  ctx.hits = &prometheus::BuildCounter().Name("suite_chat_cache_hits_total").Help("Lookups answered from the cache").Register(registry).Add({});
-  ctx.misses = &prometheus::BuildCounter().Name("suite_chat_cache_misses_total").Help("Lookups that needed the LLM (including no-cache)").Register(registry).Add({});
-  ctx.hit_ratio = &prometheus::BuildGauge().Name("suite_chat_cache_hit_ratio").Help("hits / (hits + misses) since start, updated every second").Register(registry).Add({});
-  ctx.bytes = &prometheus::BuildGauge().Name("suite_chat_cache_bytes").Help("Weighed bytes of the cached answers").Register(registry).Add({});
-  ctx.entries = &prometheus::BuildGauge().Name("suite_chat_cache_entries").Help("Cached answers").Register(registry).Add({});
-  ctx.loads_in_flight = &prometheus::BuildGauge().Name("suite_chat_cache_loads_in_flight").Help("LLM loads running (each shared by all identical requests)").Register(registry).Add({});
-  auto& evictions = prometheus::BuildCounter().Name("suite_chat_cache_evictions_total").Help("Entries removed, by cause").Register(registry);
-  for (int c = 0; c < 4; ++c) ctx.evictions[c] = &evictions.Add({{"cause", removal_cause_names[c]}});
-  ctx.upstream_latency = &prometheus::BuildHistogram().Name("suite_chat_cache_upstream_duration_seconds").Help("Time of LLM calls, connect to last byte").Register(registry).Add({}, latency_buckets());
-  ctx.upstream_errors = &prometheus::BuildCounter().Name("suite_chat_cache_upstream_errors_total").Help("Failed LLM loads, by error code").Register(registry);
+  ctx.hits = &prometheus::BuildCounter()
+                  .Name("suite_chat_cache_hits_total")
+                  .Help("Lookups answered from the cache")
+                  .Register(registry)
+                  .Add({});
+  ctx.misses = &prometheus::BuildCounter()
+                    .Name("suite_chat_cache_misses_total")
+                    .Help("Lookups that needed the LLM (including no-cache)")
+                    .Register(registry)
+                    .Add({});
+  ctx.hit_ratio = &prometheus::BuildGauge()
+                       .Name("suite_chat_cache_hit_ratio")
+                       .Help("hits / (hits + misses) since start, updated every second")
+                       .Register(registry)
+                       .Add({});
+  ctx.bytes = &prometheus::BuildGauge()
+                   .Name("suite_chat_cache_bytes")
+                   .Help("Weighed bytes of the cached answers")
+                   .Register(registry)
+                   .Add({});
+  ctx.entries = &prometheus::BuildGauge()
+                     .Name("suite_chat_cache_entries")
+                     .Help("Cached answers")
+                     .Register(registry)
+                     .Add({});
+  ctx.loads_in_flight = &prometheus::BuildGauge()
+                             .Name("suite_chat_cache_loads_in_flight")
+                             .Help("LLM loads running (each shared by all identical requests)")
+                             .Register(registry)
+                             .Add({});
+  auto& evictions = prometheus::BuildCounter()
+                        .Name("suite_chat_cache_evictions_total")
+                        .Help("Entries removed, by cause")
+                        .Register(registry);
+  for (int c = 0; c < 4; ++c)
+    ctx.evictions[c] = &evictions.Add({{"cause", removal_cause_names[c]}});
+  ctx.upstream_latency = &prometheus::BuildHistogram()
+                              .Name("suite_chat_cache_upstream_duration_seconds")
+                              .Help("Time of LLM calls, connect to last byte")
+                              .Register(registry)
+                              .Add({}, latency_buckets());
+  ctx.upstream_errors = &prometheus::BuildCounter()
+                             .Name("suite_chat_cache_upstream_errors_total")
+                             .Help("Failed LLM loads, by error code")
+                             .Register(registry);
 }
 
 chat_service::~chat_service() {
@@ -429,15 +485,19 @@ status chat_service::start() {
   auto shards = std::max<std::size_t>(1, ctx.settings.shards);
   shard_limits.max_bytes = std::max<std::size_t>(1, shard_limits.max_bytes / shards);
   shard_limits.max_entries = std::max<std::size_t>(1, shard_limits.max_entries / shards);
-  for (std::size_t i = 0; i < shards; ++i) ctx.shards.push_back(system_.spawn(cache_shard, context_, shard_limits, i == 0));
+  for (std::size_t i = 0; i < shards; ++i)
+    ctx.shards.push_back(system_.spawn(cache_shard, context_, shard_limits, i == 0));
   auto shared = context_;
   auto& system = system_;
   front_ = caf::actor_pool::make(
       system.dummy_execution_unit(), std::max<std::size_t>(1, ctx.settings.front_workers),
-      [&system, shared] { return system.spawn(front_worker, shared); }, caf::actor_pool::round_robin());
+      [&system, shared] { return system.spawn(front_worker, shared); },
+      caf::actor_pool::round_robin());
   return ok();
 }
 
-bool chat_service::upstream_circuit_open() const { return context_->llm && context_->llm->circuit_open(); }
+bool chat_service::upstream_circuit_open() const {
+  return context_->llm && context_->llm->circuit_open();
+}
 
 }  // namespace suite::chat_cache

@@ -29,7 +29,7 @@
 namespace suite::chat_cache {
 
 struct chat_service_settings {
-  cache_limits limits;        // over all shards; each shard gets its share
+  cache_limits limits;  // over all shards; each shard gets its share
   std::size_t shards = 4;
   std::size_t front_workers = 2;
   llm_client_settings llm;

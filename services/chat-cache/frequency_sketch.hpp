@@ -38,7 +38,8 @@ class frequency_sketch {
   // Estimated number of recent accesses (0..16).
   int estimate(std::uint64_t hash) const {
     int least = 15;
-    for (std::size_t row = 0; row < rows; ++row) least = std::min(least, counter(row, index_of(hash, row)));
+    for (std::size_t row = 0; row < rows; ++row)
+      least = std::min(least, counter(row, index_of(hash, row)));
     return least + (doorkeeper_contains(hash) ? 1 : 0);
   }
 
@@ -52,14 +53,17 @@ class frequency_sketch {
     return x ^ (x >> 33);
   }
   std::size_t index_of(std::uint64_t hash, std::size_t row) const {
-    static constexpr std::uint64_t seeds[rows] = {0x97cb3127ULL, 0xab5e7c3dULL, 0x3c6ef372ULL, 0xf15f1a2bULL};
+    static constexpr std::uint64_t seeds[rows] = {0x97cb3127ULL, 0xab5e7c3dULL, 0x3c6ef372ULL,
+                                                  0xf15f1a2bULL};
     return row * (row_mask_ + 1) + (mix(hash, seeds[row]) & row_mask_);
   }
   int counter(std::size_t /*row*/, std::size_t slot) const {
     return (counters_[slot / 2] >> ((slot % 2) * 4)) & 0xF;
   }
   void increment(std::size_t row, std::size_t slot) {
-    if (counter(row, slot) < 15) counters_[slot / 2] = static_cast<std::uint8_t>(counters_[slot / 2] + (1u << ((slot % 2) * 4)));
+    if (counter(row, slot) < 15)
+      counters_[slot / 2] =
+          static_cast<std::uint8_t>(counters_[slot / 2] + (1u << ((slot % 2) * 4)));
   }
   // Returns whether the key was already in the doorkeeper; adds it.
   bool doorkeeper_add(std::uint64_t hash) {
@@ -74,7 +78,8 @@ class frequency_sketch {
     return true;
   }
   std::array<std::uint64_t, 2> doorkeeper_bits(std::uint64_t hash) const {
-    return {mix(hash, 0x1234567ULL) & doorkeeper_mask_, mix(hash, 0x89abcdefULL) & doorkeeper_mask_};
+    return {mix(hash, 0x1234567ULL) & doorkeeper_mask_,
+            mix(hash, 0x89abcdefULL) & doorkeeper_mask_};
   }
   void resize(std::size_t expected_entries) {
     std::size_t width = std::bit_ceil(std::max<std::size_t>(expected_entries, 64));
@@ -87,7 +92,8 @@ class frequency_sketch {
   }
 
   void age() {
-    for (auto& pair : counters_) pair = static_cast<std::uint8_t>((pair >> 1) & 0x77);  // halves both nibbles
+    for (auto& pair : counters_)
+      pair = static_cast<std::uint8_t>((pair >> 1) & 0x77);  // halves both nibbles
     std::fill(doorkeeper_.begin(), doorkeeper_.end(), 0);
     samples_ = 0;
   }

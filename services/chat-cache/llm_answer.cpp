@@ -12,10 +12,13 @@ namespace {
 
 using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-void put_string(json_writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+void put_string(json_writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
 
 std::string string_member(const rapidjson::Value& v, const char* name) {
-  if (v.IsObject() && v.HasMember(name) && v[name].IsString()) return {v[name].GetString(), v[name].GetStringLength()};
+  if (v.IsObject() && v.HasMember(name) && v[name].IsString())
+    return {v[name].GetString(), v[name].GetStringLength()};
   return {};
 }
 
@@ -33,18 +36,24 @@ std::string rfc3339(std::int64_t unix_seconds) {
   return out;
 }
 
-error_info bad_upstream(std::string message) { return make_error(502, "bad_upstream_reply", std::move(message)); }
+error_info bad_upstream(std::string message) {
+  return make_error(502, "bad_upstream_reply", std::move(message));
+}
 
 // One Ollama object (a stream line or a whole reply) folded into `answer`.
 status fold_ollama(api_family api, const rapidjson::Value& line, llm_answer& answer) {
   if (!line.IsObject()) return bad_upstream("the LLM sent a line that is not a JSON object");
-  if (line.HasMember("error")) return bad_upstream("the LLM reported: " + string_member(line, "error"));
+  if (line.HasMember("error"))
+    return bad_upstream("the LLM reported: " + string_member(line, "error"));
   if (answer.model.empty()) answer.model = string_member(line, "model");
-  std::string piece = api == api_family::ollama_chat ? (line.HasMember("message") ? string_member(line["message"], "content") : std::string{})
-                                                     : string_member(line, "response");
+  std::string piece =
+      api == api_family::ollama_chat
+          ? (line.HasMember("message") ? string_member(line["message"], "content") : std::string{})
+          : string_member(line, "response");
   if (!piece.empty()) answer.add_piece(piece);
   if (line.HasMember("done") && line["done"].IsBool() && line["done"].GetBool()) {
-    if (auto reason = string_member(line, "done_reason"); !reason.empty()) answer.finish_reason = reason;
+    if (auto reason = string_member(line, "done_reason"); !reason.empty())
+      answer.finish_reason = reason;
     answer.prompt_tokens = int_member(line, "prompt_eval_count");
     answer.completion_tokens = int_member(line, "eval_count");
   }
@@ -59,9 +68,11 @@ status fold_openai(const rapidjson::Value& object, llm_answer& answer) {
     const auto& choice = object["choices"][0];
     const char* part = choice.HasMember("delta") ? "delta" : "message";
     if (choice.HasMember(part)) {
-      if (auto piece = string_member(choice[part], "content"); !piece.empty()) answer.add_piece(piece);
+      if (auto piece = string_member(choice[part], "content"); !piece.empty())
+        answer.add_piece(piece);
     }
-    if (auto reason = string_member(choice, "finish_reason"); !reason.empty()) answer.finish_reason = reason;
+    if (auto reason = string_member(choice, "finish_reason"); !reason.empty())
+      answer.finish_reason = reason;
   }
   if (object.HasMember("usage") && object["usage"].IsObject()) {
     answer.prompt_tokens = int_member(object["usage"], "prompt_tokens");
@@ -74,18 +85,24 @@ status fold_openai(const rapidjson::Value& object, llm_answer& answer) {
 
 std::string_view api_name(api_family api) {
   switch (api) {
-    case api_family::ollama_chat: return "ollama.chat";
-    case api_family::ollama_generate: return "ollama.generate";
-    case api_family::openai_chat: return "openai.chat";
+    case api_family::ollama_chat:
+      return "ollama.chat";
+    case api_family::ollama_generate:
+      return "ollama.generate";
+    case api_family::openai_chat:
+      return "openai.chat";
   }
   return "";
 }
 
 std::string_view upstream_path(api_family api) {
   switch (api) {
-    case api_family::ollama_chat: return "/api/chat";
-    case api_family::ollama_generate: return "/api/generate";
-    case api_family::openai_chat: return "/v1/chat/completions";
+    case api_family::ollama_chat:
+      return "/api/chat";
+    case api_family::ollama_generate:
+      return "/api/generate";
+    case api_family::openai_chat:
+      return "/v1/chat/completions";
   }
   return "";
 }
@@ -118,8 +135,8 @@ std::size_t llm_answer::weight() const {
   auto heap = [](const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; };
   // The answer, its shared_ptr control block, and the cache's list node and index slot.
   constexpr std::size_t bookkeeping = 32 + 128;
-  return sizeof(llm_answer) + bookkeeping + heap(model) + heap(request_model) + heap(finish_reason) + heap(content_) +
-         heap(piece_lengths_);
+  return sizeof(llm_answer) + bookkeeping + heap(model) + heap(request_model) +
+         heap(finish_reason) + heap(content_) + heap(piece_lengths_);
 }
 
 result<llm_answer> parse_upstream(api_family api, std::string_view body) {
@@ -147,12 +164,14 @@ result<llm_answer> parse_upstream(api_family api, std::string_view body) {
     rapidjson::Document doc;
     doc.Parse(line.data(), line.size());
     if (doc.HasParseError()) return bad_upstream("the LLM sent a body that is not JSON");
-    auto st = api == api_family::openai_chat ? fold_openai(doc, answer) : fold_ollama(api, doc, answer);
+    auto st =
+        api == api_family::openai_chat ? fold_openai(doc, answer) : fold_ollama(api, doc, answer);
     if (!st) return st.error();
     any = true;
   }
   if (!any) return bad_upstream("the LLM sent an empty reply");
-  if (answer.completion_tokens == 0) answer.completion_tokens = static_cast<std::int64_t>(answer.piece_count());
+  if (answer.completion_tokens == 0)
+    answer.completion_tokens = static_cast<std::int64_t>(answer.piece_count());
   return answer;
 }
 
@@ -209,7 +228,8 @@ rendered_reply render(api_family api, const llm_answer& answer, bool stream) {
     return r;
   }
 
-  std::string id = "chatcmpl-" + std::to_string(static_cast<unsigned long long>(answer.created_unix));
+  std::string id =
+      "chatcmpl-" + std::to_string(static_cast<unsigned long long>(answer.created_unix));
   auto object = [&](std::string_view content, bool delta, bool last, std::string& out) {
     rapidjson::StringBuffer sb;
     json_writer w(sb);
@@ -239,7 +259,10 @@ rendered_reply render(api_family api, const llm_answer& answer, bool stream) {
     }
     w.EndObject();
     w.Key("finish_reason");
-    if (last) put_string(w, answer.finish_reason); else w.Null();
+    if (last)
+      put_string(w, answer.finish_reason);
+    else
+      w.Null();
     w.EndObject();
     w.EndArray();
     if (!delta) {

@@ -78,8 +78,9 @@ class exchange : public std::enable_shared_from_this<exchange> {
   void start() {
     started_ = steady::now();
     if (!client_.admit(is_trial_)) {
-      return finish(make_error(503, "upstream_circuit_open",
-                               "the LLM failed repeatedly; calls are refused until it has had time to recover"));
+      return finish(make_error(
+          503, "upstream_circuit_open",
+          "the LLM failed repeatedly; calls are refused until it has had time to recover"));
     }
     if (!client_.idle.empty()) {
       stream_.emplace(std::move(client_.idle.back()));
@@ -93,16 +94,19 @@ class exchange : public std::enable_shared_from_this<exchange> {
  private:
   void connect() {
     reused_ = false;
-    resolver_.async_resolve(client_.host, client_.port, [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
-      if (ec) return self->connect_failed(ec);
-      self->stream_.emplace(self->client_.io);
-      self->stream_->expires_after(self->client_.settings.connect_timeout);
-      self->stream_->async_connect(results, [self](beast::error_code ec2, const tcp::endpoint&) {
-        if (ec2) return self->connect_failed(ec2);
-        self->stream_->socket().set_option(tcp::no_delay(true));
-        self->send();
-      });
-    });
+    resolver_.async_resolve(
+        client_.host, client_.port,
+        [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
+          if (ec) return self->connect_failed(ec);
+          self->stream_.emplace(self->client_.io);
+          self->stream_->expires_after(self->client_.settings.connect_timeout);
+          self->stream_->async_connect(results,
+                                       [self](beast::error_code ec2, const tcp::endpoint&) {
+                                         if (ec2) return self->connect_failed(ec2);
+                                         self->stream_->socket().set_option(tcp::no_delay(true));
+                                         self->send();
+                                       });
+        });
   }
 
   void connect_failed(beast::error_code ec) {
@@ -114,26 +118,31 @@ class exchange : public std::enable_shared_from_this<exchange> {
       return;
     }
     client_.on_transport_failure(is_trial_);
-    finish(make_error(503, "upstream_unavailable", "cannot connect to the LLM at " + client_.host + ":" + client_.port + ": " + ec.message()));
+    finish(make_error(
+        503, "upstream_unavailable",
+        "cannot connect to the LLM at " + client_.host + ":" + client_.port + ": " + ec.message()));
   }
 
   void send() {
     // One budget for the whole exchange, retries included.
-    auto left = client_.settings.request_timeout - std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started_);
+    auto left = client_.settings.request_timeout -
+                std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started_);
     stream_->expires_after(std::max(left, std::chrono::milliseconds(1)));
-    http::async_write(*stream_, request_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) return self->io_failed(ec, true);
-      self->read();
-    });
+    http::async_write(*stream_, request_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        if (ec) return self->io_failed(ec, true);
+                        self->read();
+                      });
   }
 
   void read() {
     parser_.emplace();
     parser_->body_limit(client_.settings.max_body_bytes);
-    http::async_read(*stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) return self->io_failed(ec, false);
-      self->received();
-    });
+    http::async_read(*stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec) return self->io_failed(ec, false);
+                       self->received();
+                     });
   }
 
   void io_failed(beast::error_code ec, bool while_writing) {
@@ -147,8 +156,10 @@ class exchange : public std::enable_shared_from_this<exchange> {
     }
     client_.on_transport_failure(is_trial_);
     if (ec == beast::error::timeout) {
-      return finish(make_error(504, "upstream_timeout", "the LLM did not answer within " +
-                                                            std::to_string(client_.settings.request_timeout.count()) + " ms"));
+      return finish(make_error(504, "upstream_timeout",
+                               "the LLM did not answer within " +
+                                   std::to_string(client_.settings.request_timeout.count()) +
+                                   " ms"));
     }
     finish(make_error(502, "upstream_failed", "the connection to the LLM broke: " + ec.message()));
   }
@@ -156,7 +167,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
   void received() {
     client_.on_transport_success(is_trial_);
     auto response = parser_->release();
-    if (response.keep_alive() && client_.idle.size() < client_.settings.max_idle_connections && buffer_.size() == 0) {
+    if (response.keep_alive() && client_.idle.size() < client_.settings.max_idle_connections &&
+        buffer_.size() == 0) {
       stream_->expires_never();
       client_.idle.push_back(std::move(*stream_));
     }
@@ -165,7 +177,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
   }
 
   void finish(result<llm_response> outcome) {
-    if (client_.latency) client_.latency->Observe(std::chrono::duration<double>(steady::now() - started_).count());
+    if (client_.latency)
+      client_.latency->Observe(std::chrono::duration<double>(steady::now() - started_).count());
     auto done = std::move(done_);
     done(std::move(outcome));
   }
@@ -186,11 +199,13 @@ class exchange : public std::enable_shared_from_this<exchange> {
 
 }  // namespace
 
-result<std::unique_ptr<llm_client>> llm_client::create(llm_client_settings settings, prometheus::Histogram* latency) {
+result<std::unique_ptr<llm_client>> llm_client::create(llm_client_settings settings,
+                                                       prometheus::Histogram* latency) {
   auto i = std::make_unique<impl>();
   std::string_view url = settings.base_url;
   if (!url.starts_with("http://")) {
-    return make_error(400, "bad_llm_url", "the LLM URL must be http://host:port[/prefix], got " + settings.base_url);
+    return make_error(400, "bad_llm_url",
+                      "the LLM URL must be http://host:port[/prefix], got " + settings.base_url);
   }
   url.remove_prefix(7);
   auto slash = url.find('/');
@@ -201,7 +216,8 @@ result<std::unique_ptr<llm_client>> llm_client::create(llm_client_settings setti
   i->host = std::string(authority.substr(0, colon));
   i->port = colon == std::string_view::npos ? "80" : std::string(authority.substr(colon + 1));
   if (i->host.empty() || i->port.empty()) {
-    return make_error(400, "bad_llm_url", "the LLM URL must be http://host:port[/prefix], got " + settings.base_url);
+    return make_error(400, "bad_llm_url",
+                      "the LLM URL must be http://host:port[/prefix], got " + settings.base_url);
   }
   i->host_header = std::string(authority);
   i->settings = std::move(settings);
@@ -221,7 +237,8 @@ llm_client::~llm_client() {
 }
 
 void llm_client::post(std::string path, std::string json_body, callback done) {
-  asio::post(impl_->io, [i = impl_.get(), path = std::move(path), body = std::move(json_body), done = std::move(done)]() mutable {
+  asio::post(impl_->io, [i = impl_.get(), path = std::move(path), body = std::move(json_body),
+                         done = std::move(done)]() mutable {
     std::make_shared<exchange>(*i, std::move(path), std::move(body), std::move(done))->start();
   });
 }

@@ -25,7 +25,8 @@ void append_bytes(char tag, const char* data, std::size_t size, std::string& out
 
 std::string cache_key::hex() const {
   char text[33];
-  std::snprintf(text, sizeof text, "%016llx%016llx", static_cast<unsigned long long>(high), static_cast<unsigned long long>(low));
+  std::snprintf(text, sizeof text, "%016llx%016llx", static_cast<unsigned long long>(high),
+                static_cast<unsigned long long>(low));
   return text;
 }
 
@@ -35,10 +36,14 @@ std::optional<cache_key> cache_key::from_hex(std::string_view text) {
   for (std::size_t i = 0; i < 32; ++i) {
     char c = text[i];
     std::uint64_t digit;
-    if (c >= '0' && c <= '9') digit = static_cast<std::uint64_t>(c - '0');
-    else if (c >= 'a' && c <= 'f') digit = static_cast<std::uint64_t>(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') digit = static_cast<std::uint64_t>(c - 'A' + 10);
-    else return std::nullopt;
+    if (c >= '0' && c <= '9')
+      digit = static_cast<std::uint64_t>(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      digit = static_cast<std::uint64_t>(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F')
+      digit = static_cast<std::uint64_t>(c - 'A' + 10);
+    else
+      return std::nullopt;
     auto& half = i < 16 ? k.high : k.low;
     half = (half << 4) | digit;
   }
@@ -46,7 +51,8 @@ std::optional<cache_key> cache_key::from_hex(std::string_view text) {
 }
 
 bool is_semantic_field(std::string_view name) {
-  return name != "stream" && name != "keep_alive" && name != "stream_options" && !name.starts_with("http_");
+  return name != "stream" && name != "keep_alive" && name != "stream_options" &&
+         !name.starts_with("http_");
 }
 
 void append_canonical(const msgpack::object& value, std::string& out) {
@@ -88,7 +94,8 @@ void append_canonical(const msgpack::object& value, std::string& out) {
     case msgpack::type::ARRAY:
       out.push_back('[');
       append_length(value.via.array.size, out);
-      for (std::uint32_t i = 0; i < value.via.array.size; ++i) append_canonical(value.via.array.ptr[i], out);
+      for (std::uint32_t i = 0; i < value.via.array.size; ++i)
+        append_canonical(value.via.array.ptr[i], out);
       out.push_back(']');
       break;
     case msgpack::type::MAP: {
@@ -100,7 +107,8 @@ void append_canonical(const msgpack::object& value, std::string& out) {
         append_canonical(value.via.map.ptr[i].key, key);
         entries.emplace_back(std::move(key), &value.via.map.ptr[i].val);
       }
-      std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      std::sort(entries.begin(), entries.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
       out.push_back('{');
       append_length(entries.size(), out);
       for (const auto& [key, val] : entries) {
@@ -126,7 +134,8 @@ cache_key request_key(std::string_view api, const msgpack::object& body) {
       append_canonical(kv.key, key);
       fields.emplace_back(std::move(key), &kv.val);
     }
-    std::sort(fields.begin(), fields.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::sort(fields.begin(), fields.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
     for (const auto& [key, val] : fields) {
       canonical += key;
       append_canonical(*val, canonical);

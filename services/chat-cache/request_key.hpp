@@ -29,7 +29,9 @@ struct cache_key {
 };
 
 struct cache_key_hash {
-  std::size_t operator()(const cache_key& k) const { return static_cast<std::size_t>(k.low ^ (k.high * 0x9e3779b97f4a7c15ULL)); }
+  std::size_t operator()(const cache_key& k) const {
+    return static_cast<std::size_t>(k.low ^ (k.high * 0x9e3779b97f4a7c15ULL));
+  }
 };
 
 // True for a top-level body field that takes part in the key.

@@ -59,21 +59,33 @@ class wtinylfu_cache {
  public:
   using clock = std::chrono::steady_clock;
   using time_point = clock::time_point;
-  using removal_listener = std::function<void(const Key&, const Value&, std::size_t bytes, removal_cause)>;
+  using removal_listener =
+      std::function<void(const Key&, const Value&, std::size_t bytes, removal_cause)>;
 
   explicit wtinylfu_cache(cache_limits limits, removal_listener on_removal = {})
-      : limits_(limits), sketch_(std::min<std::size_t>(limits.max_entries, 1024)), on_removal_(std::move(on_removal)) {
-    window_max_bytes_ = std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(limits.max_bytes) * limits.window_fraction));
-    window_max_entries_ = std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(limits.max_entries) * limits.window_fraction));
-    main_max_bytes_ = limits.max_bytes > window_max_bytes_ ? limits.max_bytes - window_max_bytes_ : 0;
-    main_max_entries_ = limits.max_entries > window_max_entries_ ? limits.max_entries - window_max_entries_ : 0;
-    protected_max_bytes_ = static_cast<std::size_t>(static_cast<double>(main_max_bytes_) * limits.protected_fraction);
-    protected_max_entries_ = static_cast<std::size_t>(static_cast<double>(main_max_entries_) * limits.protected_fraction);
+      : limits_(limits),
+        sketch_(std::min<std::size_t>(limits.max_entries, 1024)),
+        on_removal_(std::move(on_removal)) {
+    window_max_bytes_ = std::max<std::size_t>(
+        1,
+        static_cast<std::size_t>(static_cast<double>(limits.max_bytes) * limits.window_fraction));
+    window_max_entries_ = std::max<std::size_t>(
+        1,
+        static_cast<std::size_t>(static_cast<double>(limits.max_entries) * limits.window_fraction));
+    main_max_bytes_ =
+        limits.max_bytes > window_max_bytes_ ? limits.max_bytes - window_max_bytes_ : 0;
+    main_max_entries_ =
+        limits.max_entries > window_max_entries_ ? limits.max_entries - window_max_entries_ : 0;
+    protected_max_bytes_ =
+        static_cast<std::size_t>(static_cast<double>(main_max_bytes_) * limits.protected_fraction);
+    protected_max_entries_ = static_cast<std::size_t>(static_cast<double>(main_max_entries_) *
+                                                      limits.protected_fraction);
   }
 
   // The value when present and fresh. An entry older than `max_age` (the client's
   // Cache-Control max-age) is a miss for this caller but stays for others.
-  std::optional<Value> get(const Key& key, time_point now, std::optional<std::chrono::milliseconds> max_age = {}) {
+  std::optional<Value> get(const Key& key, time_point now,
+                           std::optional<std::chrono::milliseconds> max_age = {}) {
     std::uint64_t hash = Hash{}(key);
     sketch_.record(hash);
     auto found = index_.find(key);
@@ -94,15 +106,18 @@ class wtinylfu_cache {
 
   // Stores (or replaces) the entry. Returns false when it was not kept: heavier than the
   // whole budget, or refused admission right away.
-  bool put(const Key& key, Value value, std::size_t bytes, time_point now, entry_expiry expiry = {}) {
-    if (auto found = index_.find(key); found != index_.end()) remove(found->second, removal_cause::replaced);
+  bool put(const Key& key, Value value, std::size_t bytes, time_point now,
+           entry_expiry expiry = {}) {
+    if (auto found = index_.find(key); found != index_.end())
+      remove(found->second, removal_cause::replaced);
     if (bytes > limits_.max_bytes || limits_.max_entries == 0) {
       ++removals_.by_cause[static_cast<int>(removal_cause::size)];
       if (on_removal_) on_removal_(key, value, bytes, removal_cause::size);
       return false;
     }
     window_.push_front(node_type{key, std::move(value), bytes, Hash{}(key), now, now,
-                                 expiry.ttl.value_or(limits_.ttl), expiry.tti.value_or(limits_.tti), segment::window});
+                                 expiry.ttl.value_or(limits_.ttl), expiry.tti.value_or(limits_.tti),
+                                 segment::window});
     index_.emplace(key, window_.begin());
     sketch_.ensure_capacity(index_.size());
     window_bytes_ += bytes;
@@ -174,14 +189,17 @@ class wtinylfu_cache {
   using iterator = typename list_type::iterator;
 
   static bool expired(const node_type& n, time_point now) {
-    return (n.ttl.count() > 0 && now - n.written >= n.ttl) || (n.tti.count() > 0 && now - n.accessed >= n.tti);
+    return (n.ttl.count() > 0 && now - n.written >= n.ttl) ||
+           (n.tti.count() > 0 && now - n.accessed >= n.tti);
   }
 
   list_type& list_of(segment s) {
     return s == segment::window ? window_ : s == segment::probation ? probation_ : protected_;
   }
   std::size_t& bytes_of(segment s) {
-    return s == segment::window ? window_bytes_ : s == segment::probation ? probation_bytes_ : protected_bytes_;
+    return s == segment::window      ? window_bytes_
+           : s == segment::probation ? probation_bytes_
+                                     : protected_bytes_;
   }
 
   // Moves `node` to the most-recently-used end of `to`.
@@ -201,7 +219,8 @@ class wtinylfu_cache {
       case segment::probation:
         move_to(node, segment::protected_segment);
         // The protected segment's overflow goes back to probation, where it must win again.
-        while (!protected_.empty() && (protected_bytes_ > protected_max_bytes_ || protected_.size() > protected_max_entries_)) {
+        while (!protected_.empty() && (protected_bytes_ > protected_max_bytes_ ||
+                                       protected_.size() > protected_max_entries_)) {
           move_to(std::prev(protected_.end()), segment::probation);
         }
         break;
@@ -221,15 +240,20 @@ class wtinylfu_cache {
   std::size_t main_entries() const { return probation_.size() + protected_.size(); }
 
   // The main-space victim: probation's LRU end, or protected's when probation is empty.
-  iterator victim() { return probation_.empty() ? std::prev(protected_.end()) : std::prev(probation_.end()); }
+  iterator victim() {
+    return probation_.empty() ? std::prev(protected_.end()) : std::prev(probation_.end());
+  }
 
   void enforce_bounds() {
-    while (!window_.empty() && (window_bytes_ > window_max_bytes_ || window_.size() > window_max_entries_)) {
+    while (!window_.empty() &&
+           (window_bytes_ > window_max_bytes_ || window_.size() > window_max_entries_)) {
       auto candidate = std::prev(window_.end());
       // TinyLFU admission: the candidate must be more frequent than each victim it displaces.
       bool admitted = true;
-      while (main_bytes() + candidate->bytes > main_max_bytes_ || main_entries() + 1 > main_max_entries_) {
-        if (main_entries() == 0 || sketch_.estimate(candidate->hash) <= sketch_.estimate(victim()->hash)) {
+      while (main_bytes() + candidate->bytes > main_max_bytes_ ||
+             main_entries() + 1 > main_max_entries_) {
+        if (main_entries() == 0 ||
+            sketch_.estimate(candidate->hash) <= sketch_.estimate(victim()->hash)) {
           admitted = false;
           break;
         }

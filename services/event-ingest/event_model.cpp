@@ -15,8 +15,8 @@ namespace {
 
 using suite::error_detail;
 
-constexpr std::array<std::string_view, 7> event_types{"tool_use",    "session_start", "session_end", "response",
-                                                      "error",       "llm_request",   "llm_response"};
+constexpr std::array<std::string_view, 7> event_types{
+    "tool_use", "session_start", "session_end", "response", "error", "llm_request", "llm_response"};
 constexpr std::array<std::string_view, 3> statuses{"success", "error", "timeout"};
 constexpr std::size_t max_name_bytes = 512;
 
@@ -27,17 +27,20 @@ bool is_decimal(const msgpack::object& o) {
 
 // Generated ids: a per-process random prefix and a counter, unique without a lock.
 std::string generate_id() {
-  static const std::uint64_t prefix = std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32);
+  static const std::uint64_t prefix =
+      std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32);
   static std::atomic<std::uint64_t> counter{0};
   char out[40];
-  std::snprintf(out, sizeof out, "evt_%012llx%08llx", static_cast<unsigned long long>(prefix & 0xffffffffffffULL),
+  std::snprintf(out, sizeof out, "evt_%012llx%08llx",
+                static_cast<unsigned long long>(prefix & 0xffffffffffffULL),
                 static_cast<unsigned long long>(counter.fetch_add(1) & 0xffffffffULL));
   return out;
 }
 
 class event_checker {
  public:
-  event_checker(const msgpack::object& body, const std::string& prefix) : body_(body), prefix_(prefix) {}
+  event_checker(const msgpack::object& body, const std::string& prefix)
+      : body_(body), prefix_(prefix) {}
 
   std::optional<std::string> required_name(std::string_view key) {
     const auto* o = suite::find_field(body_, key);
@@ -51,7 +54,8 @@ class event_checker {
     if (o->type != msgpack::type::STR) return fail(key, "must be a string or null");
     return name(key, *o);
   }
-  std::optional<std::string> one_of(std::string_view key, bool required, std::span<const std::string_view> allowed) {
+  std::optional<std::string> one_of(std::string_view key, bool required,
+                                    std::span<const std::string_view> allowed) {
     auto value = required ? required_name(key) : optional_name(key);
     if (!value) return std::nullopt;
     for (auto a : allowed) {
@@ -64,7 +68,8 @@ class event_checker {
   std::optional<std::int64_t> count(std::string_view key) {
     const auto* o = suite::find_field(body_, key);
     if (is_nil(o)) return std::nullopt;
-    if (o->type == msgpack::type::POSITIVE_INTEGER && o->via.u64 <= static_cast<std::uint64_t>(INT32_MAX) * 1000) {
+    if (o->type == msgpack::type::POSITIVE_INTEGER &&
+        o->via.u64 <= static_cast<std::uint64_t>(INT32_MAX) * 1000) {
       return static_cast<std::int64_t>(o->via.u64);
     }
     if (o->type == msgpack::type::NEGATIVE_INTEGER) return fail(key, "must be >= 0");
@@ -76,14 +81,20 @@ class event_checker {
     const auto* o = suite::find_field(body_, key);
     if (is_nil(o)) return nullptr;
     std::string text;
-    if (o->type == msgpack::type::POSITIVE_INTEGER) text = std::to_string(o->via.u64);
-    else if (o->type == msgpack::type::NEGATIVE_INTEGER) text = std::to_string(o->via.i64);
-    else if (o->type == msgpack::type::FLOAT32 || o->type == msgpack::type::FLOAT64) text = std::to_string(o->via.f64);
-    else if (is_decimal(*o)) text.assign(o->via.ext.data(), o->via.ext.size);
-    else return fail(key, "must be a number"), nullptr;
+    if (o->type == msgpack::type::POSITIVE_INTEGER)
+      text = std::to_string(o->via.u64);
+    else if (o->type == msgpack::type::NEGATIVE_INTEGER)
+      text = std::to_string(o->via.i64);
+    else if (o->type == msgpack::type::FLOAT32 || o->type == msgpack::type::FLOAT64)
+      text = std::to_string(o->via.f64);
+    else if (is_decimal(*o))
+      text.assign(o->via.ext.data(), o->via.ext.size);
+    else
+      return fail(key, "must be a number"), nullptr;
     auto parsed = parse_nano_usd(text);
     if (!parsed) {
-      bool negative = text.find('-') != std::string::npos && text.find('-') < text.find_first_of("eE");
+      bool negative =
+          text.find('-') != std::string::npos && text.find('-') < text.find_first_of("eE");
       return fail(key, negative ? "must be >= 0" : "is not a valid amount"), nullptr;
     }
     if (nano) *nano = parsed;
@@ -95,8 +106,10 @@ class event_checker {
  private:
   std::optional<std::string> name(std::string_view key, const msgpack::object& o) {
     auto text = suite::as_string_view(o);
-    if (text.size() > max_name_bytes) return fail(key, "is longer than " + std::to_string(max_name_bytes) + " bytes");
-    if (text.find('\0') != std::string_view::npos) return fail(key, "must not contain NUL characters");
+    if (text.size() > max_name_bytes)
+      return fail(key, "is longer than " + std::to_string(max_name_bytes) + " bytes");
+    if (text.find('\0') != std::string_view::npos)
+      return fail(key, "must not contain NUL characters");
     return std::string(text);
   }
   std::nullopt_t fail(std::string_view key, std::string message) {
@@ -112,9 +125,12 @@ class event_checker {
 // common small metadata skips the conversion. Stops counting once past `limit`.
 std::size_t json_length_bound(const msgpack::object& o, std::size_t limit) {
   switch (o.type) {
-    case msgpack::type::STR: return 2 + 6 * static_cast<std::size_t>(o.via.str.size);  // every byte escaped as \u00XX
-    case msgpack::type::BIN: return 2 + 6 * static_cast<std::size_t>(o.via.bin.size);
-    case msgpack::type::EXT: return 8 + 6 * static_cast<std::size_t>(o.via.ext.size);
+    case msgpack::type::STR:
+      return 2 + 6 * static_cast<std::size_t>(o.via.str.size);  // every byte escaped as \u00XX
+    case msgpack::type::BIN:
+      return 2 + 6 * static_cast<std::size_t>(o.via.bin.size);
+    case msgpack::type::EXT:
+      return 8 + 6 * static_cast<std::size_t>(o.via.ext.size);
     case msgpack::type::ARRAY: {
       std::size_t total = 2;
       for (std::uint32_t i = 0; i < o.via.array.size && total <= limit; ++i) {
@@ -125,17 +141,21 @@ std::size_t json_length_bound(const msgpack::object& o, std::size_t limit) {
     case msgpack::type::MAP: {
       std::size_t total = 2;
       for (std::uint32_t i = 0; i < o.via.map.size && total <= limit; ++i) {
-        total += 2 + json_length_bound(o.via.map.ptr[i].key, limit) + json_length_bound(o.via.map.ptr[i].val, limit);
+        total += 2 + json_length_bound(o.via.map.ptr[i].key, limit) +
+                 json_length_bound(o.via.map.ptr[i].val, limit);
       }
       return total;
     }
-    default: return 32;  // numbers, booleans, null
+    default:
+      return 32;  // numbers, booleans, null
   }
 }
 
 void pack_optional(suite::msgpack_packer& p, const std::optional<std::string>& value) {
-  if (value) suite::pack_string(p, *value);
-  else p.pack_nil();
+  if (value)
+    suite::pack_string(p, *value);
+  else
+    p.pack_nil();
 }
 
 }  // namespace
@@ -153,16 +173,18 @@ std::string iso8601_utc(std::int64_t unix_ms) {
   std::tm tm{};
   gmtime_r(&seconds, &tm);
   char out[64];
-  std::snprintf(out, sizeof out, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(unix_ms % 1000));
+  std::snprintf(out, sizeof out, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(unix_ms % 1000));
   return out;
 }
 
-prepare_result prepare_event(const msgpack::object& body, const pricing_table& prices, std::int64_t now_ms,
-                             const std::string& field_prefix) {
+prepare_result prepare_event(const msgpack::object& body, const pricing_table& prices,
+                             std::int64_t now_ms, const std::string& field_prefix) {
   if (body.type != msgpack::type::MAP) {
-    return std::vector<error_detail>{{field_prefix.empty() ? "body" : field_prefix.substr(0, field_prefix.size() - 1),
-                                      "must be a JSON object"}};
+    return std::vector<error_detail>{
+        {field_prefix.empty() ? "body" : field_prefix.substr(0, field_prefix.size() - 1),
+         "must be a JSON object"}};
   }
   event_checker check(body, field_prefix);
   prepared_event event;
@@ -185,9 +207,12 @@ prepare_result prepare_event(const msgpack::object& body, const pricing_table& p
       client_timestamp->type != msgpack::type::POSITIVE_INTEGER && !is_decimal(*client_timestamp)) {
     check.errors.push_back({field_prefix + "client_timestamp", "must be a string or a number"});
   }
-  if (session_id && session_id->empty()) check.errors.push_back({field_prefix + "session_id", "must not be empty"});
-  if (agent_type && agent_type->empty()) check.errors.push_back({field_prefix + "agent_type", "must not be empty"});
-  if (event_id && event_id->empty()) check.errors.push_back({field_prefix + "event_id", "must not be empty"});
+  if (session_id && session_id->empty())
+    check.errors.push_back({field_prefix + "session_id", "must not be empty"});
+  if (agent_type && agent_type->empty())
+    check.errors.push_back({field_prefix + "agent_type", "must not be empty"});
+  if (event_id && event_id->empty())
+    check.errors.push_back({field_prefix + "event_id", "must not be empty"});
   if (!check.errors.empty()) return std::move(check.errors);
 
   event.deduplicates = event_id.has_value();
@@ -248,13 +273,22 @@ prepare_result prepare_event(const msgpack::object& body, const pricing_table& p
   suite::pack_string(p, "status");
   pack_optional(p, status);
   suite::pack_string(p, "tokens_in");
-  if (tokens_in) p.pack_int64(*tokens_in); else p.pack_nil();
+  if (tokens_in)
+    p.pack_int64(*tokens_in);
+  else
+    p.pack_nil();
   suite::pack_string(p, "tokens_out");
-  if (tokens_out) p.pack_int64(*tokens_out); else p.pack_nil();
+  if (tokens_out)
+    p.pack_int64(*tokens_out);
+  else
+    p.pack_nil();
   suite::pack_string(p, "cost_usd");
-  if (cost) p.pack(*cost);
-  else if (priced) suite::pack_decimal(p, format_nano_usd(*priced));
-  else p.pack_nil();
+  if (cost)
+    p.pack(*cost);
+  else if (priced)
+    suite::pack_decimal(p, format_nano_usd(*priced));
+  else
+    p.pack_nil();
   suite::pack_string(p, "model");
   pack_optional(p, model);
   suite::pack_string(p, "branch");
@@ -262,15 +296,24 @@ prepare_result prepare_event(const msgpack::object& body, const pricing_table& p
   suite::pack_string(p, "project");
   pack_optional(p, project);
   suite::pack_string(p, "duration_ms");
-  if (duration) p.pack(*duration); else p.pack_nil();
+  if (duration)
+    p.pack(*duration);
+  else
+    p.pack_nil();
   suite::pack_string(p, "metadata");
-  if (truncated) suite::pack_string(p, cut_metadata);
-  else if (!is_nil(metadata)) p.pack(*metadata);
-  else p.pack_nil();
+  if (truncated)
+    suite::pack_string(p, cut_metadata);
+  else if (!is_nil(metadata))
+    p.pack(*metadata);
+  else
+    p.pack_nil();
   suite::pack_string(p, "payload_truncated");
   p.pack(truncated);
   suite::pack_string(p, "client_timestamp");
-  if (!is_nil(client_timestamp)) p.pack(*client_timestamp); else p.pack_nil();
+  if (!is_nil(client_timestamp))
+    p.pack(*client_timestamp);
+  else
+    p.pack_nil();
   suite::pack_string(p, "created_at");
   suite::pack_string(p, iso8601_utc(now_ms));
   suite::pack_string(p, "created_at_ms");

@@ -31,14 +31,14 @@ inline constexpr std::size_t metadata_limit_bytes = 10 * 1024;
 
 // What the writer needs to know of an event, plus its stored form.
 struct prepared_event {
-  std::string id;                        // event_id when given, else generated
-  bool deduplicates = false;             // it carries an event_id
+  std::string id;             // event_id when given, else generated
+  bool deduplicates = false;  // it carries an event_id
   std::string session_id, agent_type, event_type;
   std::optional<std::string> project, branch;
   std::int64_t tokens_in = 0, tokens_out = 0;
-  std::int64_t cost_nano = 0;            // 0 when the event has no cost
+  std::int64_t cost_nano = 0;  // 0 when the event has no cost
   std::int64_t created_at_ms = 0;
-  std::string packed;                    // the msgpack map that is stored and published
+  std::string packed;  // the msgpack map that is stored and published
 };
 
 using prepare_result = std::variant<prepared_event, std::vector<suite::error_detail>>;

@@ -20,11 +20,13 @@ constexpr std::string_view stats_key = "m:stats";
 constexpr std::size_t scan_budget = 20000;
 
 void append_be64(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 std::uint64_t read_be64(std::string_view in) {
   std::uint64_t v = 0;
-  for (std::size_t i = 0; i < 8 && i < in.size(); ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  for (std::size_t i = 0; i < 8 && i < in.size(); ++i)
+    v = (v << 8) | static_cast<unsigned char>(in[i]);
   return v;
 }
 std::string event_key(std::uint64_t seq) {
@@ -80,8 +82,10 @@ std::optional<stats_counters> decode_stats(std::string_view bytes) {
 }
 
 void pack_optional(suite::msgpack_packer& p, const std::optional<std::string>& v) {
-  if (v) suite::pack_string(p, *v);
-  else p.pack_nil();
+  if (v)
+    suite::pack_string(p, *v);
+  else
+    p.pack_nil();
 }
 
 std::string encode_session(const session_record& s) {
@@ -245,7 +249,9 @@ suite::result<std::unique_ptr<event_store>> event_store::open(const store_option
   }
   rocksdb::DB* db = nullptr;
   auto s = rocksdb::DB::Open(o, options.path, &db);
-  if (!s.ok()) return suite::make_error(503, "storage_open_failed", "cannot open RocksDB at " + options.path + ": " + s.ToString());
+  if (!s.ok())
+    return suite::make_error(503, "storage_open_failed",
+                             "cannot open RocksDB at " + options.path + ": " + s.ToString());
   store->db_.reset(db);
   store->write_options_.sync = options.sync == sync_policy::fsync;
   std::string bytes;
@@ -264,7 +270,8 @@ event_store::~event_store() {
   if (db_) db_->Close().PermitUncheckedError();
 }
 
-suite::result<group_outcome> event_store::commit_group(const std::vector<const std::vector<prepared_event>*>& batches) {
+suite::result<group_outcome> event_store::commit_group(
+    const std::vector<const std::vector<prepared_event>*>& batches) {
   group_outcome out;
   out.stats = counters_;
   stats_counters& stats = out.stats;
@@ -304,7 +311,9 @@ suite::result<group_outcome> event_store::commit_group(const std::vector<const s
         auto s = db_->Get(read, session_key(e.session_id), &value);
         if (s.ok()) {
           auto decoded = decode_session(value);
-          if (!decoded) return suite::make_error(500, "storage_corrupt", "session record of " + e.session_id + " is unreadable");
+          if (!decoded)
+            return suite::make_error(500, "storage_corrupt",
+                                     "session record of " + e.session_id + " is unreadable");
           record = std::move(*decoded);
         } else if (s.IsNotFound()) {
           record.session_id = e.session_id;
@@ -434,13 +443,16 @@ suite::result<session_page> event_store::list_sessions(const std::optional<std::
   return page;
 }
 
-suite::result<std::optional<session_record>> event_store::read_session(const std::string& session_id) const {
+suite::result<std::optional<session_record>> event_store::read_session(
+    const std::string& session_id) const {
   std::string bytes;
   auto s = db_->Get(rocksdb::ReadOptions(), session_key(session_id), &bytes);
   if (s.IsNotFound()) return std::optional<session_record>();
   if (!s.ok()) return storage_error(s);
   auto record = decode_session(bytes);
-  if (!record) return suite::make_error(500, "storage_corrupt", "session record of " + session_id + " is unreadable");
+  if (!record)
+    return suite::make_error(500, "storage_corrupt",
+                             "session record of " + session_id + " is unreadable");
   return std::optional<session_record>(std::move(*record));
 }
 

@@ -43,7 +43,8 @@ struct store_options {
 struct stats_counters {
   std::int64_t total_events = 0;
   std::int64_t total_sessions = 0;
-  std::int64_t active_sessions = 0;  // sessions without a session_end (since their last session_start)
+  std::int64_t active_sessions =
+      0;  // sessions without a session_end (since their last session_start)
   std::int64_t tokens_in = 0;
   std::int64_t tokens_out = 0;
   std::int64_t cost_nano = 0;
@@ -66,22 +67,22 @@ void pack_stats(suite::msgpack_packer& p, const stats_counters& s);
 
 // What one batch of a group became.
 struct batch_outcome {
-  std::vector<std::string> ids;            // ids of the events stored
-  std::vector<std::size_t> stored;         // their positions in the batch
+  std::vector<std::string> ids;     // ids of the events stored
+  std::vector<std::size_t> stored;  // their positions in the batch
   std::int64_t duplicates = 0;
 };
 
 struct group_outcome {
-  std::vector<batch_outcome> batches;      // in the order given
-  std::vector<session_record> sessions;    // each session the group changed, as stored
-  stats_counters stats;                    // after the group
+  std::vector<batch_outcome> batches;    // in the order given
+  std::vector<session_record> sessions;  // each session the group changed, as stored
+  stats_counters stats;                  // after the group
 };
 
 struct event_query {
   std::optional<std::string> session_id, agent_type, event_type;
   std::optional<std::int64_t> since_ms, until_ms;  // created_at_ms in [since, until]
   std::size_t limit = 100;
-  std::optional<std::uint64_t> before_seq;          // cursor: only events older than this
+  std::optional<std::uint64_t> before_seq;  // cursor: only events older than this
 };
 
 struct event_page {
@@ -103,14 +104,16 @@ class event_store {
 
   // Writer only. Dedups (against the store and within the group), numbers, and writes
   // every batch in one WriteBatch with the configured sync. On failure nothing changed.
-  suite::result<group_outcome> commit_group(const std::vector<const std::vector<prepared_event>*>& batches);
+  suite::result<group_outcome> commit_group(
+      const std::vector<const std::vector<prepared_event>*>& batches);
   // Writer only: the counters as of the last commit.
   const stats_counters& counters() const { return counters_; }
 
   // Any thread.
   suite::result<stats_counters> read_stats() const;
   suite::result<event_page> query_events(const event_query& query) const;
-  suite::result<session_page> list_sessions(const std::optional<std::string>& after, std::size_t limit) const;
+  suite::result<session_page> list_sessions(const std::optional<std::string>& after,
+                                            std::size_t limit) const;
   suite::result<std::optional<session_record>> read_session(const std::string& session_id) const;
   // Bytes of memtables and of the block cache, for the metrics.
   std::uint64_t memtable_bytes() const;

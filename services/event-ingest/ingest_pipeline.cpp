@@ -23,7 +23,9 @@ pipeline_metrics make_metrics(suite::metrics& m) {
   auto& registry = m.registry();
   auto& events = prometheus::BuildCounter()
                      .Name("suite_event_ingest_events_total")
-                     .Help("Events received, by outcome: stored, duplicate (event_id seen before), rejected (invalid).")
+                     .Help(
+                         "Events received, by outcome: stored, duplicate (event_id seen before), "
+                         "rejected (invalid).")
                      .Register(registry);
   auto& groups = prometheus::BuildHistogram()
                      .Name("suite_event_ingest_commit_group_batches")
@@ -33,12 +35,13 @@ pipeline_metrics make_metrics(suite::metrics& m) {
                      .Name("suite_event_ingest_rocksdb_bytes")
                      .Help("RocksDB memory by part: memtables, block cache.")
                      .Register(registry);
-  return {&events.Add({{"result", "stored"}}),
-          &events.Add({{"result", "duplicate"}}),
-          &events.Add({{"result", "rejected"}}),
-          &groups.Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256}),
-          &memory.Add({{"part", "memtables"}}),
-          &memory.Add({{"part", "block_cache"}})};
+  return {
+      &events.Add({{"result", "stored"}}),
+      &events.Add({{"result", "duplicate"}}),
+      &events.Add({{"result", "rejected"}}),
+      &groups.Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256}),
+      &memory.Add({{"part", "memtables"}}),
+      &memory.Add({{"part", "block_cache"}})};
 }
 
 void pack_errors(suite::msgpack_packer& p, const std::vector<suite::error_detail>& errors) {
@@ -54,7 +57,8 @@ void pack_errors(suite::msgpack_packer& p, const std::vector<suite::error_detail
 
 // Validates and encodes one request; answers it at once when nothing reaches the writer.
 std::optional<prepared_job> prepare(const suite::bus_job& job, const pricing_table& prices,
-                                    const pipeline_settings& settings, const pipeline_metrics& metrics) {
+                                    const pipeline_settings& settings,
+                                    const pipeline_metrics& metrics) {
   prepared_job out{job, job.req.op == "events.ingest", {}, {}};
   auto now = suite::unix_ms_now();
   const auto& body = job.req.body.object;
@@ -62,7 +66,8 @@ std::optional<prepared_job> prepare(const suite::bus_job& job, const pricing_tab
     auto prepared = prepare_event(body, prices, now);
     if (auto* errors = std::get_if<std::vector<suite::error_detail>>(&prepared)) {
       metrics.rejected->Increment();
-      suite::respond_error(job, suite::make_error(400, "validation_failed", "invalid event", std::move(*errors)));
+      suite::respond_error(
+          job, suite::make_error(400, "validation_failed", "invalid event", std::move(*errors)));
       return std::nullopt;
     }
     out.events.push_back(std::move(std::get<prepared_event>(prepared)));
@@ -75,10 +80,12 @@ std::optional<prepared_job> prepare(const suite::bus_job& job, const pricing_tab
     return std::nullopt;
   }
   if (events->via.array.size > settings.max_batch) {
-    suite::respond_error(job, suite::make_error(413, "batch_too_large",
-                                                "a batch holds at most " + std::to_string(settings.max_batch) +
-                                                    " events; this one has " + std::to_string(events->via.array.size),
-                                                {{"events", "has more than " + std::to_string(settings.max_batch) + " items"}}));
+    suite::respond_error(
+        job, suite::make_error(
+                 413, "batch_too_large",
+                 "a batch holds at most " + std::to_string(settings.max_batch) +
+                     " events; this one has " + std::to_string(events->via.array.size),
+                 {{"events", "has more than " + std::to_string(settings.max_batch) + " items"}}));
     return std::nullopt;
   }
   out.events.reserve(events->via.array.size);
@@ -166,7 +173,8 @@ struct pub_socket {
 };
 
 void send_frame(zmq::socket_t& socket, const msgpack::sbuffer& payload) {
-  socket.send(zmq::const_buffer(stream_topic, std::char_traits<char>::length(stream_topic)), zmq::send_flags::sndmore);
+  socket.send(zmq::const_buffer(stream_topic, std::char_traits<char>::length(stream_topic)),
+              zmq::send_flags::sndmore);
   socket.send(zmq::const_buffer(payload.data(), payload.size()), zmq::send_flags::dontwait);
 }
 
@@ -186,7 +194,8 @@ caf::behavior broadcaster(caf::event_based_actor*, std::shared_ptr<pub_socket> p
         };
         try {
           for (const auto& event : message.events) {
-            frame("event", [&](suite::msgpack_packer&) { buffer.write(event.data(), event.size()); });
+            frame("event",
+                  [&](suite::msgpack_packer&) { buffer.write(event.data(), event.size()); });
           }
           for (const auto& session : message.sessions) {
             frame("session_update", [&](suite::msgpack_packer& p) { pack_session(p, session); });
@@ -226,22 +235,22 @@ suite::msgpack_value ingest_reply_body(const prepared_job& job, const batch_outc
   return suite::parse_msgpack(buffer.data(), buffer.size()).value();
 }
 
-suite::result<std::unique_ptr<ingest_pipeline>> ingest_pipeline::start(caf::actor_system& system,
-                                                                       suite::metrics& metrics,
-                                                                       std::shared_ptr<event_store> store,
-                                                                       std::shared_ptr<const pricing_table> prices,
-                                                                       pipeline_settings settings) {
+suite::result<std::unique_ptr<ingest_pipeline>> ingest_pipeline::start(
+    caf::actor_system& system, suite::metrics& metrics, std::shared_ptr<event_store> store,
+    std::shared_ptr<const pricing_table> prices, pipeline_settings settings) {
   std::unique_ptr<ingest_pipeline> pipeline(new ingest_pipeline());
   auto counters = make_metrics(metrics);
   if (!settings.pub_endpoint.empty()) {
-    auto pub = std::make_shared<pub_socket>(pub_socket{zmq::socket_t(suite::bus_context(), zmq::socket_type::pub)});
+    auto pub = std::make_shared<pub_socket>(
+        pub_socket{zmq::socket_t(suite::bus_context(), zmq::socket_type::pub)});
     pub->socket.set(zmq::sockopt::linger, 0);
     pub->socket.set(zmq::sockopt::sndhwm, 200000);
     try {
       pub->socket.bind(settings.pub_endpoint);
     } catch (const zmq::error_t& e) {
-      return suite::make_error(503, "pub_bind_failed",
-                               "cannot bind PUB endpoint " + settings.pub_endpoint + " (port taken?): " + e.what());
+      return suite::make_error(
+          503, "pub_bind_failed",
+          "cannot bind PUB endpoint " + settings.pub_endpoint + " (port taken?): " + e.what());
     }
     // Spawning is a full barrier: the socket moves to the broadcaster's thread safely.
     pipeline->broadcaster_ = system.spawn<caf::detached>(broadcaster, pub);
@@ -263,7 +272,8 @@ suite::result<std::unique_ptr<ingest_pipeline>> ingest_pipeline::start(caf::acto
                            caf::actor writer) -> caf::behavior {
           return {[table, limits, m, writer](const suite::bus_job& job) {
             suite::mark_started(job);
-            if (auto prepared = prepare(job, *table, *limits, m)) caf::anon_send(writer, std::move(*prepared));
+            if (auto prepared = prepare(job, *table, *limits, m))
+              caf::anon_send(writer, std::move(*prepared));
           }};
         };
         return system.spawn(preparer, prices, shared_settings, counters, writer_actor);

@@ -62,10 +62,9 @@ struct pipeline_settings {
 class ingest_pipeline {
  public:
   // Binds the PUB socket (a clear error when the endpoint is taken) and spawns the actors.
-  static suite::result<std::unique_ptr<ingest_pipeline>> start(caf::actor_system& system, suite::metrics& metrics,
-                                                               std::shared_ptr<event_store> store,
-                                                               std::shared_ptr<const pricing_table> prices,
-                                                               pipeline_settings settings);
+  static suite::result<std::unique_ptr<ingest_pipeline>> start(
+      caf::actor_system& system, suite::metrics& metrics, std::shared_ptr<event_store> store,
+      std::shared_ptr<const pricing_table> prices, pipeline_settings settings);
   ~ingest_pipeline();
   ingest_pipeline(const ingest_pipeline&) = delete;
   ingest_pipeline& operator=(const ingest_pipeline&) = delete;

@@ -23,13 +23,19 @@ int main(int argc, char** argv) {
   suite::service_host host("event-ingest", "tcp://127.0.0.1:5553", "127.0.0.1:9103");
   host.settings()
       .add("data-dir", "var/event-ingest", "RocksDB directory")
-      .add("pub", "tcp://127.0.0.1:5563", "PUB endpoint for the live event stream", suite::bus_endpoint())
-      .add("sync", "fsync", "fsync: the WAL is synced before a reply (survives power loss); os: written to the OS before a reply (survives a process crash only)",
+      .add("pub", "tcp://127.0.0.1:5563", "PUB endpoint for the live event stream",
+           suite::bus_endpoint())
+      .add("sync", "fsync",
+           "fsync: the WAL is synced before a reply (survives power loss); os: written to the OS "
+           "before a reply (survives a process crash only)",
            suite::one_of({"fsync", "os"}))
-      .add("max-batch", "1000", "events in one batch request (413 above)", suite::integer_in(1, 100000))
+      .add("max-batch", "1000", "events in one batch request (413 above)",
+           suite::integer_in(1, 100000))
       .add("block-cache-mb", "8", "RocksDB block cache", suite::integer_in(1, 65536))
       .add("memtable-mb", "4", "RocksDB memtable size (two at most)", suite::integer_in(1, 4096))
-      .add("pricing-file", "", "JSON pricing table (USD per million tokens by model); empty: the built-in data/pricing.json");
+      .add("pricing-file", "",
+           "JSON pricing table (USD per million tokens by model); empty: the built-in "
+           "data/pricing.json");
   if (auto exit_code = host.configure(argc, argv)) return *exit_code;
   const auto& settings = host.settings();
 
@@ -52,8 +58,10 @@ int main(int argc, char** argv) {
 
   event_ingest::store_options store_options;
   store_options.path = settings.str("data-dir");
-  store_options.sync = settings.str("sync") == "os" ? event_ingest::sync_policy::os : event_ingest::sync_policy::fsync;
-  store_options.block_cache_bytes = static_cast<std::size_t>(settings.integer("block-cache-mb")) << 20;
+  store_options.sync = settings.str("sync") == "os" ? event_ingest::sync_policy::os
+                                                    : event_ingest::sync_policy::fsync;
+  store_options.block_cache_bytes = static_cast<std::size_t>(settings.integer("block-cache-mb"))
+                                    << 20;
   store_options.memtable_bytes = static_cast<std::size_t>(settings.integer("memtable-mb")) << 20;
   std::error_code ec;
   std::filesystem::create_directories(store_options.path, ec);
@@ -63,8 +71,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::shared_ptr<event_ingest::event_store> shared_store = std::move(*store);
-  suite::log_info("storage.opened", {{"path", store_options.path},
-                                     {"total_events", std::to_string(shared_store->counters().total_events)}});
+  suite::log_info("storage.opened",
+                  {{"path", store_options.path},
+                   {"total_events", std::to_string(shared_store->counters().total_events)}});
 
   event_ingest::pipeline_settings pipeline_settings;
   pipeline_settings.preparers = host.worker_count();

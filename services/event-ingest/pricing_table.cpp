@@ -10,12 +10,15 @@ namespace event_ingest {
 __extension__ using wide_int = __int128;
 
 suite::result<pricing_table> pricing_table::parse(std::string_view json) {
-  auto bad = [](std::string message) { return suite::make_error(500, "bad_pricing", std::move(message)); };
+  auto bad = [](std::string message) {
+    return suite::make_error(500, "bad_pricing", std::move(message));
+  };
   rapidjson::Document doc;
   doc.Parse(json.data(), json.size());
   if (doc.HasParseError() || !doc.IsObject()) return bad("pricing file is not a JSON object");
   auto models = doc.FindMember("models");
-  if (models == doc.MemberEnd() || !models->value.IsObject()) return bad("pricing file has no \"models\" object");
+  if (models == doc.MemberEnd() || !models->value.IsObject())
+    return bad("pricing file has no \"models\" object");
   pricing_table table;
   for (const auto& m : models->value.GetObject()) {
     std::string name = m.name.GetString();

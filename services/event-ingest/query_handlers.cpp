@@ -9,7 +9,9 @@ namespace {
 using suite::reply;
 using suite::request;
 
-suite::msgpack_value finish(const msgpack::sbuffer& buffer) { return suite::parse_msgpack(buffer.data(), buffer.size()).value(); }
+suite::msgpack_value finish(const msgpack::sbuffer& buffer) {
+  return suite::parse_msgpack(buffer.data(), buffer.size()).value();
+}
 
 std::optional<std::string> text(const msgpack::object& body, std::string_view key) {
   auto v = suite::string_field(body, key);
@@ -23,12 +25,14 @@ suite::result<std::optional<std::uint64_t>> cursor_field(const msgpack::object& 
   std::uint64_t value = 0;
   auto [end, ec] = std::from_chars(cursor->data(), cursor->data() + cursor->size(), value);
   if (ec != std::errc() || end != cursor->data() + cursor->size()) {
-    return suite::make_error(400, "validation_failed", "invalid cursor", {{"cursor", "is not a cursor this API returned"}});
+    return suite::make_error(400, "validation_failed", "invalid cursor",
+                             {{"cursor", "is not a cursor this API returned"}});
   }
   return std::optional<std::uint64_t>(value);
 }
 
-void pack_events(suite::msgpack_packer& p, msgpack::sbuffer& buffer, const std::vector<std::string>& events) {
+void pack_events(suite::msgpack_packer& p, msgpack::sbuffer& buffer,
+                 const std::vector<std::string>& events) {
   p.pack_array(static_cast<std::uint32_t>(events.size()));
   for (const auto& e : events) buffer.write(e.data(), e.size());
 }
@@ -36,7 +40,8 @@ void pack_events(suite::msgpack_packer& p, msgpack::sbuffer& buffer, const std::
 reply stats(const std::shared_ptr<const event_store>& store, const request& req) {
   auto s = store->read_stats();
   if (!s) return suite::error_reply(req.id, s.error());
-  return suite::ok_reply(req.id, suite::pack_value([&](suite::msgpack_packer& p) { pack_stats(p, *s); }));
+  return suite::ok_reply(req.id,
+                         suite::pack_value([&](suite::msgpack_packer& p) { pack_stats(p, *s); }));
 }
 
 reply list_events(const std::shared_ptr<const event_store>& store, const request& req) {
@@ -47,7 +52,8 @@ reply list_events(const std::shared_ptr<const event_store>& store, const request
   q.event_type = text(body, "event_type");
   q.since_ms = suite::int_field(body, "since");
   q.until_ms = suite::int_field(body, "until");
-  q.limit = static_cast<std::size_t>(std::clamp<std::int64_t>(suite::int_field(body, "limit").value_or(100), 1, 1000));
+  q.limit = static_cast<std::size_t>(
+      std::clamp<std::int64_t>(suite::int_field(body, "limit").value_or(100), 1, 1000));
   auto cursor = cursor_field(body);
   if (!cursor) return suite::error_reply(req.id, cursor.error());
   q.before_seq = *cursor;
@@ -59,14 +65,17 @@ reply list_events(const std::shared_ptr<const event_store>& store, const request
   suite::pack_string(p, "events");
   pack_events(p, buffer, page->events);
   suite::pack_string(p, "next_cursor");
-  if (page->next_cursor) suite::pack_string(p, std::to_string(*page->next_cursor));
-  else p.pack_nil();
+  if (page->next_cursor)
+    suite::pack_string(p, std::to_string(*page->next_cursor));
+  else
+    p.pack_nil();
   return suite::ok_reply(req.id, finish(buffer));
 }
 
 reply list_sessions(const std::shared_ptr<const event_store>& store, const request& req) {
   const auto& body = req.body.object;
-  auto limit = static_cast<std::size_t>(std::clamp<std::int64_t>(suite::int_field(body, "limit").value_or(100), 1, 1000));
+  auto limit = static_cast<std::size_t>(
+      std::clamp<std::int64_t>(suite::int_field(body, "limit").value_or(100), 1, 1000));
   auto after = text(body, "cursor");
   if (after && after->empty()) after.reset();
   auto page = store->list_sessions(after, limit);
@@ -78,8 +87,10 @@ reply list_sessions(const std::shared_ptr<const event_store>& store, const reque
   p.pack_array(static_cast<std::uint32_t>(page->sessions.size()));
   for (const auto& s : page->sessions) pack_session(p, s);
   suite::pack_string(p, "next_cursor");
-  if (page->next_cursor) suite::pack_string(p, *page->next_cursor);
-  else p.pack_nil();
+  if (page->next_cursor)
+    suite::pack_string(p, *page->next_cursor);
+  else
+    p.pack_nil();
   return suite::ok_reply(req.id, finish(buffer));
 }
 
@@ -88,10 +99,12 @@ reply get_session(const std::shared_ptr<const event_store>& store, const request
   auto id = text(body, "id").value_or("");
   auto session = store->read_session(id);
   if (!session) return suite::error_reply(req.id, session.error());
-  if (!*session) return suite::error_reply(req.id, suite::make_error(404, "not_found", "no session " + id));
+  if (!*session)
+    return suite::error_reply(req.id, suite::make_error(404, "not_found", "no session " + id));
   event_query q;
   q.session_id = id;
-  q.limit = static_cast<std::size_t>(std::clamp<std::int64_t>(suite::int_field(body, "limit").value_or(100), 0, 1000));
+  q.limit = static_cast<std::size_t>(
+      std::clamp<std::int64_t>(suite::int_field(body, "limit").value_or(100), 0, 1000));
   std::vector<std::string> events;
   if (q.limit > 0) {
     auto page = store->query_events(q);

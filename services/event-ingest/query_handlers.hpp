@@ -6,7 +6,8 @@
 //                     count of open streams, which it passes as "gateway_sse_clients"
 //   events.list    -> {events: [...newest first], next_cursor}
 //   sessions.list  -> {sessions: [...by session_id], next_cursor}
-//   sessions.get   -> the session with its totals and "events" (its latest `limit`, oldest first); 404 if unknown
+//   sessions.get   -> the session with its totals and "events" (its latest `limit`, oldest first);
+//   404 if unknown
 // The handlers share the store read-only; thread-safe.
 #pragma once
 

@@ -12,13 +12,13 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <xxhash.h>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 
 namespace suite::fake_llm {
 
@@ -31,14 +31,14 @@ using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
 namespace {
 
 constexpr const char* words[] = {
-    "the",    "cache",  "answers", "quickly", "while",  "models", "think",  "slowly", "every",
-    "token",  "counts", "and",     "memory",  "stays",  "small",  "because", "hot",   "keys",
-    "remain", "warm",   "in",      "a",       "window", "of",     "recent", "requests", "so",
-    "scans",  "pass",   "through", "without", "harm",   "clinic", "records", "events", "flow",
-    "into",   "stores", "where",   "vectors", "meet",   "graphs", "under",  "load",   "tests",
-    "show",   "tails",  "not",     "means",   "only",   "p99",    "matters", "when",  "users",
-    "wait",   "for",    "replies", "from",    "busy",   "servers", "at",    "night",  "again",
-    "done"};
+    "the",     "cache",    "answers", "quickly", "while",  "models",  "think",   "slowly",
+    "every",   "token",    "counts",  "and",     "memory", "stays",   "small",   "because",
+    "hot",     "keys",     "remain",  "warm",    "in",     "a",       "window",  "of",
+    "recent",  "requests", "so",      "scans",   "pass",   "through", "without", "harm",
+    "clinic",  "records",  "events",  "flow",    "into",   "stores",  "where",   "vectors",
+    "meet",    "graphs",   "under",   "load",    "tests",  "show",    "tails",   "not",
+    "means",   "only",     "p99",     "matters", "when",   "users",   "wait",    "for",
+    "replies", "from",     "busy",    "servers", "at",     "night",   "again",   "done"};
 constexpr std::size_t word_count = sizeof(words) / sizeof(words[0]);
 
 std::uint64_t splitmix(std::uint64_t x) {
@@ -127,14 +127,15 @@ class session : public std::enable_shared_from_this<session> {
   void read() {
     request_ = {};
     stream_.expires_after(std::chrono::seconds(120));
-    http::async_read(stream_, buffer_, request_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) {
-        beast::error_code ignored;
-        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        return;
-      }
-      self->route();
-    });
+    http::async_read(stream_, buffer_, request_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec) {
+                         beast::error_code ignored;
+                         self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                         return;
+                       }
+                       self->route();
+                     });
   }
 
   void route() {
@@ -142,7 +143,8 @@ class session : public std::enable_shared_from_this<session> {
     if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
     keep_alive_ = request_.keep_alive();
     auto method = request_.method();
-    if (method == http::verb::get && path == "/fake/stats") return send_plain(200, "application/json", server_.stats_json());
+    if (method == http::verb::get && path == "/fake/stats")
+      return send_plain(200, "application/json", server_.stats_json());
     if (method == http::verb::post && path == "/fake/reset") {
       server_.total = 0;
       {
@@ -152,12 +154,16 @@ class session : public std::enable_shared_from_this<session> {
       return send_plain(200, "application/json", "{}");
     }
     server_.count(path);
-    if (method == http::verb::get && path == "/api/tags") return send_plain(200, "application/json", tags_json());
-    if (method != http::verb::post) return send_plain(404, "application/json", R"({"error":"not found"})");
+    if (method == http::verb::get && path == "/api/tags")
+      return send_plain(200, "application/json", tags_json());
+    if (method != http::verb::post)
+      return send_plain(404, "application/json", R"({"error":"not found"})");
     rapidjson::Document doc;
     doc.Parse(request_.body().data(), request_.body().size());
-    if (doc.HasParseError() || !doc.IsObject()) return send_plain(400, "application/json", R"({"error":"invalid JSON body"})");
-    if (path == "/api/embed" || path == "/v1/embeddings") return send_plain(200, "application/json", embeddings_json(doc, path == "/v1/embeddings"));
+    if (doc.HasParseError() || !doc.IsObject())
+      return send_plain(400, "application/json", R"({"error":"invalid JSON body"})");
+    if (path == "/api/embed" || path == "/v1/embeddings")
+      return send_plain(200, "application/json", embeddings_json(doc, path == "/v1/embeddings"));
     if (path != "/api/chat" && path != "/api/generate" && path != "/v1/chat/completions") {
       return send_plain(404, "application/json", R"({"error":"not found"})");
     }
@@ -175,21 +181,25 @@ class session : public std::enable_shared_from_this<session> {
     if (doc.HasMember("stream") && doc["stream"].IsBool()) p.stream = doc["stream"].GetBool();
     if (doc.HasMember("model") && doc["model"].IsString()) p.model = doc["model"].GetString();
     p.prompt_text = p.model + "\n";
-    if (doc.HasMember("system") && doc["system"].IsString()) p.prompt_text += std::string(doc["system"].GetString()) + "\n";
-    if (doc.HasMember("prompt") && doc["prompt"].IsString()) p.prompt_text += doc["prompt"].GetString();
+    if (doc.HasMember("system") && doc["system"].IsString())
+      p.prompt_text += std::string(doc["system"].GetString()) + "\n";
+    if (doc.HasMember("prompt") && doc["prompt"].IsString())
+      p.prompt_text += doc["prompt"].GetString();
     if (doc.HasMember("messages") && doc["messages"].IsArray()) {
       for (const auto& m : doc["messages"].GetArray()) {
         if (m.IsObject() && m.HasMember("content") && m["content"].IsString()) {
-          if (m.HasMember("role") && m["role"].IsString()) p.prompt_text += std::string(m["role"].GetString()) + ": ";
+          if (m.HasMember("role") && m["role"].IsString())
+            p.prompt_text += std::string(m["role"].GetString()) + ": ";
           p.prompt_text += std::string(m["content"].GetString()) + "\n";
         }
       }
     }
-    if (doc.HasMember("options") && doc["options"].IsObject() && doc["options"].HasMember("num_predict") &&
-        doc["options"]["num_predict"].IsInt()) {
+    if (doc.HasMember("options") && doc["options"].IsObject() &&
+        doc["options"].HasMember("num_predict") && doc["options"]["num_predict"].IsInt()) {
       p.tokens = doc["options"]["num_predict"].GetInt();
     }
-    if (doc.HasMember("max_tokens") && doc["max_tokens"].IsInt()) p.tokens = doc["max_tokens"].GetInt();
+    if (doc.HasMember("max_tokens") && doc["max_tokens"].IsInt())
+      p.tokens = doc["max_tokens"].GetInt();
     return p;
   }
 
@@ -264,7 +274,10 @@ class session : public std::enable_shared_from_this<session> {
       }
       w.EndObject();
       w.Key("finish_reason");
-      if (last) w.String("stop"); else w.Null();
+      if (last)
+        w.String("stop");
+      else
+        w.Null();
       w.EndObject();
       w.EndArray();
       if (!delta) {
@@ -290,7 +303,8 @@ class session : public std::enable_shared_from_this<session> {
       frames_.push_back(openai ? openai_object(whole, false, true) : ollama_chunk(whole, true));
     } else if (openai) {
       content_type_ = "text/event-stream";
-      for (const auto& t : tokens) frames_.push_back("data: " + openai_object(t, true, false) + "\n\n");
+      for (const auto& t : tokens)
+        frames_.push_back("data: " + openai_object(t, true, false) + "\n\n");
       frames_.push_back("data: " + openai_object("", true, true) + "\n\ndata: [DONE]\n\n");
     } else {
       content_type_ = "application/x-ndjson";
@@ -308,7 +322,8 @@ class session : public std::enable_shared_from_this<session> {
     chunked_ = p.stream;
     if (chunked_) {
       head_ = "HTTP/1.1 200 OK\r\nContent-Type: " + content_type_ +
-              "\r\nTransfer-Encoding: chunked\r\nConnection: " + (keep_alive_ ? "keep-alive" : "close") + "\r\n\r\n";
+              "\r\nTransfer-Encoding: chunked\r\nConnection: " +
+              (keep_alive_ ? "keep-alive" : "close") + "\r\n\r\n";
     }
     wait_then_send(first_delay_);
   }
@@ -335,11 +350,12 @@ class session : public std::enable_shared_from_this<session> {
     bool last = ++next_frame_ == frames_.size();
     if (last) out += "0\r\n\r\n";
     auto shared = std::make_shared<std::string>(std::move(out));
-    asio::async_write(stream_, asio::buffer(*shared), [self = shared_from_this(), shared, last](beast::error_code ec, std::size_t) {
-      if (ec) return;
-      if (!last) return self->wait_then_send(self->between_delay_);
-      self->after_reply();
-    });
+    asio::async_write(stream_, asio::buffer(*shared),
+                      [self = shared_from_this(), shared, last](beast::error_code ec, std::size_t) {
+                        if (ec) return;
+                        if (!last) return self->wait_then_send(self->between_delay_);
+                        self->after_reply();
+                      });
   }
 
   void send_plain(int status, const std::string& content_type, std::string body) {
@@ -350,10 +366,11 @@ class session : public std::enable_shared_from_this<session> {
     response_.set(http::field::content_type, content_type);
     response_.body() = std::move(body);
     response_.prepare_payload();
-    http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) return;
-      self->after_reply();
-    });
+    http::async_write(stream_, response_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        if (ec) return;
+                        self->after_reply();
+                      });
   }
 
   void after_reply() {
@@ -382,7 +399,8 @@ class session : public std::enable_shared_from_this<session> {
         }
       }
     }
-    std::string model = doc.HasMember("model") && doc["model"].IsString() ? doc["model"].GetString() : "fake";
+    std::string model =
+        doc.HasMember("model") && doc["model"].IsString() ? doc["model"].GetString() : "fake";
     rapidjson::StringBuffer sb;
     json_writer w(sb);
     w.StartObject();
@@ -391,7 +409,10 @@ class session : public std::enable_shared_from_this<session> {
     auto vector = [&](const std::string& text) {
       std::uint64_t seed = XXH3_64bits(text.data(), text.size());
       w.StartArray();
-      for (int i = 0; i < 8; ++i) w.Double(static_cast<double>(splitmix(seed + static_cast<std::uint64_t>(i)) % 2001) / 1000.0 - 1.0);
+      for (int i = 0; i < 8; ++i)
+        w.Double(static_cast<double>(splitmix(seed + static_cast<std::uint64_t>(i)) % 2001) /
+                     1000.0 -
+                 1.0);
       w.EndArray();
     };
     if (openai) {
@@ -463,7 +484,8 @@ bool server::start() {
     std::cerr << "fake-llm: bad listen address " << i.config.listen << "\n";
     return false;
   }
-  tcp::endpoint endpoint(address, static_cast<std::uint16_t>(std::stoi(i.config.listen.substr(colon + 1))));
+  tcp::endpoint endpoint(address,
+                         static_cast<std::uint16_t>(std::stoi(i.config.listen.substr(colon + 1))));
   i.acceptor.emplace(i.io);
   i.acceptor->open(endpoint.protocol(), ec);
   if (!ec) i.acceptor->set_option(asio::socket_base::reuse_address(true), ec);

@@ -24,9 +24,9 @@ namespace suite::fake_llm {
 struct settings {
   std::string listen = "127.0.0.1:11434";
   int threads = 2;
-  int ttft_ms = 0;           // time to first token
-  int tokens_per_second = 0; // 0: all tokens at once
-  int tokens = 16;           // tokens per reply unless the request asks for a number
+  int ttft_ms = 0;            // time to first token
+  int tokens_per_second = 0;  // 0: all tokens at once
+  int tokens = 16;            // tokens per reply unless the request asks for a number
 };
 
 class server {

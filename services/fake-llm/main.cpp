@@ -11,13 +11,15 @@
 int main(int argc, char** argv) {
   auto wait_for_stop = suite::block_stop_signals();
   suite::config cfg;
-  cfg.add("listen", "127.0.0.1:11434", "host:port to serve the Ollama/OpenAI API on", suite::host_port())
+  cfg.add("listen", "127.0.0.1:11434", "host:port to serve the Ollama/OpenAI API on",
+          suite::host_port())
       .add("threads", "2", "io threads", suite::integer_in(1, 64))
       .add("ttft-ms", "0", "time to first token in ms", suite::integer_in(0, 600000))
       .add("tokens-per-second", "0", "token rate (0: all at once)", suite::integer_in(0, 1000000))
       .add("tokens", "16", "tokens per reply unless the request sets num_predict/max_tokens",
            suite::integer_in(1, 1000000))
-      .add("log-level", "info", "debug | info | warn | error", suite::one_of({"debug", "info", "warn", "error"}));
+      .add("log-level", "info", "debug | info | warn | error",
+           suite::one_of({"debug", "info", "warn", "error"}));
   if (auto exit_code = suite::start_settings(cfg, "fake-llm", argc, argv)) return *exit_code;
   suite::fake_llm::settings s;
   s.listen = cfg.str("listen");

@@ -5,11 +5,11 @@
 #include <optional>
 #include <thread>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "route_table.hpp"
 #include "suite/bus_client.hpp"
@@ -108,7 +108,11 @@ class sse_hub {
 
 struct gateway::impl {
   impl(gateway_settings s, const op_catalogue& c, metrics& m)
-      : settings(std::move(s)), catalogue(c), service_metrics(m), routes(c), bus(bus_client::options{settings.timeout, std::chrono::milliseconds(50)}) {}
+      : settings(std::move(s)),
+        catalogue(c),
+        service_metrics(m),
+        routes(c),
+        bus(bus_client::options{settings.timeout, std::chrono::milliseconds(50)}) {}
 
   void accept_next();
   void on_published(const std::string& topic, const msgpack_value& message);
@@ -154,7 +158,10 @@ void sse_client::write_next() {
   asio::async_write(stream_, asio::buffer(*queue_.front()),
                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
                       self->writing_ = false;
-                      if (ec) { self->close(); return; }
+                      if (ec) {
+                        self->close();
+                        return;
+                      }
                       self->queue_.pop_front();
                       if (!self->queue_.empty() && !self->closed_) self->write_next();
                     });
@@ -162,10 +169,14 @@ void sse_client::write_next() {
 
 void sse_client::read_until_closed() {
   // Clients send nothing on an SSE stream; a read completing means they went away.
-  stream_.async_read_some(asio::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-    if (ec) { self->close(); return; }
-    self->read_until_closed();
-  });
+  stream_.async_read_some(asio::buffer(scratch_),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            if (ec) {
+                              self->close();
+                              return;
+                            }
+                            self->read_until_closed();
+                          });
 }
 
 void sse_client::close() {
@@ -196,9 +207,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
     parser_->body_limit(gw_.settings.body_limit);
     parser_->header_limit(static_cast<std::uint32_t>(gw_.settings.header_limit));
     stream_.expires_after(gw_.settings.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->on_read(ec);
-    });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
@@ -212,8 +223,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
     gw_.service_metrics.inflight().Increment();
     keep_alive_ = false;  // after a read error the stream is not in a known state
     if (ec == http::error::body_limit) {
-      answer_error(make_error(413, "body_too_large", "request body is over the limit of " +
-                                                         std::to_string(gw_.settings.body_limit) + " bytes"));
+      answer_error(make_error(413, "body_too_large",
+                              "request body is over the limit of " +
+                                  std::to_string(gw_.settings.body_limit) + " bytes"));
       return;
     }
     if (ec == http::error::header_limit) {
@@ -258,7 +270,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
     if (match->op->schema && !match->op->schema->property_type("gateway_sse_clients").empty()) {
       // An op whose schema declares this field gets the gateway's count of open SSE
       // streams (event-ingest's /api/health reports it); a client cannot set it.
-      std::erase_if(match->params, [](const extra_field& f) { return f.name == "gateway_sse_clients"; });
+      std::erase_if(match->params,
+                    [](const extra_field& f) { return f.name == "gateway_sse_clients"; });
       match->params.push_back({"gateway_sse_clients", std::to_string(gw_.sse_clients.load())});
     }
     auto body = json_to_msgpack(req.body(), match->op->schema.get(), match->params);
@@ -271,7 +284,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
     call.tenant = "default";
     call.principal = "anonymous";
     call.body = std::move(*body);
-    if (auto id = req.find("X-Request-Id"); id != req.end()) call.trace_id = std::string(id->value());
+    if (auto id = req.find("X-Request-Id"); id != req.end())
+      call.trace_id = std::string(id->value());
     call.deadline_ms = unix_ms_now() + gw_.settings.timeout.count();
     gw_.service_metrics.bus_queue_depth().Increment();
     gw_.bus.call(match->service, std::move(call), [self = shared_from_this()](reply r) {
@@ -298,7 +312,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
       request probe;
       probe.op = "sys.health";
       probe.principal = "gateway";
-      probe.deadline_ms = unix_ms_now() + std::min<std::int64_t>(1000, gw_.settings.timeout.count());
+      probe.deadline_ms =
+          unix_ms_now() + std::min<std::int64_t>(1000, gw_.settings.timeout.count());
       // Callbacks all run on the bus client's thread, so `g` needs no lock.
       gw_.bus.call(services[i], std::move(probe), [g, i](reply r) {
         g->replies[i].second = std::move(r);
@@ -324,7 +339,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
         services += R"({"status":"down","code":)" + std::to_string(r.status) + ",\"error\":";
         rapidjson::StringBuffer sb;
         rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-        w.String(r.error->message.c_str(), static_cast<rapidjson::SizeType>(r.error->message.size()));
+        w.String(r.error->message.c_str(),
+                 static_cast<rapidjson::SizeType>(r.error->message.size()));
         services.append(sb.GetString(), sb.GetSize()).append("}");
       } else {
         msgpack_to_json(r.body.object, services);
@@ -339,9 +355,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void start_sse(const route_match& match) {
     if (gw_.sse_clients.fetch_add(1) >= gw_.settings.sse_max_clients) {
       gw_.sse_clients.fetch_sub(1);
-      answer_error(make_error(503, "too_many_streams", "the gateway is at its limit of " +
-                                                           std::to_string(gw_.settings.sse_max_clients) +
-                                                           " stream clients"));
+      answer_error(make_error(503, "too_many_streams",
+                              "the gateway is at its limit of " +
+                                  std::to_string(gw_.settings.sse_max_clients) +
+                                  " stream clients"));
       return;
     }
     gw_.sse_gauge->Increment();
@@ -376,12 +393,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   // A service-made body: {content_type, body (str or bin), headers {name: value}}.
   void answer_raw(int status, const msgpack::object& raw) {
-    if (const auto* headers = find_field(raw, "headers"); headers && headers->type == msgpack::type::MAP) {
+    if (const auto* headers = find_field(raw, "headers");
+        headers && headers->type == msgpack::type::MAP) {
       for (std::uint32_t i = 0; i < headers->via.map.size; ++i) {
         const auto& kv = headers->via.map.ptr[i];
         if (kv.key.type == msgpack::type::STR && kv.val.type == msgpack::type::STR) {
           auto name = as_string_view(kv.key), value = as_string_view(kv.val);
-          response_.set(beast::string_view(name.data(), name.size()), beast::string_view(value.data(), value.size()));
+          response_.set(beast::string_view(name.data(), name.size()),
+                        beast::string_view(value.data(), value.size()));
         }
       }
     }
@@ -390,10 +409,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
       if (b->type == msgpack::type::STR) body.assign(b->via.str.ptr, b->via.str.size);
       if (b->type == msgpack::type::BIN) body.assign(b->via.bin.ptr, b->via.bin.size);
     }
-    send(status, std::string(string_field(raw, "content_type").value_or("application/octet-stream")), std::move(body));
+    send(status,
+         std::string(string_field(raw, "content_type").value_or("application/octet-stream")),
+         std::move(body));
   }
 
-  void answer_json(int status, std::string body) { send(status, "application/json", std::move(body)); }
+  void answer_json(int status, std::string body) {
+    send(status, "application/json", std::move(body));
+  }
 
   void send(int status, const std::string& content_type, std::string body) {
     response_.result(static_cast<unsigned>(status));
@@ -403,14 +426,15 @@ class http_session : public std::enable_shared_from_this<http_session> {
     response_.body() = std::move(body);
     response_.prepare_payload();
     finish_request(status);
-    http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->response_ = {};
-      if (ec || !self->keep_alive_) {
-        self->shutdown();
-        return;
-      }
-      self->read();
-    });
+    http::async_write(stream_, response_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->response_ = {};
+                        if (ec || !self->keep_alive_) {
+                          self->shutdown();
+                          return;
+                        }
+                        self->read();
+                      });
   }
 
   void finish_request(int status) {
@@ -453,7 +477,8 @@ void gateway::impl::on_published(const std::string& topic, const msgpack_value& 
   frame->append("\n\n");
   std::shared_ptr<const std::string> shared = std::move(frame);
   for (std::size_t i = 0; i < contexts.size(); ++i) {
-    asio::post(*contexts[i], [hub = hubs[i].get(), topic, shared] { hub->broadcast(topic, shared); });
+    asio::post(*contexts[i],
+               [hub = hubs[i].get(), topic, shared] { hub->broadcast(topic, shared); });
   }
 }
 
@@ -500,9 +525,10 @@ status gateway::start() {
       if (spec->kind == "sse") topics.push_back(spec->topic);
     }
     if (topics.empty() || endpoint.empty()) continue;
-    gw.bus.subscribe(endpoint, topics, [&gw](const std::string& topic, const msgpack_value& message) {
-      gw.on_published(topic, message);
-    });
+    gw.bus.subscribe(endpoint, topics,
+                     [&gw](const std::string& topic, const msgpack_value& message) {
+                       gw.on_published(topic, message);
+                     });
   }
 
   for (std::size_t i = 0; i < std::max<std::size_t>(1, gw.settings.threads); ++i) {
@@ -522,8 +548,9 @@ status gateway::start() {
   if (!ec) gw.acceptor->bind(endpoint, ec);
   if (!ec) gw.acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return make_error(503, "http_bind_failed",
-                      "cannot listen on " + gw.settings.http_bind + " (port taken?): " + ec.message());
+    return make_error(
+        503, "http_bind_failed",
+        "cannot listen on " + gw.settings.http_bind + " (port taken?): " + ec.message());
   }
   gw.port = gw.acceptor->local_endpoint().port();
   if (auto started = gw.bus.start(); !started) return started;

@@ -35,7 +35,7 @@ namespace suite::gateway {
 struct gateway_settings {
   std::string http_bind = "127.0.0.1:8080";  // port 0 picks a free port (tests)
   std::size_t threads = 1;
-  std::chrono::milliseconds timeout{5000};       // bus deadline per request
+  std::chrono::milliseconds timeout{5000};         // bus deadline per request
   std::chrono::milliseconds idle_timeout{120000};  // keep-alive connection with no request
   std::size_t body_limit = 1 << 20;
   std::size_t header_limit = 16 << 10;

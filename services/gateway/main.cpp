@@ -50,11 +50,16 @@ int main(int argc, char** argv) {
       .add("metrics", "127.0.0.1:9100", "host:port serving /metrics", suite::host_port())
       .add("threads", cores, "HTTP io threads (one io_context each)", suite::integer_in(1, 256))
       .add("timeout-ms", "5000", "deadline of a request on the bus", suite::integer_in(1, 600000))
-      .add("idle-timeout-ms", "120000", "close a keep-alive connection idle this long", suite::integer_in(100, 86400000))
-      .add("body-limit", "1048576", "largest request body in bytes (413 above)", suite::integer_in(0, 1 << 30))
-      .add("sse-max-clients", "1000", "open SSE streams allowed (503 above)", suite::integer_in(0, 1000000))
-      .add("sse-heartbeat-ms", "15000", "interval of SSE heartbeat comments", suite::integer_in(10, 3600000))
-      .add("log-level", "info", "debug | info | warn | error", suite::one_of({"debug", "info", "warn", "error"}));
+      .add("idle-timeout-ms", "120000", "close a keep-alive connection idle this long",
+           suite::integer_in(100, 86400000))
+      .add("body-limit", "1048576", "largest request body in bytes (413 above)",
+           suite::integer_in(0, 1 << 30))
+      .add("sse-max-clients", "1000", "open SSE streams allowed (503 above)",
+           suite::integer_in(0, 1000000))
+      .add("sse-heartbeat-ms", "15000", "interval of SSE heartbeat comments",
+           suite::integer_in(10, 3600000))
+      .add("log-level", "info", "debug | info | warn | error",
+           suite::one_of({"debug", "info", "warn", "error"}));
   for (const auto& service : catalogue->services()) {
     auto it = default_endpoints.find(service);
     settings.add("backend-" + service, it == default_endpoints.end() ? "" : it->second.first,
@@ -89,7 +94,8 @@ int main(int argc, char** argv) {
   }
   auto startup = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   metrics.set_startup_seconds(startup);
-  suite::log_info("ready", {{"http", gs.http_bind}, {"startup_ms", std::to_string(startup * 1000.0)}});
+  suite::log_info("ready",
+                  {{"http", gs.http_bind}, {"startup_ms", std::to_string(startup * 1000.0)}});
   int signal = wait_for_stop();
   suite::log_info("stopping", {{"signal", std::to_string(signal)}});
   gateway.stop();

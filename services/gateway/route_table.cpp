@@ -56,19 +56,22 @@ route_table::route_table(const op_catalogue& catalogue) : services_(catalogue.se
   // Literal segments win over parameters: "/api/patients/search" before "/api/patients/{id}".
   std::stable_sort(routes_.begin(), routes_.end(), [](const route& a, const route& b) {
     auto literals = [](const route& r) {
-      return std::count_if(r.segments.begin(), r.segments.end(), [](const segment& s) { return !s.is_param; });
+      return std::count_if(r.segments.begin(), r.segments.end(),
+                           [](const segment& s) { return !s.is_param; });
     };
     return literals(a) > literals(b);
   });
 }
 
-result<route_match> route_table::match(std::string_view method, std::string_view target, std::string* allowed) const {
+result<route_match> route_table::match(std::string_view method, std::string_view target,
+                                       std::string* allowed) const {
   std::string_view path = target, query;
   if (auto q = target.find('?'); q != std::string_view::npos) {
     path = target.substr(0, q);
     query = target.substr(q + 1);
   }
-  if (path.empty() || path.front() != '/') return make_error(404, "not_found", "no route for " + std::string(path));
+  if (path.empty() || path.front() != '/')
+    return make_error(404, "not_found", "no route for " + std::string(path));
   auto parts = split_path(path);
   std::string methods;
   for (const auto& r : routes_) {
@@ -79,7 +82,8 @@ result<route_match> route_table::match(std::string_view method, std::string_view
     }
     if (!same) continue;
     if (r.op->method != method) {
-      if (methods.find(r.op->method) == std::string::npos) methods += (methods.empty() ? "" : ", ") + r.op->method;
+      if (methods.find(r.op->method) == std::string::npos)
+        methods += (methods.empty() ? "" : ", ") + r.op->method;
       continue;
     }
     route_match m;
@@ -104,15 +108,17 @@ result<route_match> route_table::match(std::string_view method, std::string_view
       auto eq = pair.find('=');
       std::string name = url_decode(pair.substr(0, eq), true);
       std::string value = eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1), true);
-      bool taken = std::any_of(m.params.begin(), m.params.end(), [&](const extra_field& f) { return f.name == name; });
+      bool taken = std::any_of(m.params.begin(), m.params.end(),
+                               [&](const extra_field& f) { return f.name == name; });
       if (!taken && !name.empty()) m.params.push_back({std::move(name), std::move(value)});
     }
     return m;
   }
   if (!methods.empty()) {
     if (allowed) *allowed = methods;
-    return make_error(405, "method_not_allowed",
-                      std::string(method) + " is not allowed on " + std::string(path) + "; allowed: " + methods);
+    return make_error(
+        405, "method_not_allowed",
+        std::string(method) + " is not allowed on " + std::string(path) + "; allowed: " + methods);
   }
   return make_error(404, "not_found", "no route for " + std::string(path));
 }

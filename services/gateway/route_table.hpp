@@ -16,8 +16,8 @@ namespace suite::gateway {
 
 struct route_match {
   const op_spec* op = nullptr;
-  std::string service;               // the backend that serves it (resolved for "*")
-  std::vector<extra_field> params;   // path parameters first, then query parameters
+  std::string service;              // the backend that serves it (resolved for "*")
+  std::vector<extra_field> params;  // path parameters first, then query parameters
 };
 
 class route_table {

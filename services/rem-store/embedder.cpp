@@ -4,14 +4,14 @@
 #include <cmath>
 #include <string>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <xxhash.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 
 namespace rem {
 namespace {
@@ -41,20 +41,24 @@ void hashing_embedder::hash_one(std::string_view text, float* out) const {
     if (word.empty()) return;
     add(word, 1.0f, 1);
     std::string padded = "^" + word + "$";
-    for (std::size_t i = 0; i + 3 <= padded.size(); ++i) add(std::string_view(padded).substr(i, 3), 0.5f, 2);
+    for (std::size_t i = 0; i + 3 <= padded.size(); ++i)
+      add(std::string_view(padded).substr(i, 3), 0.5f, 2);
     word.clear();
   };
   for (char c : text) {
     auto u = static_cast<unsigned char>(c);
     // Bytes >= 0x80 (UTF-8 of non-ASCII letters) count as word characters.
-    if (std::isalnum(u) || u >= 0x80) word.push_back(static_cast<char>(std::tolower(u)));
-    else flush();
+    if (std::isalnum(u) || u >= 0x80)
+      word.push_back(static_cast<char>(std::tolower(u)));
+    else
+      flush();
   }
   flush();
   normalize(out, dimension_);
 }
 
-suite::status hashing_embedder::embed(const std::vector<std::string_view>& texts, float* out) const {
+suite::status hashing_embedder::embed(const std::vector<std::string_view>& texts,
+                                      float* out) const {
   for (std::size_t i = 0; i < texts.size(); ++i) hash_one(texts[i], out + i * dimension_);
   return suite::ok();
 }
@@ -78,7 +82,9 @@ class http_embedder final : public embedder {
     host_ = hostport.substr(0, colon);
     port_ = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
   }
-  std::string name() const override { return settings_.provider + ":" + settings_.model + " at " + settings_.url; }
+  std::string name() const override {
+    return settings_.provider + ":" + settings_.model + " at " + settings_.url;
+  }
   std::size_t dimension() const override { return settings_.dimension; }
 
   suite::status embed(const std::vector<std::string_view>& texts, float* out) const override {
@@ -91,8 +97,8 @@ class http_embedder final : public embedder {
   }
 
  private:
-  suite::status embed_batch(const std::vector<std::string_view>& texts, std::size_t first, std::size_t last,
-                            float* out) const {
+  suite::status embed_batch(const std::vector<std::string_view>& texts, std::size_t first,
+                            std::size_t last, float* out) const {
     bool ollama = settings_.provider == "ollama";
     rapidjson::StringBuffer body;
     rapidjson::Writer<rapidjson::StringBuffer> w(body);
@@ -101,7 +107,8 @@ class http_embedder final : public embedder {
     w.String(settings_.model.c_str(), static_cast<rapidjson::SizeType>(settings_.model.size()));
     w.Key("input");
     w.StartArray();
-    for (auto i = first; i < last; ++i) w.String(texts[i].data(), static_cast<rapidjson::SizeType>(texts[i].size()));
+    for (auto i = first; i < last; ++i)
+      w.String(texts[i].data(), static_cast<rapidjson::SizeType>(texts[i].size()));
     w.EndArray();
     w.EndObject();
 
@@ -112,10 +119,12 @@ class http_embedder final : public embedder {
       stream.expires_after(std::chrono::milliseconds(settings_.timeout_ms));
       tcp::resolver resolver(io);
       stream.connect(resolver.resolve(host_, port_));
-      http::request<http::string_body> req{http::verb::post, prefix_ + (ollama ? "/api/embed" : "/v1/embeddings"), 11};
+      http::request<http::string_body> req{
+          http::verb::post, prefix_ + (ollama ? "/api/embed" : "/v1/embeddings"), 11};
       req.set(http::field::host, host_);
       req.set(http::field::content_type, "application/json");
-      if (!ollama && !settings_.api_key.empty()) req.set(http::field::authorization, "Bearer " + settings_.api_key);
+      if (!ollama && !settings_.api_key.empty())
+        req.set(http::field::authorization, "Bearer " + settings_.api_key);
       req.body() = body.GetString();
       req.prepare_payload();
       http::write(stream, req);
@@ -125,7 +134,8 @@ class http_embedder final : public embedder {
       beast::error_code ignored;
       stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
       if (res.result_int() != 200) {
-        return unavailable("embedder answered " + std::to_string(res.result_int()) + ": " + res.body().substr(0, 200));
+        return unavailable("embedder answered " + std::to_string(res.result_int()) + ": " +
+                           res.body().substr(0, 200));
       }
       answer = std::move(res.body());
     } catch (const std::exception& e) {
@@ -138,7 +148,8 @@ class http_embedder final : public embedder {
     auto count = last - first;
     auto take = [&](const rapidjson::Value& vector, std::size_t slot) -> suite::status {
       if (!vector.IsArray() || vector.Size() != settings_.dimension) {
-        return unavailable("embedder returned a vector of " + std::to_string(vector.IsArray() ? vector.Size() : 0) +
+        return unavailable("embedder returned a vector of " +
+                           std::to_string(vector.IsArray() ? vector.Size() : 0) +
                            " dimensions, expected " + std::to_string(settings_.dimension));
       }
       float* target = out + slot * settings_.dimension;
@@ -150,7 +161,8 @@ class http_embedder final : public embedder {
       return suite::ok();
     };
     if (ollama) {
-      if (!doc.HasMember("embeddings") || !doc["embeddings"].IsArray() || doc["embeddings"].Size() != count) {
+      if (!doc.HasMember("embeddings") || !doc["embeddings"].IsArray() ||
+          doc["embeddings"].Size() != count) {
         return unavailable("embedder answer lacks one embedding per input");
       }
       for (rapidjson::SizeType i = 0; i < count; ++i) {
@@ -161,8 +173,8 @@ class http_embedder final : public embedder {
         return unavailable("embedder answer lacks one embedding per input");
       }
       for (const auto& item : doc["data"].GetArray()) {
-        if (!item.IsObject() || !item.HasMember("index") || !item["index"].IsUint() || item["index"].GetUint() >= count ||
-            !item.HasMember("embedding")) {
+        if (!item.IsObject() || !item.HasMember("index") || !item["index"].IsUint() ||
+            item["index"].GetUint() >= count || !item.HasMember("embedding")) {
           return unavailable("embedder answer has a malformed data item");
         }
         if (auto s = take(item["embedding"], item["index"].GetUint()); !s) return s;

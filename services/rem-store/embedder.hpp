@@ -39,7 +39,9 @@ class embedder {
 class hashing_embedder final : public embedder {
  public:
   explicit hashing_embedder(std::size_t dimension = 384) : dimension_(dimension) {}
-  std::string name() const override { return "hashing-" + std::to_string(dimension_) + " (offline, lexical)"; }
+  std::string name() const override {
+    return "hashing-" + std::to_string(dimension_) + " (offline, lexical)";
+  }
   std::size_t dimension() const override { return dimension_; }
   suite::status embed(const std::vector<std::string_view>& texts, float* out) const override;
 
@@ -52,7 +54,7 @@ struct http_embedder_settings {
   std::string provider;  // "ollama" | "openai"
   std::string url;       // http://host:port (a path prefix is allowed)
   std::string model;
-  std::string api_key;   // openai only; may be empty
+  std::string api_key;  // openai only; may be empty
   std::size_t dimension = 384;
   std::size_t batch_size = 32;
   int timeout_ms = 30000;

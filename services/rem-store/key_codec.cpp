@@ -36,9 +36,12 @@ std::optional<std::uint64_t> id_number(std::string_view id) {
   std::uint64_t n = 0;
   for (char c : id) {
     n <<= 4;
-    if (c >= '0' && c <= '9') n |= static_cast<std::uint64_t>(c - '0');
-    else if (c >= 'a' && c <= 'f') n |= static_cast<std::uint64_t>(c - 'a' + 10);
-    else return std::nullopt;
+    if (c >= '0' && c <= '9')
+      n |= static_cast<std::uint64_t>(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      n |= static_cast<std::uint64_t>(c - 'a' + 10);
+    else
+      return std::nullopt;
   }
   return n;
 }
@@ -78,7 +81,8 @@ std::string id_type_key(std::string_view tenant, std::string_view id) {
   return out;
 }
 
-std::string index_field_prefix(std::string_view tenant, std::string_view type, std::string_view field) {
+std::string index_field_prefix(std::string_view tenant, std::string_view type,
+                               std::string_view field) {
   std::string out = type_prefix(tenant, type);
   append_part(out, field);
   return out;
@@ -90,7 +94,8 @@ std::string edge_node_prefix(std::string_view tenant, std::string_view node) {
   return out;
 }
 
-std::string edge_key(std::string_view tenant, std::string_view a, std::string_view rel, std::string_view b) {
+std::string edge_key(std::string_view tenant, std::string_view a, std::string_view rel,
+                     std::string_view b) {
   std::string out = edge_node_prefix(tenant, a);
   append_part(out, rel);
   out.append(b);
@@ -116,7 +121,8 @@ std::string encode_number(double d) {
   // Flip so that unsigned byte order equals numeric order: negatives reversed.
   bits = (bits & 0x8000000000000000ULL) ? ~bits : (bits | 0x8000000000000000ULL);
   std::string out(1, static_cast<char>(value_tag::number));
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((bits >> shift) & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((bits >> shift) & 0xff));
   return out;
 }
 

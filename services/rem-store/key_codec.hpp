@@ -37,8 +37,10 @@ std::string record_key(std::string_view tenant, std::string_view type, std::stri
 std::string type_prefix(std::string_view tenant, std::string_view type);
 std::string key_index_key(std::string_view tenant, std::string_view type, std::string_view key);
 std::string id_type_key(std::string_view tenant, std::string_view id);
-std::string index_field_prefix(std::string_view tenant, std::string_view type, std::string_view field);
-std::string edge_key(std::string_view tenant, std::string_view a, std::string_view rel, std::string_view b);
+std::string index_field_prefix(std::string_view tenant, std::string_view type,
+                               std::string_view field);
+std::string edge_key(std::string_view tenant, std::string_view a, std::string_view rel,
+                     std::string_view b);
 std::string edge_node_prefix(std::string_view tenant, std::string_view node);
 std::string schema_key(std::string_view tenant, std::string_view type);
 

@@ -14,21 +14,28 @@ int main(int argc, char** argv) {
   suite::service_host host("rem-store", "tcp://127.0.0.1:5554", "127.0.0.1:9104");
   host.settings()
       .add("data-dir", "var/rem-store", "RocksDB directory (HNSW graphs under <data-dir>/hnsw)")
-      .add("sync-writes", "true", "fsync the WAL before acknowledging a write", suite::one_of({"true", "false"}))
+      .add("sync-writes", "true", "fsync the WAL before acknowledging a write",
+           suite::one_of({"true", "false"}))
       .add("block-cache-mb", "64", "RocksDB block cache", suite::integer_in(1, 1 << 20))
       .add("hnsw-m", "16", "HNSW M (links per node)", suite::integer_in(2, 128))
       .add("hnsw-ef-construction", "200", "HNSW ef at build time", suite::integer_in(8, 4096))
-      .add("hnsw-ef-search", "64", "HNSW ef at query time (raised to k when k is larger)", suite::integer_in(1, 4096))
-      .add("query-max-rows", "10000", "most rows a query may return", suite::integer_in(1, 10000000))
+      .add("hnsw-ef-search", "64", "HNSW ef at query time (raised to k when k is larger)",
+           suite::integer_in(1, 4096))
+      .add("query-max-rows", "10000", "most rows a query may return",
+           suite::integer_in(1, 10000000))
       .add("query-max-depth", "10", "deepest TRAVERSE", suite::integer_in(1, 100))
       .add("query-timeout-ms", "5000", "longest a query may run", suite::integer_in(1, 3600000))
       .add("embedder", "hashing",
-           "hashing (built-in offline lexical stand-in) | ollama (/api/embed) | openai (/v1/embeddings)",
+           "hashing (built-in offline lexical stand-in) | ollama (/api/embed) | openai "
+           "(/v1/embeddings)",
            suite::one_of({"hashing", "ollama", "openai"}))
-      .add("embedder-url", "http://127.0.0.1:11434", "base URL of the ollama/openai embedder (http:// only)")
+      .add("embedder-url", "http://127.0.0.1:11434",
+           "base URL of the ollama/openai embedder (http:// only)")
       .add("embedder-model", "nomic-embed-text", "embedding model name")
-      .add("embedder-api-key", "", "openai API key (sent as a bearer token)", suite::any_value(), true)
-      .add("embedder-dimension", "384", "vector dimension (the remote model's must match)", suite::integer_in(8, 8192))
+      .add("embedder-api-key", "", "openai API key (sent as a bearer token)", suite::any_value(),
+           true)
+      .add("embedder-dimension", "384", "vector dimension (the remote model's must match)",
+           suite::integer_in(8, 8192))
       .add("embedder-batch", "32", "texts per embedder request", suite::integer_in(1, 4096));
   if (auto exit_code = host.configure(argc, argv)) return *exit_code;
   const auto& settings = host.settings();
@@ -68,7 +75,8 @@ int main(int argc, char** argv) {
     suite::log_error("store.open_failed", {{"error", store.error().message}});
     return 1;
   }
-  for (const auto& line : (*store)->startup_report()) suite::log_info("hnsw.graph", {{"graph", line}});
+  for (const auto& line : (*store)->startup_report())
+    suite::log_info("hnsw.graph", {{"graph", line}});
 
   rem::query_limits limits;
   limits.max_rows = settings.integer("query-max-rows");

@@ -34,13 +34,18 @@ bool is_null_field(const msgpack::object& record, std::string_view field) {
 }
 
 void pack_scalar(packer& p, const scalar& s) {
-  if (s.is_null()) p.pack_nil();
-  else if (s.is_bool()) p.pack(std::get<1>(s.value));
-  else if (s.is_text()) suite::pack_string(p, s.text());
+  if (s.is_null())
+    p.pack_nil();
+  else if (s.is_bool())
+    p.pack(std::get<1>(s.value));
+  else if (s.is_text())
+    suite::pack_string(p, s.text());
   else {
     double d = s.number();
-    if (std::nearbyint(d) == d && std::fabs(d) < 9.0e15) p.pack_int64(static_cast<std::int64_t>(d));
-    else p.pack_double(d);
+    if (std::nearbyint(d) == d && std::fabs(d) < 9.0e15)
+      p.pack_int64(static_cast<std::int64_t>(d));
+    else
+      p.pack_double(d);
   }
 }
 
@@ -62,7 +67,8 @@ class deadline_clock {
     if ((++ticks_ & 255) == 0) check();
   }
   void check() const {
-    if (suite::unix_ms_now() > deadline_ms_) fail(504, "query_timeout", "query ran past its time limit");
+    if (suite::unix_ms_now() > deadline_ms_)
+      fail(504, "query_timeout", "query ran past its time limit");
   }
 
  private:
@@ -80,16 +86,22 @@ void collect_conjuncts(const expr* e, std::vector<const expr*>& out) {
 }
 
 std::string tag_start(const scalar& s) { return std::string(1, index_encoding(s)->front()); }
-std::string tag_end(const scalar& s) { return std::string(1, static_cast<char>(index_encoding(s)->front() + 1)); }
+std::string tag_end(const scalar& s) {
+  return std::string(1, static_cast<char>(index_encoding(s)->front() + 1));
+}
 
 }  // namespace
 
 const char* access_plan::name() const {
   switch (how) {
-    case access::index_eq: return "index_eq";
-    case access::index_in: return "index_in";
-    case access::index_range: return "index_range";
-    default: return "scan";
+    case access::index_eq:
+      return "index_eq";
+    case access::index_in:
+      return "index_in";
+    case access::index_range:
+      return "index_range";
+    default:
+      return "scan";
   }
 }
 
@@ -136,8 +148,10 @@ access_plan plan_access(const type_schema& schema, const expr* where) {
         continue;
       }
       auto encoded = *index_encoding(other->values[0]);
-      if (other->op == compare_op::gt || other->op == compare_op::ge) lower = std::max(lower, encoded);
-      if (other->op == compare_op::lt || other->op == compare_op::le) upper = std::min(upper, encoded + "\x01");
+      if (other->op == compare_op::gt || other->op == compare_op::ge)
+        lower = std::max(lower, encoded);
+      if (other->op == compare_op::lt || other->op == compare_op::le)
+        upper = std::min(upper, encoded + "\x01");
     }
     plan.how = access_plan::access::index_range;
     plan.field = c->field;
@@ -157,15 +171,20 @@ access_plan plan_access(const type_schema& schema, const expr* where) {
 bool matches(const expr& e, const msgpack::object& record) {
   switch (e.what) {
     case expr::kind::and_:
-      return std::all_of(e.children.begin(), e.children.end(), [&](const expr_ptr& c) { return matches(*c, record); });
+      return std::all_of(e.children.begin(), e.children.end(),
+                         [&](const expr_ptr& c) { return matches(*c, record); });
     case expr::kind::or_:
-      return std::any_of(e.children.begin(), e.children.end(), [&](const expr_ptr& c) { return matches(*c, record); });
-    case expr::kind::not_: return !matches(*e.children[0], record);
-    case expr::kind::is_null: return is_null_field(record, e.field) != e.negated;
+      return std::any_of(e.children.begin(), e.children.end(),
+                         [&](const expr_ptr& c) { return matches(*c, record); });
+    case expr::kind::not_:
+      return !matches(*e.children[0], record);
+    case expr::kind::is_null:
+      return is_null_field(record, e.field) != e.negated;
     case expr::kind::in: {
       auto v = field_scalar(record, e.field);
       if (v.is_null()) return false;
-      bool found = std::any_of(e.values.begin(), e.values.end(), [&](const scalar& s) { return compare(v, s) == 0; });
+      bool found = std::any_of(e.values.begin(), e.values.end(),
+                               [&](const scalar& s) { return compare(v, s) == 0; });
       return found != e.negated;
     }
     case expr::kind::compare: {
@@ -173,12 +192,18 @@ bool matches(const expr& e, const msgpack::object& record) {
       auto c = compare(v, e.values[0]);
       if (!c) return e.op == compare_op::ne && !v.is_null();
       switch (e.op) {
-        case compare_op::eq: return *c == 0;
-        case compare_op::ne: return *c != 0;
-        case compare_op::lt: return *c < 0;
-        case compare_op::gt: return *c > 0;
-        case compare_op::le: return *c <= 0;
-        case compare_op::ge: return *c >= 0;
+        case compare_op::eq:
+          return *c == 0;
+        case compare_op::ne:
+          return *c != 0;
+        case compare_op::lt:
+          return *c < 0;
+        case compare_op::gt:
+          return *c > 0;
+        case compare_op::le:
+          return *c <= 0;
+        case compare_op::ge:
+          return *c >= 0;
       }
     }
   }
@@ -196,7 +221,8 @@ struct row {
 
 class runner {
  public:
-  runner(const record_store& store, const query_limits& limits, const std::string& tenant, deadline_clock& clock)
+  runner(const record_store& store, const query_limits& limits, const std::string& tenant,
+         deadline_clock& clock)
       : store_(store), limits_(limits), tenant_(tenant), clock_(clock) {}
 
   // Each function packs its results array into `p` and returns the count.
@@ -227,8 +253,9 @@ class runner {
 
   void traverse(const traverse_query& q, bool explain, packer& p, std::size_t& count) {
     if (q.depth > limits_.max_depth) {
-      fail(400, "depth_limit", "DEPTH " + std::to_string(q.depth) + " is above the limit of " +
-                                   std::to_string(limits_.max_depth));
+      fail(400, "depth_limit",
+           "DEPTH " + std::to_string(q.depth) + " is above the limit of " +
+               std::to_string(limits_.max_depth));
     }
     if (explain) {
       count = 1;
@@ -239,7 +266,9 @@ class runner {
       suite::pack_string(p, "depth");
       p.pack_int64(q.depth);
       suite::pack_string(p, "direction");
-      suite::pack_string(p, q.direction == traverse_direction::out ? "out" : q.direction == traverse_direction::in ? "in" : "both");
+      suite::pack_string(p, q.direction == traverse_direction::out  ? "out"
+                            : q.direction == traverse_direction::in ? "in"
+                                                                    : "both");
       return;
     }
     auto start = store_.get(tenant_, q.from);
@@ -257,11 +286,13 @@ class runner {
       for (const auto& node : frontier) {
         auto visit = [&](const msgpack::object& edge, bool outgoing) {
           clock_.tick();
-          auto neighbour = std::string(suite::string_field(edge, outgoing ? "to" : "from").value_or(""));
+          auto neighbour =
+              std::string(suite::string_field(edge, outgoing ? "to" : "from").value_or(""));
           if (!visited.insert(neighbour).second) return true;
           auto r = store_.get(tenant_, neighbour);
           if (!r) return true;  // deleted or gone: the walk does not pass through it
-          out.push_back({std::move(*r), depth, std::string(suite::string_field(edge, "from").value_or("")),
+          out.push_back({std::move(*r), depth,
+                         std::string(suite::string_field(edge, "from").value_or("")),
                          std::string(suite::string_field(edge, "rel").value_or("")),
                          std::string(suite::string_field(edge, "to").value_or(""))});
           check_rows(out.size());
@@ -269,10 +300,12 @@ class runner {
           return true;
         };
         if (q.direction != traverse_direction::in) {
-          store_.edges(tenant_, node, edge_direction::out, q.rel, [&](const msgpack::object& e) { return visit(e, true); });
+          store_.edges(tenant_, node, edge_direction::out, q.rel,
+                       [&](const msgpack::object& e) { return visit(e, true); });
         }
         if (q.direction != traverse_direction::out) {
-          store_.edges(tenant_, node, edge_direction::in, q.rel, [&](const msgpack::object& e) { return visit(e, false); });
+          store_.edges(tenant_, node, edge_direction::in, q.rel,
+                       [&](const msgpack::object& e) { return visit(e, false); });
         }
       }
       frontier = std::move(next);
@@ -299,7 +332,8 @@ class runner {
   void search(const search_query& q, bool explain, packer& p, std::size_t& count) {
     auto schema = require_schema(q.type);
     if (schema->embedding_fields.empty()) {
-      fail(400, "not_searchable", "type " + q.type + " has no embedding_fields, so it cannot be searched");
+      fail(400, "not_searchable",
+           "type " + q.type + " has no embedding_fields, so it cannot be searched");
     }
     auto k = static_cast<std::size_t>(q.limit.value_or(10));
     check_limit(q.limit);
@@ -352,13 +386,15 @@ class runner {
     }
   }
 
-  void select(const select_query& q, bool explain, packer& p, std::size_t& count, std::string& plan_text) {
+  void select(const select_query& q, bool explain, packer& p, std::size_t& count,
+              std::string& plan_text) {
     auto schema = require_schema(q.type);
     check_limit(q.limit);
     auto plan = plan_access(*schema, q.where.get());
     plan_text = std::string(plan.name()) + (plan.field.empty() ? "" : " on " + plan.field);
     bool aggregate = !q.group_by.empty() ||
-                     std::any_of(q.items.begin(), q.items.end(), [](const select_item& i) { return i.fn != aggregate_fn::none; });
+                     std::any_of(q.items.begin(), q.items.end(),
+                                 [](const select_item& i) { return i.fn != aggregate_fn::none; });
     if (aggregate) validate_aggregate(q);
     if (explain) {
       count = 1;
@@ -367,8 +403,10 @@ class runner {
       suite::pack_string(p, "access");
       suite::pack_string(p, plan.name());
       suite::pack_string(p, "field");
-      if (plan.field.empty()) p.pack_nil();
-      else suite::pack_string(p, plan.field);
+      if (plan.field.empty())
+        p.pack_nil();
+      else
+        suite::pack_string(p, plan.field);
       suite::pack_string(p, "ranges");
       p.pack_uint64(plan.ranges.size());
       suite::pack_string(p, "reason");
@@ -379,7 +417,8 @@ class runner {
     }
     bool early_stop = !aggregate && q.order_by.empty() && q.limit.has_value();
     std::vector<row> rows;
-    auto consider = [&](std::string_view id, const msgpack::object& record, msgpack::object_handle* owner) {
+    auto consider = [&](std::string_view id, const msgpack::object& record,
+                        msgpack::object_handle* owner) {
       clock_.tick();
       if (q.where && !matches(*q.where, record)) return true;
       row r;
@@ -420,13 +459,15 @@ class runner {
     if (!q.order_by.empty()) {
       std::stable_sort(rows.begin(), rows.end(), [&](const row& a, const row& b) {
         for (const auto& o : q.order_by) {
-          int c = order_compare(field_scalar(a.record(), o.column), field_scalar(b.record(), o.column));
+          int c =
+              order_compare(field_scalar(a.record(), o.column), field_scalar(b.record(), o.column));
           if (c != 0) return o.descending ? c > 0 : c < 0;
         }
         return false;
       });
     }
-    if (q.limit && rows.size() > static_cast<std::size_t>(*q.limit)) rows.resize(static_cast<std::size_t>(*q.limit));
+    if (q.limit && rows.size() > static_cast<std::size_t>(*q.limit))
+      rows.resize(static_cast<std::size_t>(*q.limit));
     check_rows(rows.size());
     count = rows.size();
     p.pack_array(static_cast<std::uint32_t>(rows.size()));
@@ -439,8 +480,10 @@ class runner {
       for (const auto& item : q.items) {
         suite::pack_string(p, item.alias);
         const auto* value = record_field(r.record(), item.field);
-        if (value) p.pack(*value);
-        else p.pack_nil();
+        if (value)
+          p.pack(*value);
+        else
+          p.pack_nil();
       }
     }
   }
@@ -453,28 +496,35 @@ class runner {
   }
   void check_limit(const std::optional<std::int64_t>& limit) {
     if (limit && *limit > limits_.max_rows) {
-      fail(400, "limit_too_large", "LIMIT " + std::to_string(*limit) + " is above the limit of " +
-                                       std::to_string(limits_.max_rows) + " rows");
+      fail(400, "limit_too_large",
+           "LIMIT " + std::to_string(*limit) + " is above the limit of " +
+               std::to_string(limits_.max_rows) + " rows");
     }
   }
   void check_rows(std::size_t rows) {
     if (static_cast<std::int64_t>(rows) > limits_.max_rows) {
-      fail(400, "too_many_rows", "the query returns more than " + std::to_string(limits_.max_rows) +
-                                     " rows; add a LIMIT or narrow the WHERE");
+      fail(400, "too_many_rows",
+           "the query returns more than " + std::to_string(limits_.max_rows) +
+               " rows; add a LIMIT or narrow the WHERE");
     }
   }
 
   static void validate_aggregate(const select_query& q) {
-    if (q.star) fail(400, "bad_aggregate", "SELECT * cannot be combined with aggregates or GROUP BY");
+    if (q.star)
+      fail(400, "bad_aggregate", "SELECT * cannot be combined with aggregates or GROUP BY");
     for (const auto& item : q.items) {
       if (item.fn == aggregate_fn::none &&
           std::find(q.group_by.begin(), q.group_by.end(), item.field) == q.group_by.end()) {
-        fail(400, "bad_aggregate", "field " + item.field + " must appear in GROUP BY or inside an aggregate");
+        fail(400, "bad_aggregate",
+             "field " + item.field + " must appear in GROUP BY or inside an aggregate");
       }
     }
     for (const auto& o : q.order_by) {
-      bool known = std::any_of(q.items.begin(), q.items.end(), [&](const select_item& i) { return i.alias == o.column; });
-      if (!known) fail(400, "bad_aggregate", "ORDER BY " + o.column + " must name a selected column of the aggregate query");
+      bool known = std::any_of(q.items.begin(), q.items.end(),
+                               [&](const select_item& i) { return i.alias == o.column; });
+      if (!known)
+        fail(400, "bad_aggregate",
+             "ORDER BY " + o.column + " must name a selected column of the aggregate query");
     }
   }
 
@@ -485,7 +535,8 @@ class runner {
     scalar min, max;
   };
 
-  void aggregate_rows(const select_query& q, const std::vector<row>& rows, packer& p, std::size_t& count) {
+  void aggregate_rows(const select_query& q, const std::vector<row>& rows, packer& p,
+                      std::size_t& count) {
     struct group {
       std::vector<scalar> keys;
       std::vector<accumulator> acc;
@@ -518,27 +569,38 @@ class runner {
           ++a.numbers;
         }
         // MIN/MAX keep the first kind seen; values of another kind are not comparable.
-        if (a.min.is_null()) a.min = v;
-        else if (auto c = compare(v, a.min); c && *c < 0) a.min = v;
-        if (a.max.is_null()) a.max = v;
-        else if (auto c = compare(v, a.max); c && *c > 0) a.max = v;
+        if (a.min.is_null())
+          a.min = v;
+        else if (auto c = compare(v, a.min); c && *c < 0)
+          a.min = v;
+        if (a.max.is_null())
+          a.max = v;
+        else if (auto c = compare(v, a.max); c && *c > 0)
+          a.max = v;
       }
     }
     // An aggregate over no rows without GROUP BY still gives one row (COUNT = 0).
-    if (groups.empty() && q.group_by.empty()) groups.push_back({{}, std::vector<accumulator>(q.items.size())});
+    if (groups.empty() && q.group_by.empty())
+      groups.push_back({{}, std::vector<accumulator>(q.items.size())});
     auto value_of = [&](const group& g, std::size_t i) -> scalar {
       const auto& item = q.items[i];
       const auto& a = g.acc[i];
       switch (item.fn) {
         case aggregate_fn::none: {
-          auto pos = std::find(q.group_by.begin(), q.group_by.end(), item.field) - q.group_by.begin();
+          auto pos =
+              std::find(q.group_by.begin(), q.group_by.end(), item.field) - q.group_by.begin();
           return g.keys[static_cast<std::size_t>(pos)];
         }
-        case aggregate_fn::count: return {static_cast<double>(a.count)};
-        case aggregate_fn::sum: return a.numbers ? scalar{a.sum} : scalar{};
-        case aggregate_fn::avg: return a.numbers ? scalar{a.sum / static_cast<double>(a.numbers)} : scalar{};
-        case aggregate_fn::min: return a.min;
-        case aggregate_fn::max: return a.max;
+        case aggregate_fn::count:
+          return {static_cast<double>(a.count)};
+        case aggregate_fn::sum:
+          return a.numbers ? scalar{a.sum} : scalar{};
+        case aggregate_fn::avg:
+          return a.numbers ? scalar{a.sum / static_cast<double>(a.numbers)} : scalar{};
+        case aggregate_fn::min:
+          return a.min;
+        case aggregate_fn::max:
+          return a.max;
       }
       return {};
     };
@@ -552,7 +614,8 @@ class runner {
       std::vector<std::size_t> columns;
       for (const auto& o : q.order_by) {
         columns.push_back(static_cast<std::size_t>(
-            std::find_if(q.items.begin(), q.items.end(), [&](const select_item& i) { return i.alias == o.column; }) -
+            std::find_if(q.items.begin(), q.items.end(),
+                         [&](const select_item& i) { return i.alias == o.column; }) -
             q.items.begin()));
       }
       std::stable_sort(table.begin(), table.end(), [&](const auto& a, const auto& b) {
@@ -563,7 +626,8 @@ class runner {
         return false;
       });
     }
-    if (q.limit && table.size() > static_cast<std::size_t>(*q.limit)) table.resize(static_cast<std::size_t>(*q.limit));
+    if (q.limit && table.size() > static_cast<std::size_t>(*q.limit))
+      table.resize(static_cast<std::size_t>(*q.limit));
     check_rows(table.size());
     count = table.size();
     p.pack_array(static_cast<std::uint32_t>(table.size()));
@@ -584,7 +648,8 @@ class runner {
 
 }  // namespace
 
-suite::result<suite::msgpack_value> query_engine::run(const std::string& tenant, std::string_view text,
+suite::result<suite::msgpack_value> query_engine::run(const std::string& tenant,
+                                                      std::string_view text,
                                                       std::int64_t deadline_ms) const {
   auto started = std::chrono::steady_clock::now();
   auto parsed = parse_query(text);
@@ -622,7 +687,8 @@ suite::result<suite::msgpack_value> query_engine::run(const std::string& tenant,
   } catch (const query_failure& failure) {
     return failure.error;
   }
-  auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  auto elapsed =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   auto results_value = suite::parse_msgpack(results_buffer.data(), results_buffer.size());
   if (!results_value) return results_value.error();
   return suite::pack_value([&](packer& p) {

@@ -21,9 +21,12 @@ struct parse_failure {
 
 std::string describe(const token& t) {
   switch (t.kind) {
-    case token_kind::end: return "end of query";
-    case token_kind::text: return "'" + t.value + "'";
-    default: return "'" + t.value + "'";
+    case token_kind::end:
+      return "end of query";
+    case token_kind::text:
+      return "'" + t.value + "'";
+    default:
+      return "'" + t.value + "'";
   }
 }
 
@@ -46,15 +49,19 @@ std::vector<token> tokenize(std::string_view text) {
     t.position = i;
     if (std::isalpha(c) || c == '_') {
       auto start = i;
-      while (i < text.size() && (std::isalnum(static_cast<unsigned char>(text[i])) || text[i] == '_' || text[i] == '.')) ++i;
+      while (i < text.size() && (std::isalnum(static_cast<unsigned char>(text[i])) ||
+                                 text[i] == '_' || text[i] == '.'))
+        ++i;
       t.kind = token_kind::word;
       t.value = std::string(text.substr(start, i - start));
-    } else if (std::isdigit(c) || ((c == '-' || c == '+') && i + 1 < text.size() &&
-                                   (std::isdigit(static_cast<unsigned char>(text[i + 1])) || text[i + 1] == '.'))) {
+    } else if (std::isdigit(c) ||
+               ((c == '-' || c == '+') && i + 1 < text.size() &&
+                (std::isdigit(static_cast<unsigned char>(text[i + 1])) || text[i + 1] == '.'))) {
       auto start = i++;
-      while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.' ||
-                                 text[i] == 'e' || text[i] == 'E' ||
-                                 ((text[i] == '-' || text[i] == '+') && (text[i - 1] == 'e' || text[i - 1] == 'E')))) {
+      while (i < text.size() &&
+             (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.' ||
+              text[i] == 'e' || text[i] == 'E' ||
+              ((text[i] == '-' || text[i] == '+') && (text[i - 1] == 'e' || text[i - 1] == 'E')))) {
         ++i;
       }
       t.kind = token_kind::number;
@@ -85,7 +92,8 @@ std::vector<token> tokenize(std::string_view text) {
       }
       if (t.value.empty()) {
         if (std::string_view("=<>(),*;").find(static_cast<char>(c)) == std::string_view::npos) {
-          throw parse_failure{{std::string("unexpected character '") + static_cast<char>(c) + "'", i}};
+          throw parse_failure{
+              {std::string("unexpected character '") + static_cast<char>(c) + "'", i}};
         }
         t.value = std::string(1, static_cast<char>(c));
       }
@@ -99,9 +107,10 @@ std::vector<token> tokenize(std::string_view text) {
   return tokens;
 }
 
-const char* reserved[] = {"SELECT", "FROM",  "WHERE", "GROUP", "BY",    "ORDER", "LIMIT", "AND",    "OR",
-                          "NOT",    "IN",    "IS",    "NULL",  "ASC",   "DESC",  "AS",    "LOOKUP", "TRAVERSE",
-                          "SEARCH", "DEPTH", "DIRECTION", "TYPE", "EXPLAIN", "TRUE", "FALSE"};
+const char* reserved[] = {"SELECT", "FROM",    "WHERE",  "GROUP",    "BY",     "ORDER", "LIMIT",
+                          "AND",    "OR",      "NOT",    "IN",       "IS",     "NULL",  "ASC",
+                          "DESC",   "AS",      "LOOKUP", "TRAVERSE", "SEARCH", "DEPTH", "DIRECTION",
+                          "TYPE",   "EXPLAIN", "TRUE",   "FALSE"};
 
 bool is_reserved(const std::string& word) {
   auto u = upper(word);
@@ -120,11 +129,16 @@ class parser {
     if (accept_keyword("EXPLAIN")) q.explain = true;
     const auto& t = peek();
     auto word = t.kind == token_kind::word ? upper(t.value) : std::string();
-    if (word == "LOOKUP") q.statement = parse_lookup();
-    else if (word == "TRAVERSE") q.statement = parse_traverse();
-    else if (word == "SEARCH") q.statement = parse_search();
-    else if (word == "SELECT") q.statement = parse_select();
-    else fail("expected LOOKUP, TRAVERSE, SEARCH or SELECT");
+    if (word == "LOOKUP")
+      q.statement = parse_lookup();
+    else if (word == "TRAVERSE")
+      q.statement = parse_traverse();
+    else if (word == "SEARCH")
+      q.statement = parse_search();
+    else if (word == "SELECT")
+      q.statement = parse_select();
+    else
+      fail("expected LOOKUP, TRAVERSE, SEARCH or SELECT");
     accept_symbol(";");
     if (peek().kind != token_kind::end) fail("expected end of query");
     return q;
@@ -158,11 +172,13 @@ class parser {
     if (!accept_symbol(symbol)) fail(std::string("expected '") + symbol + "'");
   }
   std::string expect_text(const char* what) {
-    if (peek().kind != token_kind::text) fail(std::string("expected ") + what + " (a quoted string)");
+    if (peek().kind != token_kind::text)
+      fail(std::string("expected ") + what + " (a quoted string)");
     return next().value;
   }
   std::string expect_identifier(const char* what) {
-    if (peek().kind != token_kind::word || is_reserved(peek().value)) fail(std::string("expected ") + what);
+    if (peek().kind != token_kind::word || is_reserved(peek().value))
+      fail(std::string("expected ") + what);
     return next().value;
   }
   std::int64_t expect_integer(const char* what, std::int64_t min) {
@@ -197,10 +213,14 @@ class parser {
       } else if (accept_keyword("DIRECTION")) {
         auto where = peek();
         auto d = where.kind == token_kind::word ? upper(where.value) : std::string();
-        if (d == "OUT") q.direction = traverse_direction::out;
-        else if (d == "IN") q.direction = traverse_direction::in;
-        else if (d == "BOTH") q.direction = traverse_direction::both;
-        else fail("expected out, in or both");
+        if (d == "OUT")
+          q.direction = traverse_direction::out;
+        else if (d == "IN")
+          q.direction = traverse_direction::in;
+        else if (d == "BOTH")
+          q.direction = traverse_direction::both;
+        else
+          fail("expected out, in or both");
         next();
       } else if (accept_keyword("TYPE")) {
         q.rel = expect_text("an edge type");
@@ -245,14 +265,17 @@ class parser {
         order_item item;
         auto position = index_;
         auto fn = aggregate_of(peek());
-        if (fn != aggregate_fn::none && tokens_[index_ + 1].kind == token_kind::symbol && tokens_[index_ + 1].value == "(") {
+        if (fn != aggregate_fn::none && tokens_[index_ + 1].kind == token_kind::symbol &&
+            tokens_[index_ + 1].value == "(") {
           index_ = position;
           item.column = parse_item().alias;
         } else {
           item.column = expect_identifier("a field to order by");
         }
-        if (accept_keyword("DESC")) item.descending = true;
-        else accept_keyword("ASC");
+        if (accept_keyword("DESC"))
+          item.descending = true;
+        else
+          accept_keyword("ASC");
         q.order_by.push_back(std::move(item));
       } while (accept_symbol(","));
     }
@@ -274,13 +297,16 @@ class parser {
   select_item parse_item() {
     select_item item;
     auto fn = aggregate_of(peek());
-    if (fn != aggregate_fn::none && tokens_[index_ + 1].kind == token_kind::symbol && tokens_[index_ + 1].value == "(") {
+    if (fn != aggregate_fn::none && tokens_[index_ + 1].kind == token_kind::symbol &&
+        tokens_[index_ + 1].value == "(") {
       auto name = next().value;
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       next();  // (
       item.fn = fn;
-      if (fn == aggregate_fn::count && accept_symbol("*")) item.field = "*";
-      else item.field = expect_identifier("a field");
+      if (fn == aggregate_fn::count && accept_symbol("*"))
+        item.field = "*";
+      else
+        item.field = expect_identifier("a field");
       expect_symbol(")");
       item.alias = name + "(" + item.field + ")";
     } else {
@@ -369,13 +395,20 @@ class parser {
     const auto& t = peek();
     node->what = expr::kind::compare;
     if (t.kind != token_kind::symbol) fail("expected a comparison (= != < > <= >=), IN or IS");
-    if (t.value == "=") node->op = compare_op::eq;
-    else if (t.value == "!=" || t.value == "<>") node->op = compare_op::ne;
-    else if (t.value == "<") node->op = compare_op::lt;
-    else if (t.value == ">") node->op = compare_op::gt;
-    else if (t.value == "<=") node->op = compare_op::le;
-    else if (t.value == ">=") node->op = compare_op::ge;
-    else fail("expected a comparison (= != < > <= >=), IN or IS");
+    if (t.value == "=")
+      node->op = compare_op::eq;
+    else if (t.value == "!=" || t.value == "<>")
+      node->op = compare_op::ne;
+    else if (t.value == "<")
+      node->op = compare_op::lt;
+    else if (t.value == ">")
+      node->op = compare_op::gt;
+    else if (t.value == "<=")
+      node->op = compare_op::le;
+    else if (t.value == ">=")
+      node->op = compare_op::ge;
+    else
+      fail("expected a comparison (= != < > <= >=), IN or IS");
     next();
     node->values.push_back(parse_literal());
     return node;

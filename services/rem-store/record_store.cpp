@@ -21,9 +21,12 @@ namespace {
 // of one type or one node's edges skips files that hold none of it.
 class nul_prefix_transform final : public rocksdb::SliceTransform {
  public:
-  explicit nul_prefix_transform(int parts) : parts_(parts), name_("rem.nul_prefix." + std::to_string(parts)) {}
+  explicit nul_prefix_transform(int parts)
+      : parts_(parts), name_("rem.nul_prefix." + std::to_string(parts)) {}
   const char* Name() const override { return name_.c_str(); }
-  rocksdb::Slice Transform(const rocksdb::Slice& key) const override { return {key.data(), prefix_length(key)}; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return {key.data(), prefix_length(key)};
+  }
   bool InDomain(const rocksdb::Slice& key) const override { return prefix_length(key) > 0; }
 
  private:
@@ -45,17 +48,22 @@ suite::error_info storage_error(const rocksdb::Status& s) {
 // The exclusive upper bound of all keys starting with `prefix`.
 std::string prefix_end(std::string prefix) {
   while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
-  if (!prefix.empty()) prefix.back() = static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
+  if (!prefix.empty())
+    prefix.back() = static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
   return prefix;
 }
 
-bool valid_tenant(const std::string& tenant) { return !tenant.empty() && tenant.find('\0') == std::string::npos; }
+bool valid_tenant(const std::string& tenant) {
+  return !tenant.empty() && tenant.find('\0') == std::string::npos;
+}
 
-suite::error_info not_found(std::string what) { return suite::make_error(404, "not_found", std::move(what)); }
+suite::error_info not_found(std::string what) {
+  return suite::make_error(404, "not_found", std::move(what));
+}
 
-std::string pack_record(std::string_view id, std::string_view type, std::string_view key, std::int64_t created_at,
-                        std::int64_t modified_at, std::optional<std::int64_t> deleted_at,
-                        const msgpack::object& properties) {
+std::string pack_record(std::string_view id, std::string_view type, std::string_view key,
+                        std::int64_t created_at, std::int64_t modified_at,
+                        std::optional<std::int64_t> deleted_at, const msgpack::object& properties) {
   msgpack::sbuffer buffer;
   suite::msgpack_packer p(buffer);
   p.pack_map(7);
@@ -70,14 +78,18 @@ std::string pack_record(std::string_view id, std::string_view type, std::string_
   suite::pack_string(p, "modified_at");
   p.pack_int64(modified_at);
   suite::pack_string(p, "deleted_at");
-  if (deleted_at) p.pack_int64(*deleted_at);
-  else p.pack_nil();
+  if (deleted_at)
+    p.pack_int64(*deleted_at);
+  else
+    p.pack_nil();
   suite::pack_string(p, "properties");
   p.pack(properties);
   return {buffer.data(), buffer.size()};
 }
 
-msgpack::object_handle unpack(const std::string& bytes) { return msgpack::unpack(bytes.data(), bytes.size()); }
+msgpack::object_handle unpack(const std::string& bytes) {
+  return msgpack::unpack(bytes.data(), bytes.size());
+}
 
 bool is_deleted(const msgpack::object& record) {
   const auto* deleted = suite::find_field(record, "deleted_at");
@@ -85,8 +97,8 @@ bool is_deleted(const msgpack::object& record) {
 }
 
 // The index keys of a record's indexed fields (scalar values only).
-std::vector<std::string> index_keys(const std::string& tenant, const type_schema& schema, std::string_view id,
-                                    const msgpack::object& properties) {
+std::vector<std::string> index_keys(const std::string& tenant, const type_schema& schema,
+                                    std::string_view id, const msgpack::object& properties) {
   std::vector<std::string> keys;
   for (const auto& field : schema.indexed_fields) {
     const auto* value = record_field_in_properties(properties, field);
@@ -104,7 +116,8 @@ std::vector<std::string> index_keys(const std::string& tenant, const type_schema
 
 }  // namespace
 
-const msgpack::object* record_field_in_properties(const msgpack::object& properties, std::string_view path) {
+const msgpack::object* record_field_in_properties(const msgpack::object& properties,
+                                                  std::string_view path) {
   const msgpack::object* current = &properties;
   while (true) {
     auto dot = path.find('.');
@@ -116,8 +129,8 @@ const msgpack::object* record_field_in_properties(const msgpack::object& propert
 }
 
 const msgpack::object* record_field(const msgpack::object& record, std::string_view field) {
-  if (field == "id" || field == "type" || field == "key" || field == "created_at" || field == "modified_at" ||
-      field == "deleted_at" || field == "properties") {
+  if (field == "id" || field == "type" || field == "key" || field == "created_at" ||
+      field == "modified_at" || field == "deleted_at" || field == "properties") {
     return suite::find_field(record, field);
   }
   const auto* properties = suite::find_field(record, "properties");
@@ -131,7 +144,9 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
   store->options_ = options;
   std::error_code ec;
   std::filesystem::create_directories(options.path, ec);
-  if (ec) return suite::make_error(500, "storage_error", "cannot create " + options.path + ": " + ec.message());
+  if (ec)
+    return suite::make_error(500, "storage_error",
+                             "cannot create " + options.path + ": " + ec.message());
 
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   auto family = [&](int prefix_parts) {
@@ -141,14 +156,20 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     table.whole_key_filtering = true;
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-    if (prefix_parts > 0) cf.prefix_extractor = std::make_shared<nul_prefix_transform>(prefix_parts);
+    if (prefix_parts > 0)
+      cf.prefix_extractor = std::make_shared<nul_prefix_transform>(prefix_parts);
     cf.compression = rocksdb::kLZ4Compression;
     return cf;
   };
   std::vector<rocksdb::ColumnFamilyDescriptor> families{
-      {rocksdb::kDefaultColumnFamilyName, family(0)}, {"records", family(2)},   {"keys", family(1)},
-      {"indexes", family(3)},                         {"edges_out", family(2)}, {"edges_in", family(2)},
-      {"embeddings", family(2)},                      {"metadata", family(0)}};
+      {rocksdb::kDefaultColumnFamilyName, family(0)},
+      {"records", family(2)},
+      {"keys", family(1)},
+      {"indexes", family(3)},
+      {"edges_out", family(2)},
+      {"edges_in", family(2)},
+      {"embeddings", family(2)},
+      {"metadata", family(0)}};
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
@@ -164,8 +185,9 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
   store->edges_in_ = store->handles_[5];
   store->embeddings_ = store->handles_[6];
   store->metadata_ = store->handles_[7];
-  store->embedder_ = options.text_embedder ? options.text_embedder
-                                           : std::make_shared<hashing_embedder>(options.hnsw.dimension);
+  store->embedder_ = options.text_embedder
+                         ? options.text_embedder
+                         : std::make_shared<hashing_embedder>(options.hnsw.dimension);
   store->vectors_ = std::make_unique<vector_catalog>(options.hnsw);
 
   // Schemas of every tenant: metadata keys tenant \0 "schema" \0 type.
@@ -173,11 +195,14 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto key = it->key().ToString();
     auto first = key.find('\0');
-    if (first == std::string::npos || key.compare(first + 1, 7, std::string("schema\0", 7)) != 0) continue;
+    if (first == std::string::npos || key.compare(first + 1, 7, std::string("schema\0", 7)) != 0)
+      continue;
     auto tenant = key.substr(0, first);
     auto handle = unpack(it->value().ToString());
     auto parsed = parse_type_schema(handle.get());
-    if (!parsed) return suite::make_error(500, "storage_error", "stored schema unreadable: " + parsed.error().message);
+    if (!parsed)
+      return suite::make_error(500, "storage_error",
+                               "stored schema unreadable: " + parsed.error().message);
     store->schemas_[tenant][(*parsed)->name] = *parsed;
   }
   if (auto opened = store->open_graphs(); !opened) return opened.error();
@@ -191,7 +216,8 @@ suite::status record_store::open_graphs() {
       if (schema->embedding_fields.empty()) continue;
       auto prefix = type_prefix(tenant, type);
       auto upper = prefix_end(prefix);
-      auto each = [&, prefix, upper](const std::function<void(std::uint64_t, const float*)>& visit) {
+      auto each = [&, prefix,
+                   upper](const std::function<void(std::uint64_t, const float*)>& visit) {
         rocksdb::ReadOptions read;
         rocksdb::Slice bound(upper);
         read.iterate_upper_bound = &bound;
@@ -208,7 +234,8 @@ suite::status record_store::open_graphs() {
       std::size_t count = 0;
       each([&](std::uint64_t, const float*) { ++count; });
       auto outcome = vectors_->open_graph(tenant, type, count, each, trust_files);
-      startup_report_.push_back(tenant + "/" + type + ": " + outcome + " (" + std::to_string(count) + " vectors)");
+      startup_report_.push_back(tenant + "/" + type + ": " + outcome + " (" +
+                                std::to_string(count) + " vectors)");
     }
   }
   return suite::ok();
@@ -230,7 +257,8 @@ suite::status record_store::close() {
   return vectors_->save_all();
 }
 
-std::string record_store::embedding_text(const type_schema& schema, const msgpack::object& properties) const {
+std::string record_store::embedding_text(const type_schema& schema,
+                                         const msgpack::object& properties) const {
   std::string text;
   for (const auto& field : schema.embedding_fields) {
     const auto* value = record_field_in_properties(properties, field);
@@ -242,12 +270,14 @@ std::string record_store::embedding_text(const type_schema& schema, const msgpac
 }
 
 suite::status record_store::register_schema(const std::string& tenant, type_schema_ptr schema) {
-  if (!valid_tenant(tenant)) return suite::make_error(400, "bad_tenant", "tenant must be non-empty");
+  if (!valid_tenant(tenant))
+    return suite::make_error(400, "bad_tenant", "tenant must be non-empty");
   std::lock_guard lock(write_mutex_);
   auto previous = this->schema(tenant, schema->name);
   if (previous && previous->key_field != schema->key_field) {
     return suite::make_error(409, "key_field_change",
-                             "type " + schema->name + " already has key_field " + previous->key_field +
+                             "type " + schema->name + " already has key_field " +
+                                 previous->key_field +
                                  "; ids derive from keys, so it cannot change",
                              {{"key_field", "must stay " + previous->key_field}});
   }
@@ -276,7 +306,8 @@ suite::status record_store::register_schema(const std::string& tenant, type_sche
       return true;
     });
     std::vector<float> vectors(texts.size() * embedder_->dimension());
-    if (auto embedded = embedder_->embed(std::vector<std::string_view>(texts.begin(), texts.end()), vectors.data());
+    if (auto embedded = embedder_->embed(std::vector<std::string_view>(texts.begin(), texts.end()),
+                                         vectors.data());
         !embedded) {
       return embedded;
     }
@@ -336,9 +367,11 @@ std::vector<type_schema_ptr> record_store::schemas(const std::string& tenant) co
   return out;
 }
 
-suite::result<std::vector<upsert_outcome>> record_store::upsert(const std::string& tenant, const std::string& type,
-                                                                const std::vector<const msgpack::object*>& records) {
-  if (!valid_tenant(tenant)) return suite::make_error(400, "bad_tenant", "tenant must be non-empty");
+suite::result<std::vector<upsert_outcome>> record_store::upsert(
+    const std::string& tenant, const std::string& type,
+    const std::vector<const msgpack::object*>& records) {
+  if (!valid_tenant(tenant))
+    return suite::make_error(400, "bad_tenant", "tenant must be non-empty");
   auto schema = this->schema(tenant, type);
   if (!schema) return not_found("unknown type " + type + " (register its schema first)");
   std::vector<validated_record> valid;
@@ -348,7 +381,8 @@ suite::result<std::vector<upsert_outcome>> record_store::upsert(const std::strin
     if (!checked) {
       auto error = checked.error();
       if (records.size() > 1) {
-        for (auto& detail : error.details) detail.field = "records[" + std::to_string(i) + "]." + detail.field;
+        for (auto& detail : error.details)
+          detail.field = "records[" + std::to_string(i) + "]." + detail.field;
       }
       return error;
     }
@@ -400,8 +434,10 @@ suite::result<std::vector<upsert_outcome>> record_store::upsert(const std::strin
       auto old = unpack(old_bytes);
       outcome.created = false;
       if (auto c = suite::int_field(old.get(), "created_at")) created_at = *c;
-      if (const auto* old_properties = suite::find_field(old.get(), "properties"); old_properties && !is_deleted(old.get())) {
-        for (auto& index_key : index_keys(tenant, *schema, outcome.id, *old_properties)) batch.Delete(indexes_, index_key);
+      if (const auto* old_properties = suite::find_field(old.get(), "properties");
+          old_properties && !is_deleted(old.get())) {
+        for (auto& index_key : index_keys(tenant, *schema, outcome.id, *old_properties))
+          batch.Delete(indexes_, index_key);
       }
     }
     const auto& properties = item.properties.object;
@@ -409,7 +445,8 @@ suite::result<std::vector<upsert_outcome>> record_store::upsert(const std::strin
     batch.Put(records_, key, bytes);
     batch.Put(keys_, key_index_key(tenant, type, item.key), outcome.id);
     batch.Put(keys_, id_type_key(tenant, outcome.id), type);
-    for (auto& index_key : index_keys(tenant, *schema, outcome.id, properties)) batch.Put(indexes_, index_key, "");
+    for (auto& index_key : index_keys(tenant, *schema, outcome.id, properties))
+      batch.Put(indexes_, index_key, "");
     if (!schema->embedding_fields.empty()) {
       auto label = *id_number(outcome.id);
       if (texts[position].empty()) {
@@ -419,7 +456,8 @@ suite::result<std::vector<upsert_outcome>> record_store::upsert(const std::strin
         const float* start = &embedded[(next_vector++) * dimension];
         std::vector<float> vector(start, start + dimension);
         batch.Put(embeddings_, key,
-                  rocksdb::Slice(reinterpret_cast<const char*>(vector.data()), vector.size() * sizeof(float)));
+                  rocksdb::Slice(reinterpret_cast<const char*>(vector.data()),
+                                 vector.size() * sizeof(float)));
         vector_updates.emplace_back(label, std::move(vector));
       }
     }
@@ -436,7 +474,9 @@ suite::result<std::vector<upsert_outcome>> record_store::upsert(const std::strin
 }
 
 suite::result<record> record_store::get(const std::string& tenant, std::string_view id) const {
-  if (!valid_id(id)) return suite::make_error(400, "bad_id", "an id is 16 lowercase hex digits", {{"id", "malformed"}});
+  if (!valid_id(id))
+    return suite::make_error(400, "bad_id", "an id is 16 lowercase hex digits",
+                             {{"id", "malformed"}});
   std::string type;
   auto s = db_->Get({}, keys_, id_type_key(tenant, id), &type);
   if (s.IsNotFound()) return not_found("no record " + std::string(id));
@@ -459,7 +499,8 @@ suite::result<record> record_store::get_by_key(const std::string& tenant, std::s
   if (s.IsNotFound()) return not_found("no " + std::string(type) + " with key " + std::string(key));
   if (!s.ok()) return storage_error(s);
   record r{id, unpack(bytes)};
-  if (is_deleted(r.object())) return not_found("the " + std::string(type) + " with key " + std::string(key) + " is deleted");
+  if (is_deleted(r.object()))
+    return not_found("the " + std::string(type) + " with key " + std::string(key) + " is deleted");
   return r;
 }
 
@@ -471,14 +512,16 @@ suite::status record_store::remove(const std::string& tenant, std::string_view i
   auto type = std::string(suite::string_field(old, "type").value_or(""));
   auto schema = this->schema(tenant, type);
   const auto* properties = suite::find_field(old, "properties");
-  if (!schema || !properties) return suite::make_error(500, "storage_error", "record without schema or properties");
+  if (!schema || !properties)
+    return suite::make_error(500, "storage_error", "record without schema or properties");
   auto now = suite::unix_ms_now();
   rocksdb::WriteBatch batch;
   auto key = record_key(tenant, type, id);
   batch.Put(records_, key,
             pack_record(id, type, suite::string_field(old, "key").value_or(""),
                         suite::int_field(old, "created_at").value_or(now), now, now, *properties));
-  for (auto& index_key : index_keys(tenant, *schema, id, *properties)) batch.Delete(indexes_, index_key);
+  for (auto& index_key : index_keys(tenant, *schema, id, *properties))
+    batch.Delete(indexes_, index_key);
   batch.Delete(embeddings_, key);
   rocksdb::WriteOptions write;
   write.sync = options_.sync_writes;
@@ -488,13 +531,17 @@ suite::status record_store::remove(const std::string& tenant, std::string_view i
   return suite::ok();
 }
 
-suite::status record_store::add_edge(const std::string& tenant, std::string_view from, std::string_view to,
-                                     std::string_view rel, const msgpack::object* properties) {
+suite::status record_store::add_edge(const std::string& tenant, std::string_view from,
+                                     std::string_view to, std::string_view rel,
+                                     const msgpack::object* properties) {
   if (rel.empty() || rel.size() > 128 || rel.find('\0') != std::string_view::npos) {
-    return suite::make_error(400, "bad_edge", "rel must be 1-128 characters", {{"rel", "must be 1-128 characters"}});
+    return suite::make_error(400, "bad_edge", "rel must be 1-128 characters",
+                             {{"rel", "must be 1-128 characters"}});
   }
-  if (properties && properties->type != msgpack::type::MAP && properties->type != msgpack::type::NIL) {
-    return suite::make_error(400, "bad_edge", "properties must be an object", {{"properties", "must be an object"}});
+  if (properties && properties->type != msgpack::type::MAP &&
+      properties->type != msgpack::type::NIL) {
+    return suite::make_error(400, "bad_edge", "properties must be an object",
+                             {{"properties", "must be an object"}});
   }
   std::lock_guard lock(write_mutex_);
   for (auto end : {from, to}) {
@@ -515,8 +562,10 @@ suite::status record_store::add_edge(const std::string& tenant, std::string_view
   suite::pack_string(p, "rel");
   suite::pack_string(p, rel);
   suite::pack_string(p, "properties");
-  if (properties && properties->type == msgpack::type::MAP) p.pack(*properties);
-  else p.pack_map(0);
+  if (properties && properties->type == msgpack::type::MAP)
+    p.pack(*properties);
+  else
+    p.pack_map(0);
   suite::pack_string(p, "created_at");
   p.pack_int64(suite::unix_ms_now());
   rocksdb::Slice value(buffer.data(), buffer.size());
@@ -530,7 +579,8 @@ suite::status record_store::add_edge(const std::string& tenant, std::string_view
 }
 
 void record_store::edges(const std::string& tenant, std::string_view node, edge_direction direction,
-                         std::string_view rel, const std::function<bool(const msgpack::object& edge)>& visit) const {
+                         std::string_view rel,
+                         const std::function<bool(const msgpack::object& edge)>& visit) const {
   auto prefix = edge_node_prefix(tenant, node);
   if (!rel.empty()) {
     prefix.append(rel);
@@ -540,15 +590,17 @@ void record_store::edges(const std::string& tenant, std::string_view node, edge_
   rocksdb::ReadOptions read;
   rocksdb::Slice bound(upper);
   read.iterate_upper_bound = &bound;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, direction == edge_direction::out ? edges_out_ : edges_in_));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(read, direction == edge_direction::out ? edges_out_ : edges_in_));
   for (it->Seek(prefix); it->Valid(); it->Next()) {
     auto handle = msgpack::unpack(it->value().data(), it->value().size());
     if (!visit(handle.get())) return;
   }
 }
 
-void record_store::scan(const std::string& tenant, std::string_view type,
-                        const std::function<bool(std::string_view id, const msgpack::object& record)>& visit) const {
+void record_store::scan(
+    const std::string& tenant, std::string_view type,
+    const std::function<bool(std::string_view id, const msgpack::object& record)>& visit) const {
   auto prefix = type_prefix(tenant, type);
   auto upper = prefix_end(prefix);
   rocksdb::ReadOptions read;
@@ -565,8 +617,9 @@ void record_store::scan(const std::string& tenant, std::string_view type,
   }
 }
 
-void record_store::index_ids(const std::string& tenant, std::string_view type, std::string_view field,
-                             const std::string& lower, const std::string& upper,
+void record_store::index_ids(const std::string& tenant, std::string_view type,
+                             std::string_view field, const std::string& lower,
+                             const std::string& upper,
                              const std::function<bool(std::string_view id)>& visit) const {
   auto base = index_field_prefix(tenant, type, field);
   auto start = base + lower;
@@ -582,8 +635,10 @@ void record_store::index_ids(const std::string& tenant, std::string_view type, s
   }
 }
 
-suite::result<std::vector<vector_hit>> record_store::nearest(const std::string& tenant, std::string_view type,
-                                                             std::string_view text, std::size_t k) const {
+suite::result<std::vector<vector_hit>> record_store::nearest(const std::string& tenant,
+                                                             std::string_view type,
+                                                             std::string_view text,
+                                                             std::size_t k) const {
   std::vector<float> query(embedder_->dimension());
   if (auto done = embedder_->embed_one(text, query.data()); !done) return done.error();
   return vectors_->search(tenant, std::string(type), query.data(), k);

@@ -67,7 +67,8 @@ enum class edge_direction { out, in };
 // deleted_at, properties; any other name is a property, with '.' walking into nested maps.
 const msgpack::object* record_field(const msgpack::object& record, std::string_view field);
 // A property of a properties map, '.' walking into nested maps.
-const msgpack::object* record_field_in_properties(const msgpack::object& properties, std::string_view path);
+const msgpack::object* record_field_in_properties(const msgpack::object& properties,
+                                                  std::string_view path);
 
 class record_store {
  public:
@@ -87,11 +88,13 @@ class record_store {
   // called before the write lock is taken); one bad record rejects the batch (400,
   // details name records[i]), an unavailable embedder rejects it with 503. Within a
   // batch a repeated key: the last one wins.
-  suite::result<std::vector<upsert_outcome>> upsert(const std::string& tenant, const std::string& type,
-                                                    const std::vector<const msgpack::object*>& records);
+  suite::result<std::vector<upsert_outcome>> upsert(
+      const std::string& tenant, const std::string& type,
+      const std::vector<const msgpack::object*>& records);
 
   suite::result<record> get(const std::string& tenant, std::string_view id) const;
-  suite::result<record> get_by_key(const std::string& tenant, std::string_view type, std::string_view key) const;
+  suite::result<record> get_by_key(const std::string& tenant, std::string_view type,
+                                   std::string_view key) const;
   suite::status remove(const std::string& tenant, std::string_view id);
 
   // Both ends must exist (not deleted); the same (from, rel, to) again replaces the
@@ -100,12 +103,14 @@ class record_store {
                          std::string_view rel, const msgpack::object* properties);
   // Visits the edges of `node` in one direction (optionally of one rel) until `visit`
   // returns false. The edge map: {from, to, rel, properties, created_at}.
-  void edges(const std::string& tenant, std::string_view node, edge_direction direction, std::string_view rel,
+  void edges(const std::string& tenant, std::string_view node, edge_direction direction,
+             std::string_view rel,
              const std::function<bool(const msgpack::object& edge)>& visit) const;
 
   // Visits live records of a type in id order until `visit` returns false.
-  void scan(const std::string& tenant, std::string_view type,
-            const std::function<bool(std::string_view id, const msgpack::object& record)>& visit) const;
+  void scan(
+      const std::string& tenant, std::string_view type,
+      const std::function<bool(std::string_view id, const msgpack::object& record)>& visit) const;
   // Visits ids whose index key for `field` lies in [lower, upper) (fragments from
   // scalar index_encoding; empty lower = from the first, empty upper = to the last).
   // The ids are a superset of the matching records: callers re-check the predicate.

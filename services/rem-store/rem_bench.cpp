@@ -85,8 +85,8 @@ int main(int argc, char** argv) {
                     "properties":{"handle":{"type":"string"},"code":{"type":"string"},"age":{"type":"integer"},"bio":{"type":"string"}}}})",
       nullptr);
   if (!store.register_schema("bench", *rem::parse_type_schema(schema_body->object))) return 1;
-  std::printf("rem-bench: n=%lu batch=%lu sync_writes=%s dir=%s\n", n, batch_size, options.sync_writes ? "true" : "false",
-              dir.c_str());
+  std::printf("rem-bench: n=%lu batch=%lu sync_writes=%s dir=%s\n", n, batch_size,
+              options.sync_writes ? "true" : "false", dir.c_str());
 
   // Insert: ~120-byte entities, `code` has n/10 distinct values (10 rows each).
   std::mt19937_64 rng(42);
@@ -104,7 +104,8 @@ int main(int argc, char** argv) {
         suite::pack_string(p, "age");
         p.pack_int64(static_cast<std::int64_t>(rng() % 100));
         suite::pack_string(p, "bio");
-        suite::pack_string(p, "a person who likes benchmarks, number " + std::to_string(i) + " of the series");
+        suite::pack_string(
+            p, "a person who likes benchmarks, number " + std::to_string(i) + " of the series");
       }));
     }
     for (auto& b : bodies) records.push_back(&b.object);
@@ -115,18 +116,22 @@ int main(int argc, char** argv) {
     }
   }
   auto insert_s = seconds_since(start);
-  std::printf("insert    %10.0f entities/s  (%lu in %.2f s, batches of %lu, validated + 2 indexed fields)\n",
-              static_cast<double>(n) / insert_s, n, insert_s, batch_size);
+  std::printf(
+      "insert    %10.0f entities/s  (%lu in %.2f s, batches of %lu, validated + 2 indexed "
+      "fields)\n",
+      static_cast<double>(n) / insert_s, n, insert_s, batch_size);
 
   // Get by id.
   const std::size_t gets = std::min<std::size_t>(n * 2, 500000);
   std::vector<std::string> ids;
-  for (std::size_t i = 0; i < gets; ++i) ids.push_back(rem::record_id("bench", "person", "user" + std::to_string(rng() % n)));
+  for (std::size_t i = 0; i < gets; ++i)
+    ids.push_back(rem::record_id("bench", "person", "user" + std::to_string(rng() % n)));
   start = clock_type::now();
   std::size_t found = 0;
   for (const auto& id : ids) found += store.get("bench", id).ok();
   auto get_s = seconds_since(start);
-  std::printf("get       %10.0f reads/s     (%lu random ids, %lu found)\n", static_cast<double>(gets) / get_s, gets, found);
+  std::printf("get       %10.0f reads/s     (%lu random ids, %lu found)\n",
+              static_cast<double>(gets) / get_s, gets, found);
 
   // Scan.
   start = clock_type::now();
@@ -136,7 +141,8 @@ int main(int argc, char** argv) {
     return true;
   });
   auto scan_s = seconds_since(start);
-  std::printf("scan      %10.0f entities/s  (%lu entities, store.scan)\n", static_cast<double>(scanned) / scan_s, scanned);
+  std::printf("scan      %10.0f entities/s  (%lu entities, store.scan)\n",
+              static_cast<double>(scanned) / scan_s, scanned);
   start = clock_type::now();
   auto counted = engine.run("bench", "SELECT COUNT(*) FROM person WHERE age >= 0 OR age IS NULL");
   auto count_s = seconds_since(start);
@@ -153,8 +159,10 @@ int main(int argc, char** argv) {
     latencies.push_back(seconds_since(t) * 1000);
     if (!r) return 1;
   }
-  std::printf("query     p50 %.3f ms  p99 %.3f ms  (indexed equality, 10 rows of %lu, parse+plan+fetch+pack)\n",
-              percentile(latencies, 0.5), percentile(latencies, 0.99), n);
+  std::printf(
+      "query     p50 %.3f ms  p99 %.3f ms  (indexed equality, 10 rows of %lu, "
+      "parse+plan+fetch+pack)\n",
+      percentile(latencies, 0.5), percentile(latencies, 0.99), n);
 
   // HNSW on a clustered text corpus.
   auto notes = suite::json_to_msgpack(
@@ -167,7 +175,8 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < vectors; ++i) {
     auto topic = text_rng() % 50;
     std::string text;
-    for (int w = 0; w < 12; ++w) text += "t" + std::to_string(topic) + "w" + std::to_string(text_rng() % 40) + " ";
+    for (int w = 0; w < 12; ++w)
+      text += "t" + std::to_string(topic) + "w" + std::to_string(text_rng() % 40) + " ";
     texts.push_back(text + "common" + std::to_string(text_rng() % 1000));
   }
   start = clock_type::now();
@@ -186,20 +195,25 @@ int main(int argc, char** argv) {
     for (auto& b : bodies) records.push_back(&b.object);
     if (!store.upsert("bench", "note", records)) return 1;
   }
-  std::printf("hnsw      build %.2f s for %lu x 384 (embed + RocksDB + graph, M=%lu ef_construction=%lu)\n",
-              seconds_since(start), vectors, options.hnsw.m, options.hnsw.ef_construction);
+  std::printf(
+      "hnsw      build %.2f s for %lu x 384 (embed + RocksDB + graph, M=%lu ef_construction=%lu)\n",
+      seconds_since(start), vectors, options.hnsw.m, options.hnsw.ef_construction);
   const auto& embedder = store.text_embedder();
   const auto dim = embedder.dimension();
   std::vector<float> matrix(vectors * dim);
   for (std::size_t i = 0; i < vectors; ++i) (void)embedder.embed_one(texts[i], &matrix[i * dim]);
-  auto recall_of = [&](const std::vector<float>& data, std::size_t count, const std::function<std::vector<std::uint64_t>(const float*)>& search,
-                       const std::function<std::uint64_t(std::size_t)>& label_of, std::size_t queries, std::vector<double>& lat) {
+  auto recall_of = [&](const std::vector<float>& data, std::size_t count,
+                       const std::function<std::vector<std::uint64_t>(const float*)>& search,
+                       const std::function<std::uint64_t(std::size_t)>& label_of,
+                       std::size_t queries, std::vector<double>& lat) {
     double hits = 0;
     std::mt19937 qrng(11);
     for (std::size_t q = 0; q < queries; ++q) {
       std::vector<float> query(dim);
       const float* base = &data[(qrng() % count) * dim];
-      for (std::size_t d = 0; d < dim; ++d) query[d] = base[d] + 0.02f * static_cast<float>(static_cast<int>(qrng() % 200) - 100) / 100.0f;
+      for (std::size_t d = 0; d < dim; ++d)
+        query[d] =
+            base[d] + 0.02f * static_cast<float>(static_cast<int>(qrng() % 200) - 100) / 100.0f;
       std::vector<std::pair<float, std::size_t>> scored(count);
       for (std::size_t i = 0; i < count; ++i) {
         float dot = 0;
@@ -231,13 +245,18 @@ int main(int argc, char** argv) {
         for (const auto& h : store.vectors().search("bench", "note", q, 10)) out.push_back(h.label);
         return out;
       },
-      [&](std::size_t i) { return *rem::id_number(rem::record_id("bench", "note", "doc" + std::to_string(i))); }, 500, lat);
-  std::printf("hnsw      clustered texts: top-10 p50 %.3f ms p99 %.3f ms, recall@10 %.3f (ef_search=%lu)\n",
-              percentile(lat, 0.5), percentile(lat, 0.99), recall, options.hnsw.ef_search);
+      [&](std::size_t i) {
+        return *rem::id_number(rem::record_id("bench", "note", "doc" + std::to_string(i)));
+      },
+      500, lat);
+  std::printf(
+      "hnsw      clustered texts: top-10 p50 %.3f ms p99 %.3f ms, recall@10 %.3f (ef_search=%lu)\n",
+      percentile(lat, 0.5), percentile(lat, 0.99), recall, options.hnsw.ef_search);
   lat.clear();
   start = clock_type::now();
   auto searched = engine.run("bench", "SEARCH '" + texts[0].substr(0, 30) + "' IN note LIMIT 10");
-  std::printf("hnsw      SEARCH through the engine (embed + search + fetch 10): %.3f ms\n", seconds_since(start) * 1000);
+  std::printf("hnsw      SEARCH through the engine (embed + search + fetch 10): %.3f ms\n",
+              seconds_since(start) * 1000);
   (void)searched;
 
   // Stress case: uniform random unit vectors.
@@ -249,7 +268,8 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < vectors; ++i) {
     double norm = 0;
     for (std::size_t d = 0; d < dim; ++d) norm += std::pow(uniform[i * dim + d] = normal(rng), 2);
-    for (std::size_t d = 0; d < dim; ++d) uniform[i * dim + d] /= static_cast<float>(std::sqrt(norm));
+    for (std::size_t d = 0; d < dim; ++d)
+      uniform[i * dim + d] /= static_cast<float>(std::sqrt(norm));
   }
   start = clock_type::now();
   for (std::size_t i = 0; i < vectors; ++i) stress.upsert("s", "u", i, &uniform[i * dim]);
@@ -262,12 +282,13 @@ int main(int argc, char** argv) {
         return out;
       },
       [](std::size_t i) { return static_cast<std::uint64_t>(i); }, 500, lat);
-  std::printf("hnsw      uniform random (stress): build %.2f s, top-10 p50 %.3f ms, recall@10 %.3f\n", stress_build,
-              percentile(lat, 0.5), stress_recall);
+  std::printf(
+      "hnsw      uniform random (stress): build %.2f s, top-10 p50 %.3f ms, recall@10 %.3f\n",
+      stress_build, percentile(lat, 0.5), stress_recall);
 
   if (!store.close()) return 1;
-  std::printf("disk      %.1f MB for %lu entities + %lu notes (after flush)\n", static_cast<double>(dir_bytes(dir)) / 1e6, n,
-              vectors);
+  std::printf("disk      %.1f MB for %lu entities + %lu notes (after flush)\n",
+              static_cast<double>(dir_bytes(dir)) / 1e6, n, vectors);
   std::printf("rss       %ld MB peak\n", rss_mb());
   return 0;
 }

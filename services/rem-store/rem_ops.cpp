@@ -8,14 +8,17 @@ namespace {
 using suite::msgpack_packer;
 using suite::pack_string;
 
-suite::reply error_of(const suite::request& r, suite::error_info e) { return suite::error_reply(r.id, std::move(e)); }
+suite::reply error_of(const suite::request& r, suite::error_info e) {
+  return suite::error_reply(r.id, std::move(e));
+}
 
 suite::reply record_reply(const suite::request& r, const record& rec) {
   return suite::ok_reply(r.id, suite::pack_value([&](msgpack_packer& p) { p.pack(rec.object()); }));
 }
 
 suite::reply missing_field(const suite::request& r, const char* field) {
-  return error_of(r, suite::make_error(400, "bad_request", std::string(field) + " is required", {{field, "is required"}}));
+  return error_of(r, suite::make_error(400, "bad_request", std::string(field) + " is required",
+                                       {{field, "is required"}}));
 }
 
 std::string quoted(std::string_view text) {
@@ -37,8 +40,7 @@ suite::sync_handlers make_rem_handlers(record_store& store, const query_engine& 
     if (!schema) return error_of(r, schema.error());
     bool replaced = store.schema(r.tenant, (*schema)->name) != nullptr;
     if (auto s = store.register_schema(r.tenant, *schema); !s) return error_of(r, s.error());
-    return suite::ok_reply(r.id,
-                           suite::pack_value([&](msgpack_packer& p) {
+    return suite::ok_reply(r.id, suite::pack_value([&](msgpack_packer& p) {
                              p.pack_map(2);
                              pack_string(p, "name");
                              pack_string(p, (*schema)->name);
@@ -55,7 +57,8 @@ suite::sync_handlers make_rem_handlers(record_store& store, const query_engine& 
                              pack_string(p, "schemas");
                              p.pack_array(static_cast<std::uint32_t>(schemas.size()));
                              for (const auto& s : schemas) {
-                               auto handle = msgpack::unpack(s->registration.data(), s->registration.size());
+                               auto handle =
+                                   msgpack::unpack(s->registration.data(), s->registration.size());
                                p.pack(handle.get());
                              }
                            }));
@@ -65,9 +68,12 @@ suite::sync_handlers make_rem_handlers(record_store& store, const query_engine& 
     auto name = suite::string_field(r.body.object, "name");
     if (!name) return missing_field(r, "name");
     auto schema = store.schema(r.tenant, *name);
-    if (!schema) return error_of(r, suite::make_error(404, "unknown_type", "type " + std::string(*name) + " is not registered"));
+    if (!schema)
+      return error_of(r, suite::make_error(404, "unknown_type",
+                                           "type " + std::string(*name) + " is not registered"));
     return suite::ok_reply(r.id, suite::pack_value([&](msgpack_packer& p) {
-                             auto handle = msgpack::unpack(schema->registration.data(), schema->registration.size());
+                             auto handle = msgpack::unpack(schema->registration.data(),
+                                                           schema->registration.size());
                              p.pack(handle.get());
                            }));
   };
@@ -90,7 +96,8 @@ suite::sync_handlers make_rem_handlers(record_store& store, const query_engine& 
     auto outcome = store.upsert(r.tenant, std::string(*type), {rec});
     if (!outcome) return error_of(r, outcome.error());
     const auto& o = outcome->front();
-    return suite::ok_reply(r.id, suite::pack_value([&](msgpack_packer& p) { pack_outcome(p, o); }), o.created ? 201 : 200);
+    return suite::ok_reply(r.id, suite::pack_value([&](msgpack_packer& p) { pack_outcome(p, o); }),
+                           o.created ? 201 : 200);
   };
 
   h["rem.records.upsert_batch"] = [&store, pack_outcome](const suite::request& r) {
@@ -99,11 +106,11 @@ suite::sync_handlers make_rem_handlers(record_store& store, const query_engine& 
     if (!type) return missing_field(r, "type");
     if (!list || list->type != msgpack::type::ARRAY) return missing_field(r, "records");
     std::vector<const msgpack::object*> records;
-    for (std::uint32_t i = 0; i < list->via.array.size; ++i) records.push_back(&list->via.array.ptr[i]);
+    for (std::uint32_t i = 0; i < list->via.array.size; ++i)
+      records.push_back(&list->via.array.ptr[i]);
     auto outcomes = store.upsert(r.tenant, std::string(*type), records);
     if (!outcomes) return error_of(r, outcomes.error());
-    return suite::ok_reply(r.id,
-                           suite::pack_value([&](msgpack_packer& p) {
+    return suite::ok_reply(r.id, suite::pack_value([&](msgpack_packer& p) {
                              p.pack_map(2);
                              pack_string(p, "upserted");
                              p.pack_array(static_cast<std::uint32_t>(outcomes->size()));
@@ -150,11 +157,12 @@ suite::sync_handlers make_rem_handlers(record_store& store, const query_engine& 
     if (!from) return missing_field(r, "from");
     if (!to) return missing_field(r, "to");
     if (!rel) return missing_field(r, "rel");
-    if (auto s = store.add_edge(r.tenant, *from, *to, *rel, suite::find_field(r.body.object, "properties")); !s) {
+    if (auto s = store.add_edge(r.tenant, *from, *to, *rel,
+                                suite::find_field(r.body.object, "properties"));
+        !s) {
       return error_of(r, s.error());
     }
-    return suite::ok_reply(r.id,
-                           suite::pack_value([&](msgpack_packer& p) {
+    return suite::ok_reply(r.id, suite::pack_value([&](msgpack_packer& p) {
                              p.pack_map(3);
                              pack_string(p, "from");
                              pack_string(p, *from);
@@ -170,7 +178,8 @@ suite::sync_handlers make_rem_handlers(record_store& store, const query_engine& 
     auto id = suite::string_field(r.body.object, "id");
     if (!id || !valid_id(*id)) return missing_field(r, "id");
     std::string text = "TRAVERSE FROM " + quoted(*id) + " DEPTH " +
-                       std::to_string(suite::int_field(r.body.object, "depth").value_or(1)) + " DIRECTION " +
+                       std::to_string(suite::int_field(r.body.object, "depth").value_or(1)) +
+                       " DIRECTION " +
                        std::string(suite::string_field(r.body.object, "direction").value_or("out"));
     if (auto rel = suite::string_field(r.body.object, "rel")) text += " TYPE " + quoted(*rel);
     auto out = engine.run(r.tenant, text, r.deadline_ms);

@@ -6,7 +6,8 @@ namespace rem {
 namespace {
 
 suite::error_info bad(std::string field, std::string message) {
-  return suite::make_error(400, "invalid_schema", field + " " + message, {{std::move(field), std::move(message)}});
+  return suite::make_error(400, "invalid_schema", field + " " + message,
+                           {{std::move(field), std::move(message)}});
 }
 
 suite::result<std::vector<std::string>> string_list(const msgpack::object& map, const char* field) {
@@ -36,18 +37,21 @@ bool valid_type_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
   auto first = name.front();
   if (!(std::isalpha(static_cast<unsigned char>(first)) || first == '_')) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
 }
 
 suite::result<type_schema_ptr> parse_type_schema(const msgpack::object& registration) {
   if (registration.type != msgpack::type::MAP) return bad("body", "must be an object");
   auto schema = std::make_shared<type_schema>();
   auto name = suite::string_field(registration, "name");
-  if (!name || !valid_type_name(*name)) return bad("name", "must match [A-Za-z_][A-Za-z0-9_]* (at most 64)");
+  if (!name || !valid_type_name(*name))
+    return bad("name", "must match [A-Za-z_][A-Za-z0-9_]* (at most 64)");
   schema->name = std::string(*name);
   schema->category = std::string(suite::string_field(registration, "category").value_or("entity"));
-  if (schema->category != "resource" && schema->category != "entity" && schema->category != "moment") {
+  if (schema->category != "resource" && schema->category != "entity" &&
+      schema->category != "moment") {
     return bad("category", "must be resource, entity or moment");
   }
   auto key_field = suite::string_field(registration, "key_field");
@@ -61,7 +65,8 @@ suite::result<type_schema_ptr> parse_type_schema(const msgpack::object& registra
   schema->embedding_fields = std::move(*embedded);
 
   const auto* json_schema = suite::find_field(registration, "schema");
-  if (!json_schema || json_schema->type != msgpack::type::MAP) return bad("schema", "must be a JSON Schema object");
+  if (!json_schema || json_schema->type != msgpack::type::MAP)
+    return bad("schema", "must be a JSON Schema object");
   std::string schema_text;
   suite::msgpack_to_json(*json_schema, schema_text);
   auto compiled = suite::json_schema::compile(schema_text);
@@ -74,9 +79,11 @@ suite::result<type_schema_ptr> parse_type_schema(const msgpack::object& registra
   return type_schema_ptr(std::move(schema));
 }
 
-suite::result<validated_record> validate_record(const type_schema& schema, const msgpack::object& properties) {
+suite::result<validated_record> validate_record(const type_schema& schema,
+                                                const msgpack::object& properties) {
   if (properties.type != msgpack::type::MAP) {
-    return suite::make_error(400, "invalid_record", "record must be an object", {{"record", "must be an object"}});
+    return suite::make_error(400, "invalid_record", "record must be an object",
+                             {{"record", "must be an object"}});
   }
   std::string json;
   suite::msgpack_to_json(properties, json);
@@ -97,7 +104,8 @@ suite::result<validated_record> validate_record(const type_schema& schema, const
     out.key = std::to_string(key->via.i64);
   } else {
     return suite::make_error(400, "invalid_record", "record has no key",
-                             {{"record." + schema.key_field, "is required (the key field: a non-empty string or an integer)"}});
+                             {{"record." + schema.key_field,
+                               "is required (the key field: a non-empty string or an integer)"}});
   }
   if (schema.category == "moment") {
     auto starts = suite::string_field(out.properties.object, "starts_at");

@@ -44,6 +44,7 @@ struct validated_record {
 
 // Checks `properties` against the schema (JSON Schema, the key field present as a
 // non-empty string or an integer, moments' starts_at <= ends_at). 400 on failure.
-suite::result<validated_record> validate_record(const type_schema& schema, const msgpack::object& properties);
+suite::result<validated_record> validate_record(const type_schema& schema,
+                                                const msgpack::object& properties);
 
 }  // namespace rem

@@ -14,7 +14,9 @@
 namespace rem {
 namespace {
 
-std::string graph_key(const std::string& tenant, const std::string& type) { return tenant + '\0' + type; }
+std::string graph_key(const std::string& tenant, const std::string& type) {
+  return tenant + '\0' + type;
+}
 
 std::optional<std::uint64_t> file_checksum(const std::string& path, std::uint64_t& size_out) {
   std::ifstream in(path, std::ios::binary);
@@ -45,7 +47,8 @@ std::string vector_catalog::file_stem(const std::string& tenant, const std::stri
   return settings_.dir + "/" + id_from_number(XXH3_64bits(key.data(), key.size()));
 }
 
-std::shared_ptr<vector_catalog::graph> vector_catalog::find(const std::string& tenant, const std::string& type) const {
+std::shared_ptr<vector_catalog::graph> vector_catalog::find(const std::string& tenant,
+                                                            const std::string& type) const {
   std::shared_lock lock(graphs_mutex_);
   auto it = graphs_.find(graph_key(tenant, type));
   return it == graphs_.end() ? nullptr : it->second;
@@ -59,8 +62,8 @@ std::shared_ptr<vector_catalog::graph> vector_catalog::find_or_create(const std:
   if (!slot) {
     slot = std::make_shared<graph>();
     slot->space = std::make_unique<hnswlib::InnerProductSpace>(settings_.dimension);
-    slot->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(slot->space.get(), 1024, settings_.m,
-                                                                    settings_.ef_construction);
+    slot->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+        slot->space.get(), 1024, settings_.m, settings_.ef_construction);
     slot->index->setEf(settings_.ef_search);
   }
   return slot;
@@ -83,7 +86,8 @@ std::string vector_catalog::open_graph(const std::string& tenant, const std::str
         auto loaded = std::make_unique<hnswlib::HierarchicalNSW<float>>(g->space.get());
         loaded->num_deleted_ = 0;
         try {
-          loaded->loadIndex(stem + ".hnsw", g->space.get(), std::max<std::size_t>(1024, expected_count * 2));
+          loaded->loadIndex(stem + ".hnsw", g->space.get(),
+                            std::max<std::size_t>(1024, expected_count * 2));
           loaded->setEf(settings_.ef_search);
           if (loaded->cur_element_count - loaded->num_deleted_ == expected_count) {
             g->index = std::move(loaded);
@@ -102,7 +106,8 @@ std::string vector_catalog::open_graph(const std::string& tenant, const std::str
       settings_.ef_construction);
   g->index->setEf(settings_.ef_search);
   source([&](std::uint64_t label, const float* vector) {
-    if (g->index->cur_element_count >= g->index->max_elements_) g->index->resizeIndex(g->index->max_elements_ * 2);
+    if (g->index->cur_element_count >= g->index->max_elements_)
+      g->index->resizeIndex(g->index->max_elements_ * 2);
     g->index->addPoint(vector, label);
   });
   return "rebuilt";
@@ -112,11 +117,13 @@ void vector_catalog::upsert(const std::string& tenant, const std::string& type, 
                             const float* vector) {
   auto g = find_or_create(tenant, type);
   std::unique_lock lock(g->mutex);
-  if (g->index->cur_element_count >= g->index->max_elements_) g->index->resizeIndex(g->index->max_elements_ * 2);
+  if (g->index->cur_element_count >= g->index->max_elements_)
+    g->index->resizeIndex(g->index->max_elements_ * 2);
   g->index->addPoint(vector, label);  // an existing label is updated (and undeleted) by hnswlib
 }
 
-void vector_catalog::remove(const std::string& tenant, const std::string& type, std::uint64_t label) {
+void vector_catalog::remove(const std::string& tenant, const std::string& type,
+                            std::uint64_t label) {
   auto g = find(tenant, type);
   if (!g) return;
   std::unique_lock lock(g->mutex);
@@ -136,7 +143,8 @@ std::vector<vector_hit> vector_catalog::search(const std::string& tenant, const 
   if (g->live() == 0) return hits;
   auto queue = g->index->searchKnn(query, k);
   hits.resize(queue.size());
-  for (auto i = hits.size(); i-- > 0; queue.pop()) hits[i] = {queue.top().second, queue.top().first};
+  for (auto i = hits.size(); i-- > 0; queue.pop())
+    hits[i] = {queue.top().second, queue.top().first};
   return hits;
 }
 
@@ -172,7 +180,8 @@ suite::status vector_catalog::save_all() {
   }
   std::ofstream marker(settings_.dir + "/CLEAN");
   marker << "clean\n";
-  return marker ? suite::ok() : suite::status(suite::make_error(500, "hnsw_save", "cannot write CLEAN marker"));
+  return marker ? suite::ok()
+                : suite::status(suite::make_error(500, "hnsw_save", "cannot write CLEAN marker"));
 }
 
 }  // namespace rem

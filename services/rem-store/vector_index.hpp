@@ -47,17 +47,20 @@ class vector_catalog {
   const hnsw_settings& settings() const { return settings_; }
 
   // Calls `visit(label, vector)` for every stored embedding of one graph.
-  using embedding_source = std::function<void(const std::function<void(std::uint64_t, const float*)>&)>;
+  using embedding_source =
+      std::function<void(const std::function<void(std::uint64_t, const float*)>&)>;
   // Start-up: loads the graph file when it is trustworthy, otherwise rebuilds it from
   // `source`. Returns "loaded" or "rebuilt".
-  std::string open_graph(const std::string& tenant, const std::string& type, std::size_t expected_count,
-                         const embedding_source& source, bool trust_files);
+  std::string open_graph(const std::string& tenant, const std::string& type,
+                         std::size_t expected_count, const embedding_source& source,
+                         bool trust_files);
 
-  void upsert(const std::string& tenant, const std::string& type, std::uint64_t label, const float* vector);
+  void upsert(const std::string& tenant, const std::string& type, std::uint64_t label,
+              const float* vector);
   void remove(const std::string& tenant, const std::string& type, std::uint64_t label);
   // Up to k nearest, nearest first.
-  std::vector<vector_hit> search(const std::string& tenant, const std::string& type, const float* query,
-                                 std::size_t k) const;
+  std::vector<vector_hit> search(const std::string& tenant, const std::string& type,
+                                 const float* query, std::size_t k) const;
   std::size_t size(const std::string& tenant, const std::string& type) const;
 
   // Start-up: true when the previous run stopped cleanly (and consumes the marker).

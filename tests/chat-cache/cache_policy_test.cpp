@@ -16,13 +16,16 @@ using namespace std::chrono_literals;
 namespace {
 
 struct int_hash {
-  std::size_t operator()(int k) const { return static_cast<std::size_t>(static_cast<std::uint64_t>(k) * 0x9e3779b97f4a7c15ULL); }
+  std::size_t operator()(int k) const {
+    return static_cast<std::size_t>(static_cast<std::uint64_t>(k) * 0x9e3779b97f4a7c15ULL);
+  }
 };
 using test_cache = wtinylfu_cache<int, std::string, int_hash>;
 const auto t0 = std::chrono::steady_clock::time_point{} + 1000h;
 
 // Looks `key` up and, on a miss, stores it, as the service does.
-bool access(test_cache& cache, int key, std::size_t bytes, std::chrono::steady_clock::time_point now = t0) {
+bool access(test_cache& cache, int key, std::size_t bytes,
+            std::chrono::steady_clock::time_point now = t0) {
   if (cache.get(key, now)) return true;
   cache.put(key, "v" + std::to_string(key), bytes, now);
   return false;
@@ -48,7 +51,8 @@ TEST_CASE("a one-off scan does not flush the hot set") {
   CHECK(cache.removals()[removal_cause::size] > 4000);
 }
 
-TEST_CASE("W-TinyLFU beats LRU's behaviour on a Zipf trace with a scan: the hot keys keep hitting") {
+TEST_CASE(
+    "W-TinyLFU beats LRU's behaviour on a Zipf trace with a scan: the hot keys keep hitting") {
   cache_limits limits;
   limits.max_bytes = 100 * 100;
   limits.max_entries = 100000;
@@ -57,12 +61,15 @@ TEST_CASE("W-TinyLFU beats LRU's behaviour on a Zipf trace with a scan: the hot 
   // Zipf(0.9) over 2,000 keys by inverse CDF.
   std::vector<double> cdf(2000);
   double sum = 0;
-  for (int i = 0; i < 2000; ++i) cdf[static_cast<std::size_t>(i)] = (sum += 1.0 / std::pow(i + 1, 0.9));
+  for (int i = 0; i < 2000; ++i)
+    cdf[static_cast<std::size_t>(i)] = (sum += 1.0 / std::pow(i + 1, 0.9));
   std::uniform_real_distribution<double> u(0, sum);
   int hits = 0, lookups = 0, scan_key = 100000;
   for (int i = 0; i < 40000; ++i) {
     bool scanning = i >= 20000 && i < 25000;
-    int key = scanning ? scan_key++ : static_cast<int>(std::lower_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin());
+    int key =
+        scanning ? scan_key++
+                 : static_cast<int>(std::lower_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin());
     bool hit = access(cache, key, 100);
     if (i >= 25000) {
       hits += hit ? 1 : 0;
@@ -84,9 +91,15 @@ TEST_CASE("the byte and entry bounds hold under a random workload") {
   for (int i = 0; i < 50000; ++i) {
     int k = key(rng);
     switch (op(rng)) {
-      case 0: cache.erase(k); break;
-      case 1: cache.put(k, "x", static_cast<std::size_t>(size(rng)), t0); break;  // replaces when present
-      default: access(cache, k, static_cast<std::size_t>(size(rng))); break;
+      case 0:
+        cache.erase(k);
+        break;
+      case 1:
+        cache.put(k, "x", static_cast<std::size_t>(size(rng)), t0);
+        break;  // replaces when present
+      default:
+        access(cache, k, static_cast<std::size_t>(size(rng)));
+        break;
     }
     REQUIRE(cache.bytes() <= limits.max_bytes);
     REQUIRE(cache.size() <= limits.max_entries);
@@ -149,7 +162,9 @@ TEST_CASE("removal causes reach the listener") {
   int counts[4] = {0, 0, 0, 0};
   cache_limits limits;
   limits.max_bytes = 100;
-  test_cache cache(limits, [&](const int&, const std::string&, std::size_t, removal_cause c) { ++counts[static_cast<int>(c)]; });
+  test_cache cache(limits, [&](const int&, const std::string&, std::size_t, removal_cause c) {
+    ++counts[static_cast<int>(c)];
+  });
   cache.put(1, "a", 10, t0);
   cache.put(1, "b", 10, t0);
   CHECK(*cache.get(1, t0) == "b");

@@ -40,7 +40,8 @@ std::string content_of(const std::string& body) {
     if (doc.HasMember("choices")) {
       const auto& choice = doc["choices"][0];
       if (choice.HasMember("message")) content += choice["message"]["content"].GetString();
-      if (choice.HasMember("delta") && choice["delta"].HasMember("content")) content += choice["delta"]["content"].GetString();
+      if (choice.HasMember("delta") && choice["delta"].HasMember("content"))
+        content += choice["delta"]["content"].GetString();
     }
   }
   return content;
@@ -58,30 +59,43 @@ std::size_t count_lines(const std::string& body, const std::string& prefix) {
 }
 
 struct suite_under_test {
-  int fake_port = free_port(), bus_port = free_port(), http_port = free_port(), metrics_port = free_port();
+  int fake_port = free_port(), bus_port = free_port(), http_port = free_port(),
+      metrics_port = free_port();
   test_process fake;
   test_process cache;
   test_process gateway;
 
-  explicit suite_under_test(std::vector<std::string> cache_args = {}, std::vector<std::string> fake_args = {})
-      : fake(bin_dir() + "/fake-llm", with({"--listen=127.0.0.1:" + std::to_string(fake_port)}, fake_args)),
+  explicit suite_under_test(std::vector<std::string> cache_args = {},
+                            std::vector<std::string> fake_args = {})
+      : fake(bin_dir() + "/fake-llm",
+             with({"--listen=127.0.0.1:" + std::to_string(fake_port)}, fake_args)),
         cache(bin_dir() + "/chat-cache",
-              with({"--bus=tcp://127.0.0.1:" + std::to_string(bus_port), "--metrics=127.0.0.1:" + std::to_string(metrics_port),
-                    "--llm=http://127.0.0.1:" + std::to_string(fake_port), "--workers=2", "--cache-shards=2",
-                    "--llm-connect-retries=1", "--llm-breaker-failures=3", "--llm-breaker-cooldown-ms=60000"},
+              with({"--bus=tcp://127.0.0.1:" + std::to_string(bus_port),
+                    "--metrics=127.0.0.1:" + std::to_string(metrics_port),
+                    "--llm=http://127.0.0.1:" + std::to_string(fake_port), "--workers=2",
+                    "--cache-shards=2", "--llm-connect-retries=1", "--llm-breaker-failures=3",
+                    "--llm-breaker-cooldown-ms=60000"},
                    cache_args)),
         gateway(bin_dir() + "/gateway",
-                {"--http=127.0.0.1:" + std::to_string(http_port), "--metrics=127.0.0.1:" + std::to_string(free_port()),
-                 "--backend-chat-cache=tcp://127.0.0.1:" + std::to_string(bus_port), "--threads=2", "--timeout-ms=10000"}) {
+                {"--http=127.0.0.1:" + std::to_string(http_port),
+                 "--metrics=127.0.0.1:" + std::to_string(free_port()),
+                 "--backend-chat-cache=tcp://127.0.0.1:" + std::to_string(bus_port), "--threads=2",
+                 "--timeout-ms=10000"}) {
     fake.start();
     cache.start();
     gateway.start();
-    REQUIRE_MESSAGE(wait_until([&] { return http_once(fake_port, "GET", "/fake/stats").status == 200; }), fake.log());
-    REQUIRE_MESSAGE(wait_until([&] { return http_once(http_port, "GET", "/api/sys/chat-cache/health").status == 200; }),
+    REQUIRE_MESSAGE(
+        wait_until([&] { return http_once(fake_port, "GET", "/fake/stats").status == 200; }),
+        fake.log());
+    REQUIRE_MESSAGE(wait_until([&] {
+                      return http_once(http_port, "GET", "/api/sys/chat-cache/health").status ==
+                             200;
+                    }),
                     std::string(cache.log() + gateway.log()));
   }
 
-  static std::vector<std::string> with(std::vector<std::string> base, const std::vector<std::string>& extra) {
+  static std::vector<std::string> with(std::vector<std::string> base,
+                                       const std::vector<std::string>& extra) {
     base.insert(base.end(), extra.begin(), extra.end());
     return base;
   }
@@ -98,7 +112,8 @@ struct suite_under_test {
 };
 
 std::string chat_body(const std::string& prompt, const std::string& extra = R"("stream":false)") {
-  return R"({"model":"fake","messages":[{"role":"user","content":")" + prompt + R"("}],)" + extra + "}";
+  return R"({"model":"fake","messages":[{"role":"user","content":")" + prompt + R"("}],)" + extra +
+         "}";
 }
 
 }  // namespace
@@ -121,11 +136,13 @@ TEST_CASE("Ollama chat: a miss, then hits in both stream modes with the same con
   CHECK(content_of(hit.body) == content);
 
   // Key order and whitespace differ, stream is on (the default): same entry, NDJSON.
-  auto streamed = client.post("/api/chat", R"({ "messages": [ {"content":"hello", "role":"user"} ],  "model":"fake" })");
+  auto streamed = client.post(
+      "/api/chat", R"({ "messages": [ {"content":"hello", "role":"user"} ],  "model":"fake" })");
   REQUIRE(streamed.status == 200);
   CHECK(streamed.headers["x-cache"] == "HIT");
   CHECK(streamed.headers["content-type"] == "application/x-ndjson");
-  CHECK(count_lines(streamed.body, "{") == 17);  // 16 tokens as the model streamed them + the done line
+  CHECK(count_lines(streamed.body, "{") ==
+        17);  // 16 tokens as the model streamed them + the done line
   CHECK(content_of(streamed.body) == content);
   CHECK(s.llm_served() == 1);
 
@@ -136,7 +153,8 @@ TEST_CASE("Ollama chat: a miss, then hits in both stream modes with the same con
   auto gen = client.post("/api/generate", R"({"model":"fake","prompt":"why","stream":false})");
   REQUIRE(gen.status == 200);
   CHECK(parse_json(gen.body).HasMember("response"));
-  CHECK(client.post("/api/generate", R"({"model":"fake","prompt":"why"})").headers["x-cache"] == "HIT");
+  CHECK(client.post("/api/generate", R"({"model":"fake","prompt":"why"})").headers["x-cache"] ==
+        "HIT");
   CHECK(s.llm_served() == 3);
 
   auto stats = s.stats();
@@ -159,7 +177,8 @@ TEST_CASE("OpenAI chat completions: SSE and JSON, miss then hit") {
   suite_under_test s;
   http_client client("127.0.0.1", s.http_port);
   auto body = [](bool stream) {
-    return std::string(R"({"model":"fake","messages":[{"role":"user","content":"hi"}],"temperature":0.5,"stream":)") +
+    return std::string(
+               R"({"model":"fake","messages":[{"role":"user","content":"hi"}],"temperature":0.5,"stream":)") +
            (stream ? "true" : "false") + "}";
   };
   auto sse = client.post("/v1/chat/completions", body(true));
@@ -199,22 +218,26 @@ TEST_CASE("100 concurrent identical misses: the LLM serves exactly one") {
   CHECK(s.stats()["loads_in_flight"].GetInt64() == 0);
 }
 
-TEST_CASE("Cache-Control: no-cache goes to the LLM and refreshes the entry; no-store keeps nothing") {
+TEST_CASE(
+    "Cache-Control: no-cache goes to the LLM and refreshes the entry; no-store keeps nothing") {
   suite_under_test s;
   http_client client("127.0.0.1", s.http_port);
   CHECK(client.post("/api/chat", chat_body("fresh")).headers["x-cache"] == "MISS");
-  auto forced = client.request("POST", "/api/chat", chat_body("fresh"), {{"Cache-Control", "no-cache"}});
+  auto forced =
+      client.request("POST", "/api/chat", chat_body("fresh"), {{"Cache-Control", "no-cache"}});
   CHECK(forced.headers["x-cache"] == "MISS");
   CHECK(s.llm_served() == 2);
   CHECK(client.post("/api/chat", chat_body("fresh")).headers["x-cache"] == "HIT");
   CHECK(s.stats()["evictions"]["replaced"].GetInt64() == 1);
 
-  CHECK(client.request("POST", "/api/chat", chat_body("secret"), {{"Cache-Control", "no-store"}}).headers["x-cache"] == "MISS");
+  CHECK(client.request("POST", "/api/chat", chat_body("secret"), {{"Cache-Control", "no-store"}})
+            .headers["x-cache"] == "MISS");
   CHECK(client.post("/api/chat", chat_body("secret")).headers["x-cache"] == "MISS");
   CHECK(s.llm_served() == 4);
 }
 
-TEST_CASE("upstream errors are passed on and never cached; a dead upstream gives 503, then the breaker") {
+TEST_CASE(
+    "upstream errors are passed on and never cached; a dead upstream gives 503, then the breaker") {
   suite_under_test s;
   http_client client("127.0.0.1", s.http_port);
   auto failed = client.post("/api/chat", chat_body("FAIL500"));
@@ -243,8 +266,10 @@ TEST_CASE("the byte bound holds; evictions by size are counted") {
   suite_under_test s({"--cache-max-bytes=20000", "--cache-shards=1"});
   http_client client("127.0.0.1", s.http_port);
   for (int i = 0; i < 60; ++i) {
-    auto r = client.post("/api/generate", R"({"model":"fake","stream":false,"options":{"num_predict":40},"prompt":"p)" +
-                                              std::to_string(i) + R"("})");
+    auto r =
+        client.post("/api/generate",
+                    R"({"model":"fake","stream":false,"options":{"num_predict":40},"prompt":"p)" +
+                        std::to_string(i) + R"("})");
     REQUIRE(r.status == 200);
   }
   auto stats = s.stats();
@@ -258,7 +283,9 @@ TEST_CASE("DELETE /api/cache by key, by model and all") {
   http_client client("127.0.0.1", s.http_port);
   auto first = client.post("/api/chat", chat_body("one"));
   client.post("/api/chat", chat_body("two"));
-  client.post("/api/chat", R"({"model":"fake-large","messages":[{"role":"user","content":"one"}],"stream":false})");
+  client.post(
+      "/api/chat",
+      R"({"model":"fake-large","messages":[{"role":"user","content":"one"}],"stream":false})");
   CHECK(s.stats()["entries"].GetInt64() == 3);
 
   auto by_key = client.request("DELETE", "/api/cache?key=" + first.headers["x-cache-key"]);
@@ -266,7 +293,8 @@ TEST_CASE("DELETE /api/cache by key, by model and all") {
   CHECK(parse_json(by_key.body)["removed"].GetInt64() == 1);
   CHECK(client.post("/api/chat", chat_body("one")).headers["x-cache"] == "MISS");
 
-  CHECK(parse_json(client.request("DELETE", "/api/cache?model=fake-large").body)["removed"].GetInt64() == 1);
+  CHECK(parse_json(client.request("DELETE", "/api/cache?model=fake-large").body)["removed"]
+            .GetInt64() == 1);
   CHECK(parse_json(client.request("DELETE", "/api/cache").body)["removed"].GetInt64() == 2);
   CHECK(s.stats()["entries"].GetInt64() == 0);
   CHECK(s.stats()["evictions"]["explicit"].GetInt64() == 4);

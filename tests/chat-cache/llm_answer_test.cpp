@@ -9,9 +9,12 @@ using namespace suite::chat_cache;
 
 TEST_CASE("an Ollama NDJSON stream keeps its pieces and replays with the same chunking") {
   std::string body =
-      R"({"model":"m","created_at":"x","message":{"role":"assistant","content":"Hel"},"done":false})" "\n"
-      R"({"model":"m","created_at":"x","message":{"role":"assistant","content":"lo \"you\""},"done":false})" "\n"
-      R"({"model":"m","created_at":"x","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":3,"eval_count":2})" "\n";
+      R"({"model":"m","created_at":"x","message":{"role":"assistant","content":"Hel"},"done":false})"
+      "\n"
+      R"({"model":"m","created_at":"x","message":{"role":"assistant","content":"lo \"you\""},"done":false})"
+      "\n"
+      R"({"model":"m","created_at":"x","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":3,"eval_count":2})"
+      "\n";
   auto answer = parse_upstream(api_family::ollama_chat, body);
   REQUIRE(answer.ok());
   CHECK(answer->pieces() == std::vector<std::string>{"Hel", "lo \"you\""});
@@ -34,10 +37,16 @@ TEST_CASE("an Ollama NDJSON stream keeps its pieces and replays with the same ch
 
 TEST_CASE("an OpenAI SSE stream parses, renders as SSE ending with [DONE], and as one JSON") {
   std::string body =
-      "data: {\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"A\"},\"finish_reason\":null}]}\n\n"
+      "data: "
+      "{\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":"
+      "\"A\"},\"finish_reason\":null}]}\n\n"
       ": keep-alive\n\n"
-      "data: {\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"B\"},\"finish_reason\":null}]}\n\n"
-      "data: {\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n"
+      "data: "
+      "{\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"B\"},\"finish_"
+      "reason\":null}]}\n\n"
+      "data: "
+      "{\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}"
+      "\n\n"
       "data: [DONE]\n\n";
   auto answer = parse_upstream(api_family::openai_chat, body);
   REQUIRE(answer.ok());
@@ -56,7 +65,8 @@ TEST_CASE("an OpenAI SSE stream parses, renders as SSE ending with [DONE], and a
 }
 
 TEST_CASE("a generate reply, and broken replies are errors") {
-  auto g = parse_upstream(api_family::ollama_generate, R"({"model":"m","response":"xyz","done":true})");
+  auto g =
+      parse_upstream(api_family::ollama_generate, R"({"model":"m","response":"xyz","done":true})");
   REQUIRE(g.ok());
   CHECK(g->content() == "xyz");
   CHECK_FALSE(parse_upstream(api_family::ollama_chat, "").ok());
@@ -68,7 +78,8 @@ TEST_CASE("a generate reply, and broken replies are errors") {
 
 TEST_CASE("pieces of any length survive the compact storage") {
   llm_answer answer;
-  std::vector<std::string> pieces{"a", std::string(127, 'b'), std::string(128, 'c'), std::string(70000, 'd'), "e"};
+  std::vector<std::string> pieces{"a", std::string(127, 'b'), std::string(128, 'c'),
+                                  std::string(70000, 'd'), "e"};
   for (const auto& p : pieces) answer.add_piece(p);
   CHECK(answer.pieces() == pieces);
   CHECK(answer.piece_count() == 5);

@@ -15,7 +15,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-result<llm_response> post_sync(llm_client& client, const std::string& path, const std::string& body) {
+result<llm_response> post_sync(llm_client& client, const std::string& path,
+                               const std::string& body) {
   std::promise<result<llm_response>> promise;
   auto future = promise.get_future();
   client.post(path, body, [&promise](result<llm_response> r) { promise.set_value(std::move(r)); });
@@ -34,7 +35,8 @@ TEST_CASE("streamed chat from the fake LLM, twice over one pooled connection, de
   s.base_url = "http://127.0.0.1:" + std::to_string(fake.port());
   auto client = llm_client::create(s);
   REQUIRE(client.ok());
-  std::string body = R"({"model":"fake","messages":[{"role":"user","content":"hello"}],"stream":true})";
+  std::string body =
+      R"({"model":"fake","messages":[{"role":"user","content":"hello"}],"stream":true})";
   auto first = post_sync(**client, "/api/chat", body);
   REQUIRE(first.ok());
   CHECK(first->status == 200);
@@ -45,12 +47,15 @@ TEST_CASE("streamed chat from the fake LLM, twice over one pooled connection, de
   REQUIRE(second.ok());
   CHECK(parse_upstream(api_family::ollama_chat, second->body)->content() == answer->content());
 
-  auto openai = post_sync(**client, "/v1/chat/completions", R"({"model":"fake","messages":[{"role":"user","content":"hello"}],"stream":true})");
+  auto openai =
+      post_sync(**client, "/v1/chat/completions",
+                R"({"model":"fake","messages":[{"role":"user","content":"hello"}],"stream":true})");
   REQUIRE(openai.ok());
   CHECK(openai->body.ends_with("data: [DONE]\n\n"));
   CHECK(parse_upstream(api_family::openai_chat, openai->body)->piece_count() == 5);
 
-  auto failing = post_sync(**client, "/api/chat", R"({"model":"fake","messages":[{"role":"user","content":"FAIL500"}]})");
+  auto failing = post_sync(**client, "/api/chat",
+                           R"({"model":"fake","messages":[{"role":"user","content":"FAIL500"}]})");
   REQUIRE(failing.ok());
   CHECK(failing->status == 500);
 }
@@ -75,7 +80,8 @@ TEST_CASE("nothing listening: retries, then 503; repeated failures open the brea
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == "upstream_circuit_open");
   std::this_thread::sleep_for(250ms);
-  auto trial = post_sync(**client, "/api/chat", "{}");  // half-open: one trial goes through (and fails)
+  auto trial =
+      post_sync(**client, "/api/chat", "{}");  // half-open: one trial goes through (and fails)
   REQUIRE_FALSE(trial.ok());
   CHECK(trial.error().code == "upstream_unavailable");
 }
@@ -97,7 +103,8 @@ TEST_CASE("an LLM slower than the time-out gives 504 and no retry") {
   s.request_timeout = 100ms;
   auto client = llm_client::create(s);
   REQUIRE(client.ok());
-  auto r = post_sync(**client, "/api/chat", R"({"model":"fake","messages":[{"role":"user","content":"slow"}]})");
+  auto r = post_sync(**client, "/api/chat",
+                     R"({"model":"fake","messages":[{"role":"user","content":"slow"}]})");
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().status == 504);
   CHECK(r.error().code == "upstream_timeout");

@@ -19,7 +19,8 @@ cache_key key_of(std::string_view json, std::string_view api = "ollama.chat") {
 }  // namespace
 
 TEST_CASE("key order and whitespace do not change the key") {
-  auto a = key_of(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"options":{"temperature":0.7,"seed":1}})");
+  auto a = key_of(
+      R"({"model":"m","messages":[{"role":"user","content":"hi"}],"options":{"temperature":0.7,"seed":1}})");
   auto b = key_of(R"({ "options" : { "seed":1, "temperature":0.7 },
                       "messages":[ {"content":"hi", "role":"user"} ], "model":"m" })");
   CHECK(a == b);
@@ -35,12 +36,18 @@ TEST_CASE("anything that changes the answer changes the key") {
   auto a = key_of(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
   CHECK_FALSE(a == key_of(R"({"model":"m2","messages":[{"role":"user","content":"hi"}]})"));
   CHECK_FALSE(a == key_of(R"({"model":"m","messages":[{"role":"user","content":"hi!"}]})"));
-  CHECK_FALSE(a == key_of(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"format":"json"})"));
-  CHECK_FALSE(a == key_of(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[]})"));
-  CHECK_FALSE(a == key_of(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})", "openai.chat"));
+  CHECK_FALSE(
+      a == key_of(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"format":"json"})"));
+  CHECK_FALSE(a ==
+              key_of(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[]})"));
+  CHECK_FALSE(
+      a == key_of(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})", "openai.chat"));
   // Message order matters (arrays keep their order).
-  CHECK_FALSE(key_of(R"({"model":"m","messages":[{"role":"user","content":"a"},{"role":"user","content":"b"}]})") ==
-              key_of(R"({"model":"m","messages":[{"role":"user","content":"b"},{"role":"user","content":"a"}]})"));
+  CHECK_FALSE(
+      key_of(
+          R"({"model":"m","messages":[{"role":"user","content":"a"},{"role":"user","content":"b"}]})") ==
+      key_of(
+          R"({"model":"m","messages":[{"role":"user","content":"b"},{"role":"user","content":"a"}]})"));
   // Strings that look alike under naive concatenation stay apart.
   CHECK_FALSE(key_of(R"({"model":"ab","prompt":"c"})") == key_of(R"({"model":"a","prompt":"bc"})"));
 }

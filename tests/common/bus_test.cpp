@@ -118,7 +118,8 @@ TEST_CASE("request and reply over inproc and tcp") {
     CHECK(no_service.status == 404);
 
     auto text = m.render();
-    CHECK(text.find(R"(suite_requests_total{op="echo",service="bus-test",status="200"} 100)") != std::string::npos);
+    CHECK(text.find(R"(suite_requests_total{op="echo",service="bus-test",status="200"} 100)") !=
+          std::string::npos);
     CHECK(text.find(R"(suite_inflight_requests{service="bus-test"} 0)") != std::string::npos);
     CHECK(text.find(R"(suite_bus_queue_depth{service="bus-test"} 0)") != std::string::npos);
   }
@@ -185,7 +186,8 @@ TEST_CASE("a job dropped without an answer is answered 500, not left hanging") {
   CHECK(r.error->code == "dropped");
 }
 
-TEST_CASE("a dead service is 503 at once, in-flight calls fail fast, and it is used again when back") {
+TEST_CASE(
+    "a dead service is 503 at once, in-flight calls fail fast, and it is used again when back") {
   bus_fixture f;
   auto endpoint = tcp_endpoint();
   bus_client client(bus_client::options{5s, 20ms});
@@ -210,7 +212,8 @@ TEST_CASE("a dead service is 503 at once, in-flight calls fail fast, and it is u
 
     auto promise = std::make_shared<std::promise<reply>>();
     auto future = promise->get_future();
-    client.call("svc", make_request("hold"), [promise](reply x) { promise->set_value(std::move(x)); });
+    client.call("svc", make_request("hold"),
+                [promise](reply x) { promise->set_value(std::move(x)); });
     std::this_thread::sleep_for(50ms);
     auto killed = std::chrono::steady_clock::now();
     server.stop();
@@ -243,7 +246,8 @@ TEST_CASE("several endpoints of one service share the calls round robin") {
     return call_sync(client, "svc", make_request("echo")).status == 200 && client.connected("svc");
   }));
   std::this_thread::sleep_for(100ms);  // both connections up
-  for (int i = 0; i < 20; ++i) REQUIRE(call_sync(client, "svc", make_request("echo", i)).status == 200);
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(call_sync(client, "svc", make_request("echo", i)).status == 200);
   auto count = [](metrics& m) {
     auto text = m.render();
     auto key = std::string(R"(op="echo",service=")") + m.service() + R"(",status="200"} )";
@@ -254,7 +258,8 @@ TEST_CASE("several endpoints of one service share the calls round robin") {
   CHECK(count(mb) >= 5);
 }
 
-TEST_CASE("garbage and late frames sent straight to the ROUTER get errors and the server keeps serving") {
+TEST_CASE(
+    "garbage and late frames sent straight to the ROUTER get errors and the server keeps serving") {
   bus_fixture f;
   auto endpoint = tcp_endpoint();
   metrics m("bus-test");
@@ -316,7 +321,8 @@ TEST_CASE("a subscription receives what a PUB socket publishes") {
   std::atomic<bool> done{false};
   bus_client client;
   client.subscribe(endpoint, {"events"}, [&](const std::string& topic, const msgpack_value& v) {
-    if (!done.exchange(true)) got.set_value(topic + ":" + std::string(string_field(v.object, "k").value_or("")));
+    if (!done.exchange(true))
+      got.set_value(topic + ":" + std::string(string_field(v.object, "k").value_or("")));
   });
   REQUIRE(client.start().ok());
   auto payload = pack_value([](msgpack_packer& p) {

@@ -61,7 +61,8 @@ TEST_CASE("ok and error replies survive encode and decode") {
   CHECK(string_field(ok->body.object, "name") == "Wanjiru");
 
   msgpack::sbuffer e;
-  encode(error_reply(8, make_error(409, "conflict", "stale version", {{"version", "is 3, not 2"}})), e);
+  encode(error_reply(8, make_error(409, "conflict", "stale version", {{"version", "is 3, not 2"}})),
+         e);
   auto err = decode_reply(e.data(), e.size());
   REQUIRE(err.ok());
   CHECK(err->status == 409);
@@ -85,7 +86,10 @@ TEST_CASE("malformed request frames give errors, never crashes") {
     CHECK(!r.ok());
   }
   SUBCASE("not a map") {
-    auto frame = pack_value([](msgpack_packer& p) { p.pack_array(1); p.pack_int(1); });
+    auto frame = pack_value([](msgpack_packer& p) {
+      p.pack_array(1);
+      p.pack_int(1);
+    });
     msgpack::sbuffer b;
     msgpack_packer(b).pack(frame.object);
     CHECK(!decode_request(b.data(), b.size()).ok());

@@ -37,7 +37,8 @@ TEST_CASE("JSON to msgpack and back keeps values exactly") {
         R"({"amount":1234.50,"tiny":0.1,"big":12345678901234567890.01,"e":1e3})");
   CHECK(round_trip(R"({"u":18446744073709551615,"i":-9223372036854775808})") ==
         R"({"u":18446744073709551615,"i":-9223372036854775808})");
-  CHECK(round_trip(R"({"s":"caf\u00e9 \"q\" \\ \n"})") == "{\"s\":\"caf\xc3\xa9 \\\"q\\\" \\\\ \\n\"}");
+  CHECK(round_trip(R"({"s":"caf\u00e9 \"q\" \\ \n"})") ==
+        "{\"s\":\"caf\xc3\xa9 \\\"q\\\" \\\\ \\n\"}");
   CHECK(round_trip("") == "{}");
   CHECK(round_trip("  \n") == "{}");
 }
@@ -49,7 +50,8 @@ TEST_CASE("decimals reach services as exact text") {
 }
 
 TEST_CASE("malformed JSON is a 400 that says where") {
-  for (const char* bad : {R"({"a":)", R"({"a":1}})", "{'a':1}", "[1,2]", "42", R"({"a":1} x)", "\xff\xfe"}) {
+  for (const char* bad :
+       {R"({"a":)", R"({"a":1}})", "{'a':1}", "[1,2]", "42", R"({"a":1} x)", "\xff\xfe"}) {
     auto value = json_to_msgpack(bad, nullptr);
     REQUIRE(!value.ok());
     CHECK(value.error().status == 400);
@@ -101,7 +103,8 @@ TEST_CASE("schema violations name every missing field and the failing one") {
   CHECK(json_to_msgpack(R"({"name":"A","age":1,"kin":{"phone":"1","name":"B"}})", s).ok());
 }
 
-TEST_CASE("URL parameters are typed by the schema, validated and cannot be overridden by the body") {
+TEST_CASE(
+    "URL parameters are typed by the schema, validated and cannot be overridden by the body") {
   auto schema = json_schema::compile(patient_schema);
   REQUIRE(schema.ok());
   auto value = json_to_msgpack(R"({"name":"A","age":3})", schema->get(), {{"limit", "25"}});
@@ -112,7 +115,8 @@ TEST_CASE("URL parameters are typed by the schema, validated and cannot be overr
   REQUIRE(!bad.ok());
   CHECK(bad.error().details[0].field == "limit");
 
-  auto conflict = json_to_msgpack(R"({"name":"A","age":3,"limit":1})", schema->get(), {{"limit", "2"}});
+  auto conflict =
+      json_to_msgpack(R"({"name":"A","age":3,"limit":1})", schema->get(), {{"limit", "2"}});
   REQUIRE(!conflict.ok());
   CHECK(conflict.error().details[0].field == "limit");
 

@@ -14,19 +14,31 @@ TEST_CASE("the text exposition carries the standard families") {
   m.inflight().Increment();
   m.set_startup_seconds(0.012);
   auto text = m.render();
-  CHECK(text.find(R"(suite_requests_total{op="things.get",service="test-svc",status="200"} 2)") != std::string::npos);
-  CHECK(text.find(R"(suite_requests_total{op="things.get",service="test-svc",status="404"} 1)") != std::string::npos);
-  CHECK(text.find(R"(suite_requests_total{op="other",service="test-svc",status="other"} 1)") != std::string::npos);
-  CHECK(text.find(R"(suite_request_duration_seconds_bucket{op="things.get",service="test-svc",le="5e-05"} 0)") != std::string::npos);
-  CHECK(text.find(R"(suite_request_duration_seconds_bucket{op="things.get",service="test-svc",le="0.0004"} 2)") != std::string::npos);
-  CHECK(text.find(R"(suite_request_duration_seconds_count{op="things.get",service="test-svc"} 3)") != std::string::npos);
+  CHECK(text.find(R"(suite_requests_total{op="things.get",service="test-svc",status="200"} 2)") !=
+        std::string::npos);
+  CHECK(text.find(R"(suite_requests_total{op="things.get",service="test-svc",status="404"} 1)") !=
+        std::string::npos);
+  CHECK(text.find(R"(suite_requests_total{op="other",service="test-svc",status="other"} 1)") !=
+        std::string::npos);
+  CHECK(
+      text.find(
+          R"(suite_request_duration_seconds_bucket{op="things.get",service="test-svc",le="5e-05"} 0)") !=
+      std::string::npos);
+  CHECK(
+      text.find(
+          R"(suite_request_duration_seconds_bucket{op="things.get",service="test-svc",le="0.0004"} 2)") !=
+      std::string::npos);
+  CHECK(
+      text.find(R"(suite_request_duration_seconds_count{op="things.get",service="test-svc"} 3)") !=
+      std::string::npos);
   CHECK(text.find(R"(suite_inflight_requests{service="test-svc"} 1)") != std::string::npos);
   CHECK(text.find(R"(suite_bus_queue_depth{service="test-svc"} 0)") != std::string::npos);
   CHECK(text.find(R"(suite_startup_seconds{service="test-svc"} 0.012)") != std::string::npos);
   CHECK(text.find("suite_build_info{build_type=") != std::string::npos);
   CHECK(text.find("cpu_model=\"" + cpu_model() + "\"") != std::string::npos);
-  for (const char* family : {"process_resident_memory_bytes ", "process_virtual_memory_bytes ", "process_cpu_seconds_total ",
-                             "process_open_fds ", "process_start_time_seconds "}) {
+  for (const char* family :
+       {"process_resident_memory_bytes ", "process_virtual_memory_bytes ",
+        "process_cpu_seconds_total ", "process_open_fds ", "process_start_time_seconds "}) {
     CHECK_MESSAGE(text.find(family) != std::string::npos, family);
   }
 }
@@ -53,7 +65,8 @@ TEST_CASE("recording can be switched off to measure its cost") {
   metrics::set_recording(false);
   m.op("a").record(200, 0.1);
   metrics::set_recording(true);
-  CHECK(m.render().find(R"(suite_requests_total{op="a",service="test-svc",status="200"} 0)") != std::string::npos);
+  CHECK(m.render().find(R"(suite_requests_total{op="a",service="test-svc",status="200"} 0)") !=
+        std::string::npos);
 }
 
 TEST_CASE("serving on a taken port is a clear error") {

@@ -25,25 +25,33 @@ TEST_CASE("catalogue mistakes are errors naming the op") {
     files[0].content = keep.back();
     return op_catalogue::load(files);
   };
-  auto good = R"({"services":["s"],"ops":[{"op":"a.b","service":"s","method":"GET","route":"/a","request_schema":"bodies/a.json"}]})";
+  auto good =
+      R"({"services":["s"],"ops":[{"op":"a.b","service":"s","method":"GET","route":"/a","request_schema":"bodies/a.json"}]})";
   CHECK(load(good).ok());
-  auto dup = R"({"services":["s"],"ops":[{"op":"a.b","service":"s","method":"GET","route":"/a"},{"op":"a.b","service":"s","method":"GET","route":"/b"}]})";
+  auto dup =
+      R"({"services":["s"],"ops":[{"op":"a.b","service":"s","method":"GET","route":"/a"},{"op":"a.b","service":"s","method":"GET","route":"/b"}]})";
   CHECK(load(dup).error().message.find("a.b") != std::string::npos);
-  auto same_route = R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a"},{"op":"b","service":"s","method":"GET","route":"/a"}]})";
+  auto same_route =
+      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a"},{"op":"b","service":"s","method":"GET","route":"/a"}]})";
   CHECK(!load(same_route).ok());
-  auto missing_schema = R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","request_schema":"bodies/zz.json"}]})";
+  auto missing_schema =
+      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","request_schema":"bodies/zz.json"}]})";
   CHECK(load(missing_schema).error().message.find("zz.json") != std::string::npos);
-  auto unknown_service = R"({"services":["s"],"ops":[{"op":"a","service":"t","method":"GET","route":"/a"}]})";
+  auto unknown_service =
+      R"({"services":["s"],"ops":[{"op":"a","service":"t","method":"GET","route":"/a"}]})";
   CHECK(!load(unknown_service).ok());
-  auto bad_method = R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"FETCH","route":"/a"}]})";
+  auto bad_method =
+      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"FETCH","route":"/a"}]})";
   CHECK(!load(bad_method).ok());
-  auto sse_without_topic = R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","kind":"sse"}]})";
+  auto sse_without_topic =
+      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","kind":"sse"}]})";
   CHECK(!load(sse_without_topic).ok());
   CHECK(!load("not json").ok());
 }
 
 TEST_CASE("a service's ops come from ops/<service>.json, checked like the rest") {
-  std::string base = R"({"services":["s"],"ops":[{"op":"sys.x","service":"*","method":"GET","route":"/sys/{service}"}]})";
+  std::string base =
+      R"({"services":["s"],"ops":[{"op":"sys.x","service":"*","method":"GET","route":"/sys/{service}"}]})";
   std::string own = R"({"ops":[{"op":"s.get","service":"s","method":"GET","route":"/s/{id}"}]})";
   std::string clash = R"({"ops":[{"op":"sys.x","service":"s","method":"GET","route":"/other"}]})";
   auto ok = op_catalogue::load({{"ops.json", base}, {"ops/s.json", own}});

@@ -30,9 +30,12 @@ std::int64_t stat(ingest_fixture& f, const char* key) {
 std::string batch_of(int client, int number, int size) {
   std::string body = "{\"events\":[";
   for (int i = 0; i < size; ++i) {
-    std::string id = "c" + std::to_string(client) + "-b" + std::to_string(number) + "-" + std::to_string(i);
-    body += std::string(i ? "," : "") + R"({"session_id":"crash-)" + std::to_string(client) +
-            R"(","agent_type":"agent","event_type":"tool_use","tokens_in":1,"tokens_out":2,"event_id":")" + id + "\"}";
+    std::string id =
+        "c" + std::to_string(client) + "-b" + std::to_string(number) + "-" + std::to_string(i);
+    body +=
+        std::string(i ? "," : "") + R"({"session_id":"crash-)" + std::to_string(client) +
+        R"(","agent_type":"agent","event_type":"tool_use","tokens_in":1,"tokens_out":2,"event_id":")" +
+        id + "\"}";
   }
   return body + "]}";
 }
@@ -45,7 +48,7 @@ TEST_CASE("SIGKILL with batches in flight loses no acknowledged event, and stats
   std::atomic<bool> crashed{false};
   std::mutex mutex;
   std::set<std::string> acknowledged_batches;  // "client/number"
-  std::vector<int> unanswered(clients, -1);   // the batch each client had in flight at the crash
+  std::vector<int> unanswered(clients, -1);    // the batch each client had in flight at the crash
   std::vector<std::thread> threads;
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
@@ -78,7 +81,8 @@ TEST_CASE("SIGKILL with batches in flight loses no acknowledged event, and stats
   CHECK(total_after_restart >= static_cast<std::int64_t>(acknowledged * batch_size));
   for (const auto& key : acknowledged_batches) {
     auto slash = key.find('/');
-    auto r = f.post("/api/events/batch", batch_of(std::stoi(key.substr(0, slash)), std::stoi(key.substr(slash + 1)), batch_size));
+    auto r = f.post("/api/events/batch", batch_of(std::stoi(key.substr(0, slash)),
+                                                  std::stoi(key.substr(slash + 1)), batch_size));
     REQUIRE(r.status == 201);
     rapidjson::Document doc;
     doc.Parse(r.body.c_str());

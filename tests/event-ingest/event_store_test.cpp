@@ -2,8 +2,8 @@
 // sessions and stats in the same write, counters restored on reopen, query paging.
 #include <doctest/doctest.h>
 
-#include <filesystem>
 #include <unistd.h>
+#include <filesystem>
 
 #include "event_store.hpp"
 #include "suite/json_msgpack.hpp"
@@ -13,19 +13,21 @@ using namespace event_ingest;
 namespace {
 
 struct temp_dir {
-  std::string path = (std::filesystem::temp_directory_path() /
-                      ("event-store-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
-                         .string();
+  std::string path =
+      (std::filesystem::temp_directory_path() /
+       ("event-store-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
+          .string();
   temp_dir() { std::filesystem::remove_all(path); }
   ~temp_dir() { std::filesystem::remove_all(path); }
   static inline int counter = 0;
 };
 
-prepared_event make(const std::string& session, const std::string& event_type, std::optional<std::string> event_id,
-                    std::int64_t tokens_in = 0, std::int64_t created_at_ms = 1000) {
+prepared_event make(const std::string& session, const std::string& event_type,
+                    std::optional<std::string> event_id, std::int64_t tokens_in = 0,
+                    std::int64_t created_at_ms = 1000) {
   static auto prices = pricing_table::parse(pricing_table::embedded_json()).value();
-  std::string json = R"({"session_id":")" + session + R"(","agent_type":"a","event_type":")" + event_type +
-                     R"(","tokens_in":)" + std::to_string(tokens_in);
+  std::string json = R"({"session_id":")" + session + R"(","agent_type":"a","event_type":")" +
+                     event_type + R"(","tokens_in":)" + std::to_string(tokens_in);
   if (event_id) json += R"(,"event_id":")" + *event_id + "\"";
   json += "}";
   auto body = suite::json_to_msgpack(json, nullptr).value();
@@ -45,9 +47,11 @@ std::unique_ptr<event_store> open_store(const std::string& path) {
 TEST_CASE("a group dedups within itself and against what is stored, and counts exactly") {
   temp_dir dir;
   auto store = open_store(dir.path);
-  std::vector<prepared_event> first{make("s1", "session_start", "a", 10), make("s1", "tool_use", std::nullopt, 5)};
+  std::vector<prepared_event> first{make("s1", "session_start", "a", 10),
+                                    make("s1", "tool_use", std::nullopt, 5)};
   std::vector<prepared_event> second{make("s1", "tool_use", "a"), make("s2", "tool_use", "b", 1),
-                                     make("s2", "tool_use", "b"), make("s1", "session_end", std::nullopt)};
+                                     make("s2", "tool_use", "b"),
+                                     make("s1", "session_end", std::nullopt)};
   auto outcome = store->commit_group({&first, &second});
   REQUIRE(outcome.ok());
   CHECK(outcome->batches[0].ids.size() == 2);
@@ -73,7 +77,8 @@ TEST_CASE("counters and sessions survive a reopen") {
   temp_dir dir;
   {
     auto store = open_store(dir.path);
-    std::vector<prepared_event> batch{make("s", "tool_use", "x", 7), make("s", "tool_use", std::nullopt, 3)};
+    std::vector<prepared_event> batch{make("s", "tool_use", "x", 7),
+                                      make("s", "tool_use", std::nullopt, 3)};
     REQUIRE(store->commit_group({&batch}).ok());
   }
   auto store = open_store(dir.path);
@@ -92,7 +97,8 @@ TEST_CASE("queries page newest first, by session or globally, with filters") {
   auto store = open_store(dir.path);
   std::vector<prepared_event> batch;
   for (int i = 0; i < 7; ++i) {
-    batch.push_back(make(i % 2 ? "odd" : "even", i == 6 ? "error" : "tool_use", "e" + std::to_string(i), 0, 1000 + i));
+    batch.push_back(make(i % 2 ? "odd" : "even", i == 6 ? "error" : "tool_use",
+                         "e" + std::to_string(i), 0, 1000 + i));
   }
   REQUIRE(store->commit_group({&batch}).ok());
   event_query q;

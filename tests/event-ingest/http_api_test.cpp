@@ -26,8 +26,10 @@ rapidjson::Document json(const std::string& text) {
   return doc;
 }
 
-std::string event(const std::string& session, const std::string& extra = "", const std::string& type = "tool_use") {
-  return R"({"session_id":")" + session + R"(","agent_type":"claude-code","event_type":")" + type + "\"" + extra + "}";
+std::string event(const std::string& session, const std::string& extra = "",
+                  const std::string& type = "tool_use") {
+  return R"({"session_id":")" + session + R"(","agent_type":"claude-code","event_type":")" + type +
+         "\"" + extra + "}";
 }
 
 bool has_detail_for(const rapidjson::Value& details, const std::string& field) {
@@ -108,7 +110,8 @@ TEST_CASE("parity 8: a null event_id never deduplicates") {
 }
 
 TEST_CASE("parity 9: a batch is stored: 201 {received, ids, duplicates, rejected: []}") {
-  auto r = api().post("/api/events/batch", "{\"events\":[" + event("p9") + "," + event("p9") + "," + event("p9") + "]}");
+  auto r = api().post("/api/events/batch",
+                      "{\"events\":[" + event("p9") + "," + event("p9") + "," + event("p9") + "]}");
   CHECK(r.status == 201);
   auto body = json(r.body);
   CHECK(body["received"].GetInt() == 3);
@@ -125,8 +128,9 @@ TEST_CASE("parity 10: a batch without its events key is a 400") {
 }
 
 TEST_CASE("parity 11: a batch rejects bad events by index and keeps the good ones") {
-  auto r = api().post("/api/events/batch", "{\"events\":[" + event("p11") + R"(,{"session_id":"p11"},7,)" +
-                                               event("p11", R"(,"status":"maybe","tokens_in":-1)") + "]}");
+  auto r = api().post("/api/events/batch",
+                      "{\"events\":[" + event("p11") + R"(,{"session_id":"p11"},7,)" +
+                          event("p11", R"(,"status":"maybe","tokens_in":-1)") + "]}");
   CHECK(r.status == 201);
   auto body = json(r.body);
   CHECK(body["received"].GetInt() == 1);
@@ -142,9 +146,10 @@ TEST_CASE("parity 11: a batch rejects bad events by index and keeps the good one
 
 TEST_CASE("parity 12: a batch counts duplicates, within itself and against the store") {
   CHECK(api().post("/api/events", event("p12", R"(,"event_id":"p12-a")")).status == 201);
-  auto r = api().post("/api/events/batch", "{\"events\":[" + event("p12", R"(,"event_id":"p12-a")") + "," +
-                                               event("p12", R"(,"event_id":"p12-b")") + "," +
-                                               event("p12", R"(,"event_id":"p12-b")") + "]}");
+  auto r =
+      api().post("/api/events/batch", "{\"events\":[" + event("p12", R"(,"event_id":"p12-a")") +
+                                          "," + event("p12", R"(,"event_id":"p12-b")") + "," +
+                                          event("p12", R"(,"event_id":"p12-b")") + "]}");
   CHECK(r.status == 201);
   auto body = json(r.body);
   CHECK(body["received"].GetInt() == 1);
@@ -156,8 +161,8 @@ TEST_CASE("parity 13: stats have the original's shape") {
   auto r = api().get("/api/stats");
   CHECK(r.status == 200);
   auto body = json(r.body);
-  for (const char* key : {"total_events", "active_sessions", "total_sessions", "total_tokens_in", "total_tokens_out",
-                          "total_cost_usd"}) {
+  for (const char* key : {"total_events", "active_sessions", "total_sessions", "total_tokens_in",
+                          "total_tokens_out", "total_cost_usd"}) {
     CAPTURE(key);
     CHECK(body.HasMember(key));
     CHECK(body[key].IsNumber());
@@ -166,10 +171,13 @@ TEST_CASE("parity 13: stats have the original's shape") {
 
 TEST_CASE("parity 14: stats count what was ingested, exactly") {
   auto before = json(api().get("/api/stats").body);
-  auto r = api().post("/api/events/batch",
-                      "{\"events\":[" + event("p14-a", R"(,"tokens_in":100,"tokens_out":20,"cost_usd":0.1)", "session_start") +
-                          "," + event("p14-a", R"(,"tokens_in":5,"tokens_out":7,"cost_usd":0.2)") + "," +
-                          event("p14-b", R"(,"event_id":"p14-x")") + "," + event("p14-b", R"(,"event_id":"p14-x")") + "]}");
+  auto r = api().post(
+      "/api/events/batch",
+      "{\"events\":[" +
+          event("p14-a", R"(,"tokens_in":100,"tokens_out":20,"cost_usd":0.1)", "session_start") +
+          "," + event("p14-a", R"(,"tokens_in":5,"tokens_out":7,"cost_usd":0.2)") + "," +
+          event("p14-b", R"(,"event_id":"p14-x")") + "," +
+          event("p14-b", R"(,"event_id":"p14-x")") + "]}");
   REQUIRE(r.status == 201);
   auto after = json(api().get("/api/stats").body);
   CHECK(after["total_events"].GetInt64() - before["total_events"].GetInt64() == 3);
@@ -177,14 +185,16 @@ TEST_CASE("parity 14: stats count what was ingested, exactly") {
   CHECK(after["active_sessions"].GetInt64() - before["active_sessions"].GetInt64() == 2);
   CHECK(after["total_tokens_in"].GetInt64() - before["total_tokens_in"].GetInt64() == 105);
   CHECK(after["total_tokens_out"].GetInt64() - before["total_tokens_out"].GetInt64() == 27);
-  CHECK(after["total_cost_usd"].GetDouble() - before["total_cost_usd"].GetDouble() == doctest::Approx(0.3));
+  CHECK(after["total_cost_usd"].GetDouble() - before["total_cost_usd"].GetDouble() ==
+        doctest::Approx(0.3));
   CHECK(after["duplicates"].GetInt64() - before["duplicates"].GetInt64() == 1);
   CHECK(api().post("/api/events", event("p14-a", "", "session_end")).status == 201);
   auto ended = json(api().get("/api/stats").body);
   CHECK(ended["active_sessions"].GetInt64() == after["active_sessions"].GetInt64() - 1);
 }
 
-TEST_CASE("parity 15-18: the stream: content type, connected first, broadcasts, counted in health") {
+TEST_CASE(
+    "parity 15-18: the stream: content type, connected first, broadcasts, counted in health") {
   sse_reader stream(api().http_port(), "/api/stream");
   REQUIRE(stream.wait_for("data: "));
   CHECK(stream.received().find("Content-Type: text/event-stream") != std::string::npos);  // 15
@@ -192,7 +202,8 @@ TEST_CASE("parity 15-18: the stream: content type, connected first, broadcasts, 
   CHECK(stream.received().substr(first_data).starts_with(R"(data: {"type":"connected"})"));  // 16
   auto health = json(api().get("/api/health").body);
   CHECK(health["sse_clients"].GetInt() >= 1);  // 18
-  CHECK(api().post("/api/events", event("p17-stream", R"(,"event_id":"p17-streamed")")).status == 201);
+  CHECK(api().post("/api/events", event("p17-stream", R"(,"event_id":"p17-streamed")")).status ==
+        201);
   CHECK(stream.wait_for(R"("type":"event","data":{"id":"p17-streamed")"));  // 17
   CHECK(stream.wait_for(R"("type":"session_update","data":{"session_id":"p17-stream")"));
   CHECK(stream.wait_for(R"("type":"stats")"));
@@ -211,9 +222,12 @@ TEST_CASE("a batch over the size limit is a 413 and stores nothing") {
 TEST_CASE("metadata over 10 KB is cut on a UTF-8 boundary and flagged") {
   std::string long_text;
   while (long_text.size() < 12000) long_text += "é";  // two bytes each
-  auto r = api().post("/api/events", event("meta", R"(,"event_id":"meta-big","metadata":{"note":")" + long_text + "\"}"));
+  auto r = api().post(
+      "/api/events",
+      event("meta", R"(,"event_id":"meta-big","metadata":{"note":")" + long_text + "\"}"));
   REQUIRE(r.status == 201);
-  auto small = api().post("/api/events", event("meta", R"(,"event_id":"meta-small","metadata":{"k":[1,2]})"));
+  auto small = api().post("/api/events",
+                          event("meta", R"(,"event_id":"meta-small","metadata":{"k":[1,2]})"));
   REQUIRE(small.status == 201);
   auto page = json(api().get("/api/events?session_id=meta").body);
   REQUIRE(page["events"].Size() == 2);
@@ -231,17 +245,26 @@ TEST_CASE("metadata over 10 KB is cut on a UTF-8 boundary and flagged") {
 }
 
 TEST_CASE("cost comes from the pricing table unless cost_usd is sent") {
-  auto priced = api().post("/api/events", event("cost", R"(,"event_id":"cost-priced","model":"gpt-4o-2024-08-06","tokens_in":1000,"tokens_out":100)"));
+  auto priced = api().post(
+      "/api/events",
+      event(
+          "cost",
+          R"(,"event_id":"cost-priced","model":"gpt-4o-2024-08-06","tokens_in":1000,"tokens_out":100)"));
   REQUIRE(priced.status == 201);
-  auto explicit_cost = api().post("/api/events", event("cost", R"(,"event_id":"cost-sent","model":"gpt-4o","tokens_in":1000,"cost_usd":0.5)"));
+  auto explicit_cost = api().post(
+      "/api/events",
+      event("cost", R"(,"event_id":"cost-sent","model":"gpt-4o","tokens_in":1000,"cost_usd":0.5)"));
   REQUIRE(explicit_cost.status == 201);
-  auto unknown = api().post("/api/events", event("cost", R"(,"event_id":"cost-unknown","model":"no-such-model","tokens_in":10)"));
+  auto unknown = api().post(
+      "/api/events",
+      event("cost", R"(,"event_id":"cost-unknown","model":"no-such-model","tokens_in":10)"));
   REQUIRE(unknown.status == 201);
   auto page = json(api().get("/api/events?session_id=cost").body);
   REQUIRE(page["events"].Size() == 3);
   CHECK(page["events"][0]["cost_usd"].IsNull());
   CHECK(decimal_text(page["events"][1]["cost_usd"]) == "0.5");
-  CHECK(decimal_text(page["events"][2]["cost_usd"]) == "0.0035");  // 1000 * 2.50 + 100 * 10.00 per Mtok
+  CHECK(decimal_text(page["events"][2]["cost_usd"]) ==
+        "0.0035");  // 1000 * 2.50 + 100 * 10.00 per Mtok
   auto session = json(api().get("/api/sessions/cost").body);
   CHECK(decimal_text(session["total_cost_usd"]) == "0.5035");
   CHECK(session["total_tokens_in"].GetInt() == 2010);
@@ -250,8 +273,9 @@ TEST_CASE("cost comes from the pricing table unless cost_usd is sent") {
 TEST_CASE("events can be filtered and paged with a cursor") {
   std::string events;
   for (int i = 0; i < 5; ++i) {
-    events += std::string(i ? "," : "") + R"({"session_id":"page","agent_type":")" + (i % 2 ? "odd" : "even") +
-              R"(","event_type":")" + (i == 4 ? "error" : "tool_use") + R"(","event_id":"page-)" + std::to_string(i) + "\"}";
+    events += std::string(i ? "," : "") + R"({"session_id":"page","agent_type":")" +
+              (i % 2 ? "odd" : "even") + R"(","event_type":")" + (i == 4 ? "error" : "tool_use") +
+              R"(","event_id":"page-)" + std::to_string(i) + "\"}";
   }
   REQUIRE(api().post("/api/events/batch", "{\"events\":[" + events + "]}").status == 201);
   std::vector<std::string> seen;
@@ -260,14 +284,16 @@ TEST_CASE("events can be filtered and paged with a cursor") {
     auto page = json(api().get(target).body);
     for (const auto& e : page["events"].GetArray()) seen.emplace_back(e["event_id"].GetString());
     if (page["next_cursor"].IsNull()) break;
-    target = std::string("/api/events?session_id=page&limit=2&cursor=") + page["next_cursor"].GetString();
+    target = std::string("/api/events?session_id=page&limit=2&cursor=") +
+             page["next_cursor"].GetString();
   }
   CHECK(seen == std::vector<std::string>{"page-4", "page-3", "page-2", "page-1", "page-0"});
   auto odd = json(api().get("/api/events?session_id=page&agent_type=odd").body);
   CHECK(odd["events"].Size() == 2);
   auto errors = json(api().get("/api/events?event_type=error&limit=1000").body);
   bool found = false;
-  for (const auto& e : errors["events"].GetArray()) found |= std::string(e["event_id"].GetString()) == "page-4";
+  for (const auto& e : errors["events"].GetArray())
+    found |= std::string(e["event_id"].GetString()) == "page-4";
   CHECK(found);
   auto future = json(api().get("/api/events?session_id=page&since=99999999999999").body);
   CHECK(future["events"].Size() == 0);
@@ -276,8 +302,10 @@ TEST_CASE("events can be filtered and paged with a cursor") {
 }
 
 TEST_CASE("sessions are listed and read with their totals and events") {
-  REQUIRE(api().post("/api/events/batch", "{\"events\":[" + event("sess-1", R"(,"tokens_in":3)", "session_start") +
-                                              "," + event("sess-1", R"(,"tokens_out":4,"project":"suite")") + "]}")
+  REQUIRE(api()
+              .post("/api/events/batch",
+                    "{\"events\":[" + event("sess-1", R"(,"tokens_in":3)", "session_start") + "," +
+                        event("sess-1", R"(,"tokens_out":4,"project":"suite")") + "]}")
               .status == 201);
   auto one = api().get("/api/sessions/sess-1");
   REQUIRE(one.status == 200);
@@ -292,11 +320,15 @@ TEST_CASE("sessions are listed and read with their totals and events") {
   CHECK(api().get("/api/sessions/no-such-session").status == 404);
   auto list = json(api().get("/api/sessions?limit=1000").body);
   bool listed = false;
-  for (const auto& x : list["sessions"].GetArray()) listed |= std::string(x["session_id"].GetString()) == "sess-1";
+  for (const auto& x : list["sessions"].GetArray())
+    listed |= std::string(x["session_id"].GetString()) == "sess-1";
   CHECK(listed);
   auto first = json(api().get("/api/sessions?limit=1").body);
   REQUIRE(first["next_cursor"].IsString());
-  auto second = json(api().get(std::string("/api/sessions?limit=1&cursor=") + first["next_cursor"].GetString()).body);
+  auto second =
+      json(api()
+               .get(std::string("/api/sessions?limit=1&cursor=") + first["next_cursor"].GetString())
+               .body);
   REQUIRE(second["sessions"].Size() == 1);
   CHECK(std::string(second["sessions"][0]["session_id"].GetString()) >
         std::string(first["sessions"][0]["session_id"].GetString()));
@@ -315,11 +347,13 @@ TEST_CASE("the service exports its ingest counters and RocksDB memory") {
   REQUIRE(api().post("/api/events", event("metrics")).status == 201);
   auto scrape = http_once(api().service_metrics_port(), "GET", "/metrics");
   REQUIRE(scrape.status == 200);
-  for (const char* series : {"suite_event_ingest_events_total{result=\"stored\"}",
-                             "suite_event_ingest_events_total{result=\"duplicate\"}",
-                             "suite_event_ingest_events_total{result=\"rejected\"}",
-                             "suite_event_ingest_commit_group_batches_count", "suite_event_ingest_rocksdb_bytes{part=\"memtables\"}",
-                             "suite_requests_total{op=\"events.batch\",service=\"event-ingest\",status=\"201\"}"}) {
+  for (const char* series :
+       {"suite_event_ingest_events_total{result=\"stored\"}",
+        "suite_event_ingest_events_total{result=\"duplicate\"}",
+        "suite_event_ingest_events_total{result=\"rejected\"}",
+        "suite_event_ingest_commit_group_batches_count",
+        "suite_event_ingest_rocksdb_bytes{part=\"memtables\"}",
+        "suite_requests_total{op=\"events.batch\",service=\"event-ingest\",status=\"201\"}"}) {
     CAPTURE(series);
     CHECK(scrape.body.find(series) != std::string::npos);
   }

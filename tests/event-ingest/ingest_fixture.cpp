@@ -11,22 +11,26 @@
 
 namespace suite::test {
 
-ingest_fixture::ingest_fixture(std::vector<std::string> service_args, std::vector<std::string> gateway_args)
+ingest_fixture::ingest_fixture(std::vector<std::string> service_args,
+                               std::vector<std::string> gateway_args)
     : service_args_(std::move(service_args)),
       http_port_(free_port()),
       gateway_metrics_port_(free_port()),
       bus_port_(free_port()),
       pub_port_(free_port()),
       metrics_port_(free_port()) {
-  data_dir_ = (std::filesystem::temp_directory_path() /
-               ("event-ingest-test-" + std::to_string(::getpid()) + "-" + std::to_string(http_port_)))
-                  .string();
+  data_dir_ =
+      (std::filesystem::temp_directory_path() /
+       ("event-ingest-test-" + std::to_string(::getpid()) + "-" + std::to_string(http_port_)))
+          .string();
   std::filesystem::remove_all(data_dir_);
   auto local = [](int port) { return "tcp://127.0.0.1:" + std::to_string(port); };
   std::vector<std::string> args{"--http=127.0.0.1:" + std::to_string(http_port_),
-                               "--metrics=127.0.0.1:" + std::to_string(gateway_metrics_port_), "--threads=1",
-                               "--sse-heartbeat-ms=200", "--backend-event-ingest=" + local(bus_port_),
-                               "--sub-event-ingest=" + local(pub_port_)};
+                                "--metrics=127.0.0.1:" + std::to_string(gateway_metrics_port_),
+                                "--threads=1",
+                                "--sse-heartbeat-ms=200",
+                                "--backend-event-ingest=" + local(bus_port_),
+                                "--sub-event-ingest=" + local(pub_port_)};
   args.insert(args.end(), gateway_args.begin(), gateway_args.end());
   gateway_ = std::make_unique<test_process>(bin_dir() + "/gateway", args);
   gateway_->start();
@@ -43,14 +47,16 @@ ingest_fixture::~ingest_fixture() {
 void ingest_fixture::start_service() {
   auto local = [](int port) { return "tcp://127.0.0.1:" + std::to_string(port); };
   std::vector<std::string> args{"--bus=" + local(bus_port_), "--pub=" + local(pub_port_),
-                                "--metrics=127.0.0.1:" + std::to_string(metrics_port_), "--data-dir=" + data_dir_,
-                                "--workers=2"};
+                                "--metrics=127.0.0.1:" + std::to_string(metrics_port_),
+                                "--data-dir=" + data_dir_, "--workers=2"};
   args.insert(args.end(), service_args_.begin(), service_args_.end());
   service_.reset();
   service_ = std::make_unique<test_process>(bin_dir() + "/event-ingest", args);
   service_->start();
   bool up = wait_until([&] { return get("/api/health").status == 200; }, std::chrono::seconds(10));
-  if (!up) throw std::runtime_error("event-ingest did not come up behind the gateway; log:\n" + service_->log());
+  if (!up)
+    throw std::runtime_error("event-ingest did not come up behind the gateway; log:\n" +
+                             service_->log());
 }
 
 sse_reader::sse_reader(int port, const std::string& target) {
@@ -59,9 +65,12 @@ sse_reader::sse_reader(int port, const std::string& target) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("connect failed");
-  std::string request = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
-  if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    throw std::runtime_error("connect failed");
+  std::string request =
+      "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
+  if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
     throw std::runtime_error("send failed");
   }
 }
@@ -73,7 +82,8 @@ sse_reader::~sse_reader() {
 bool sse_reader::wait_for(const std::string& text, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (received_.find(text) == std::string::npos) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;

@@ -16,7 +16,8 @@ namespace suite::test {
 
 class ingest_fixture {
  public:
-  explicit ingest_fixture(std::vector<std::string> service_args = {}, std::vector<std::string> gateway_args = {});
+  explicit ingest_fixture(std::vector<std::string> service_args = {},
+                          std::vector<std::string> gateway_args = {});
   ~ingest_fixture();
 
   int http_port() const { return http_port_; }
@@ -43,7 +44,8 @@ class sse_reader {
   sse_reader(int port, const std::string& target);
   ~sse_reader();
   // Reads until `text` has been received (true) or `timeout` passes (false).
-  bool wait_for(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  bool wait_for(const std::string& text,
+                std::chrono::milliseconds timeout = std::chrono::seconds(5));
   const std::string& received() const { return received_; }
 
  private:

@@ -31,8 +31,8 @@ TEST_CASE("the embedded pricing table prices by exact name, then longest prefix"
   auto table = pricing_table::parse(pricing_table::embedded_json());
   REQUIRE(table.ok());
   CHECK(table->cost_nano("gpt-4o", 1000, 100) == 3'500'000);
-  CHECK(table->cost_nano("gpt-4o-mini", 1'000'000, 0) == 150'000'000);              // not gpt-4o's price
-  CHECK(table->cost_nano("gpt-4o-mini-2024-07-18", 1'000'000, 0) == 150'000'000);   // longest prefix
+  CHECK(table->cost_nano("gpt-4o-mini", 1'000'000, 0) == 150'000'000);  // not gpt-4o's price
+  CHECK(table->cost_nano("gpt-4o-mini-2024-07-18", 1'000'000, 0) == 150'000'000);  // longest prefix
   CHECK(table->cost_nano("claude-3-5-sonnet-20241022", 0, 1'000'000) == 15'000'000'000);
   CHECK_FALSE(table->cost_nano("unknown-model", 10, 10).has_value());
 }
@@ -40,5 +40,7 @@ TEST_CASE("the embedded pricing table prices by exact name, then longest prefix"
 TEST_CASE("a bad pricing file is refused with a reason") {
   CHECK_FALSE(pricing_table::parse("[]").ok());
   CHECK_FALSE(pricing_table::parse(R"({"models":{"m":{"input_per_mtok":1}}})").ok());
-  CHECK_FALSE(pricing_table::parse(R"({"models":{"m":{"input_per_mtok":"-1","output_per_mtok":"1"}}})").ok());
+  CHECK_FALSE(
+      pricing_table::parse(R"({"models":{"m":{"input_per_mtok":"-1","output_per_mtok":"1"}}})")
+          .ok());
 }

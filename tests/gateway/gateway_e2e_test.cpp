@@ -26,19 +26,21 @@ struct suite_under_test {
                        "--metrics=127.0.0.1:" + std::to_string(ingest_metrics),
                        "--data-dir=/tmp/suite-e2e-ingest-" + std::to_string(ingest_bus),
                        "--pub=tcp://127.0.0.1:" + std::to_string(free_port())}};
-  test_process gateway{bin_dir() + "/gateway",
-                       {"--http=127.0.0.1:" + std::to_string(http),
-                        "--metrics=127.0.0.1:" + std::to_string(gateway_metrics),
-                        "--backend-event-ingest=tcp://127.0.0.1:" + std::to_string(ingest_bus),
-                        "--backend-clinic-records=tcp://127.0.0.1:" + std::to_string(silent),
-                        "--backend-chat-cache=tcp://127.0.0.1:" + std::to_string(free_port()),
-                        "--backend-rem-store=tcp://127.0.0.1:" + std::to_string(free_port()),
-                        "--sub-event-ingest=", "--timeout-ms=300", "--body-limit=1024", "--threads=2"}};
+  test_process gateway{
+      bin_dir() + "/gateway",
+      {"--http=127.0.0.1:" + std::to_string(http),
+       "--metrics=127.0.0.1:" + std::to_string(gateway_metrics),
+       "--backend-event-ingest=tcp://127.0.0.1:" + std::to_string(ingest_bus),
+       "--backend-clinic-records=tcp://127.0.0.1:" + std::to_string(silent),
+       "--backend-chat-cache=tcp://127.0.0.1:" + std::to_string(free_port()),
+       "--backend-rem-store=tcp://127.0.0.1:" + std::to_string(free_port()),
+       "--sub-event-ingest=", "--timeout-ms=300", "--body-limit=1024", "--threads=2"}};
 
   suite_under_test() {
     ingest.start();
     gateway.start();
-    bool up = wait_until([&] { return http_once(http, "GET", "/api/sys/event-ingest/health").status == 200; });
+    bool up = wait_until(
+        [&] { return http_once(http, "GET", "/api/sys/event-ingest/health").status == 200; });
     REQUIRE_MESSAGE(up, gateway.log() << ingest.log());
   }
 };
@@ -51,13 +53,16 @@ double metric_value(int port, const std::string& series) {
 
 }  // namespace
 
-TEST_CASE("end to end: HTTP -> gateway -> bus -> actor -> reply, with metrics, errors and recovery") {
+TEST_CASE(
+    "end to end: HTTP -> gateway -> bus -> actor -> reply, with metrics, errors and recovery") {
   suite_under_test s;
   http_client client("127.0.0.1", s.http);
 
   SUBCASE("a request gets its reply and the request counters rise on both sides") {
-    const std::string gw_series = R"(suite_requests_total{op="sys.health",service="gateway",status="200"})";
-    const std::string svc_series = R"(suite_requests_total{op="sys.health",service="event-ingest",status="200"})";
+    const std::string gw_series =
+        R"(suite_requests_total{op="sys.health",service="gateway",status="200"})";
+    const std::string svc_series =
+        R"(suite_requests_total{op="sys.health",service="event-ingest",status="200"})";
     double gw_before = metric_value(s.gateway_metrics, gw_series);
     double svc_before = metric_value(s.ingest_metrics, svc_series);
     for (int i = 0; i < 5; ++i) {  // on one keep-alive connection
@@ -123,7 +128,9 @@ TEST_CASE("end to end: HTTP -> gateway -> bus -> actor -> reply, with metrics, e
     for (int i = 0; i < 5; ++i) {
       auto start = std::chrono::steady_clock::now();
       auto r = client.get("/api/sys/event-ingest/health");
-      waits.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      waits.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
       CHECK(r.status == 503);
       CHECK(r.body.find("backend_unavailable") != std::string::npos);
     }
@@ -131,7 +138,8 @@ TEST_CASE("end to end: HTTP -> gateway -> bus -> actor -> reply, with metrics, e
     MESSAGE("503 after a kill, median ms: " << waits[2]);
     CHECK(waits[2] < 100.0);
     s.ingest.start();
-    CHECK(wait_until([&] { return client.get("/api/sys/event-ingest/health").status == 200; }, 10s));
+    CHECK(
+        wait_until([&] { return client.get("/api/sys/event-ingest/health").status == 200; }, 10s));
   }
 
   SUBCASE("garbage sent straight to a service's ROUTER does not stop it") {
@@ -139,7 +147,8 @@ TEST_CASE("end to end: HTTP -> gateway -> bus -> actor -> reply, with metrics, e
     raw.set(zmq::sockopt::linger, 0);
     raw.set(zmq::sockopt::rcvtimeo, 2000);
     raw.connect("tcp://127.0.0.1:" + std::to_string(s.ingest_bus));
-    for (std::string garbage : {std::string("\xc1\xc1\xc1"), std::string(1000, '\xdf'), std::string("{\"json\":1}")}) {
+    for (std::string garbage :
+         {std::string("\xc1\xc1\xc1"), std::string(1000, '\xdf'), std::string("{\"json\":1}")}) {
       REQUIRE(raw.send(zmq::buffer(garbage), zmq::send_flags::none));
       zmq::message_t answer;
       REQUIRE(raw.recv(answer));
@@ -154,12 +163,14 @@ TEST_CASE("end to end: HTTP -> gateway -> bus -> actor -> reply, with metrics, e
 
 TEST_CASE("a taken port is a clear start-up error") {
   int port = free_port();
-  test_process first(bin_dir() + "/rem-store", {"--bus=tcp://127.0.0.1:" + std::to_string(port),
-                                                "--metrics=127.0.0.1:" + std::to_string(free_port())});
+  test_process first(bin_dir() + "/rem-store",
+                     {"--bus=tcp://127.0.0.1:" + std::to_string(port),
+                      "--metrics=127.0.0.1:" + std::to_string(free_port())});
   first.start();
   REQUIRE(wait_until([&] { return first.log().find("msg=ready") != std::string::npos; }));
-  test_process second(bin_dir() + "/rem-store", {"--bus=tcp://127.0.0.1:" + std::to_string(port),
-                                                 "--metrics=127.0.0.1:" + std::to_string(free_port())});
+  test_process second(bin_dir() + "/rem-store",
+                      {"--bus=tcp://127.0.0.1:" + std::to_string(port),
+                       "--metrics=127.0.0.1:" + std::to_string(free_port())});
   second.start();
   REQUIRE(wait_until([&] { return second.log().find("bus.failed") != std::string::npos; }));
   CHECK(second.log().find(std::to_string(port)) != std::string::npos);

@@ -99,23 +99,26 @@ TEST_CASE("SSE routes stream the service's PUB topic with heartbeats and a clien
     bool got = false;
     while (std::getline(first.s, line)) {
       CHECK(line.find("hidden") == std::string::npos);
-      if (line.starts_with(R"(data: {"type":"event","value":"v)")) { got = true; break; }
+      if (line.starts_with(R"(data: {"type":"event","value":"v)")) {
+        got = true;
+        break;
+      }
     }
     seen = true;
     publisher.join();
     CHECK(got);
     CHECK(second.read_until(R"("type":"event")"));
   }
-  SUBCASE("heartbeats keep idle streams alive") {
-    CHECK(first.read_until(": heartbeat"));
-  }
+  SUBCASE("heartbeats keep idle streams alive") { CHECK(first.read_until(": heartbeat")); }
   SUBCASE("a client that leaves frees its place") {
     first.s.close();
-    bool admitted = test::wait_until([&] {
-      stream_reader again(gw.http_port());
-      std::string line;
-      return std::getline(again.s, line) && line.find("200") != std::string::npos;
-    }, 5s);
+    bool admitted = test::wait_until(
+        [&] {
+          stream_reader again(gw.http_port());
+          std::string line;
+          return std::getline(again.s, line) && line.find("200") != std::string::npos;
+        },
+        5s);
     CHECK(admitted);
   }
   gw.stop();

@@ -7,10 +7,10 @@
 #include <atomic>
 #include <thread>
 
+#include <rapidjson/document.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <rapidjson/document.h>
 
 #include "embedder.hpp"
 #include "key_codec.hpp"
@@ -39,7 +39,8 @@ class fake_embedding_server {
     stopping_ = true;
     beast::error_code ignored;
     tcp::socket poke(io_);
-    poke.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)}, ignored);
+    poke.connect({boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port_)},
+                 ignored);
     thread_.join();
     acceptor_.close(ignored);
   }
@@ -73,7 +74,8 @@ class fake_embedding_server {
       }
       http::response<http::string_body> res{http::status::ok, 11};
       res.set(http::field::content_type, "application/json");
-      res.body() = openai_ ? R"({"data":[)" + vectors + "]}" : R"({"embeddings":[)" + vectors + "]}";
+      res.body() =
+          openai_ ? R"({"data":[)" + vectors + "]}" : R"({"embeddings":[)" + vectors + "]}";
       res.prepare_payload();
       http::write(socket, res, ec);
     }
@@ -117,7 +119,8 @@ TEST_CASE("ollama and openai clients batch, normalise and check dimensions") {
   }
 }
 
-TEST_CASE("a store with a remote embedder searches by it; a down embedder rejects writes with 503") {
+TEST_CASE(
+    "a store with a remote embedder searches by it; a down embedder rejects writes with 503") {
   rem::test::temp_dir dir;
   auto server = std::make_unique<fake_embedding_server>(false);
   store_options options;

@@ -10,7 +10,8 @@ namespace {
 
 query parse_ok(std::string_view text) {
   auto parsed = parse_query(text);
-  if (auto* e = std::get_if<parse_error>(&parsed)) FAIL("unexpected error: " << e->message << " at " << e->position);
+  if (auto* e = std::get_if<parse_error>(&parsed))
+    FAIL("unexpected error: " << e->message << " at " << e->position);
   return std::move(std::get<query>(parsed));
 }
 
@@ -26,13 +27,15 @@ TEST_CASE("LOOKUP, TRAVERSE and SEARCH parse") {
   auto l = std::get<lookup_query>(parse_ok("lookup 'a', 'b''c'").statement);
   CHECK(l.keys == std::vector<std::string>{"a", "b'c"});
 
-  auto t = std::get<traverse_query>(parse_ok("TRAVERSE FROM '0011223344556677' DEPTH 3 DIRECTION both TYPE 'knows';").statement);
+  auto t = std::get<traverse_query>(
+      parse_ok("TRAVERSE FROM '0011223344556677' DEPTH 3 DIRECTION both TYPE 'knows';").statement);
   CHECK(t.from == "0011223344556677");
   CHECK(t.depth == 3);
   CHECK(t.direction == traverse_direction::both);
   CHECK(t.rel == "knows");
 
-  auto s = std::get<search_query>(parse_ok("SEARCH 'rust databases' IN docs WHERE lang = 'en' LIMIT 5").statement);
+  auto s = std::get<search_query>(
+      parse_ok("SEARCH 'rust databases' IN docs WHERE lang = 'en' LIMIT 5").statement);
   CHECK(s.text == "rust databases");
   CHECK(s.type == "docs");
   CHECK(s.where);
@@ -74,7 +77,8 @@ TEST_CASE("errors carry the position of the offending token") {
   CHECK(parse_bad("SELECT * FROM person WHERE age = 1 LIMIT 0").position == 41);
   CHECK(parse_bad("SELECT * FROM person LIMIT 5 extra").position == 29);
   CHECK(parse_bad("TRAVERSE FROM 'x' DIRECTION up").position == 28);
-  CHECK(parse_bad("SELECT * FROM person WHERE a = NULL").message.find("IS NULL") != std::string::npos);
+  CHECK(parse_bad("SELECT * FROM person WHERE a = NULL").message.find("IS NULL") !=
+        std::string::npos);
   CHECK(parse_bad("SELECT * FROM person WHERE a # 1").position == 29);
   CHECK(parse_bad("SEARCH 'x' IN").position == 13);
   CHECK(parse_bad("SELECT COUNT( FROM t").position == 14);

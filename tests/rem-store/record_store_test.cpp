@@ -25,7 +25,8 @@ const char* person_schema = R"({"name":"person","category":"entity","key_field":
   "schema":{"type":"object","required":["handle","age"],
             "properties":{"handle":{"type":"string"},"age":{"type":"integer"},"city":{"type":"string"}}}})";
 
-const char* note_schema = R"({"name":"note","category":"resource","key_field":"uri","embedding_fields":["text"],
+const char* note_schema =
+    R"({"name":"note","category":"resource","key_field":"uri","embedding_fields":["text"],
   "indexed_fields":["lang"],
   "schema":{"type":"object","required":["uri","text"],"properties":{"uri":{"type":"string"},"text":{"type":"string"}}}})";
 
@@ -45,7 +46,8 @@ void register_type(record_store& store, const std::string& tenant, const char* s
   REQUIRE(store.register_schema(tenant, *schema).ok());
 }
 
-upsert_outcome put(record_store& store, const std::string& tenant, const std::string& type, const std::string& record_json) {
+upsert_outcome put(record_store& store, const std::string& tenant, const std::string& type,
+                   const std::string& record_json) {
   auto body = json(record_json);
   auto out = store.upsert(tenant, type, {&body.object});
   REQUIRE_MESSAGE(out.ok(), (out.ok() ? "" : out.error().message));
@@ -55,8 +57,12 @@ upsert_outcome put(record_store& store, const std::string& tenant, const std::st
 struct query_outcome {
   suite::msgpack_value value;
   const msgpack::object& results() const { return *suite::find_field(value.object, "results"); }
-  std::size_t count() const { return static_cast<std::size_t>(*suite::int_field(value.object, "count")); }
-  std::string plan() const { return std::string(suite::string_field(value.object, "plan").value_or("")); }
+  std::size_t count() const {
+    return static_cast<std::size_t>(*suite::int_field(value.object, "count"));
+  }
+  std::string plan() const {
+    return std::string(suite::string_field(value.object, "plan").value_or(""));
+  }
 };
 
 query_outcome run(const query_engine& engine, const std::string& tenant, const std::string& text) {
@@ -85,7 +91,8 @@ struct seeded {
     std::vector<suite::msgpack_value> bodies;
     for (int i = 0; i < 30; ++i) {
       std::string city = i % 10 == 9 ? "" : std::string(R"(,"city":")") + cities[i % 3] + "\"";
-      bodies.push_back(json(R"({"handle":"p)" + std::to_string(i) + R"(","age":)" + std::to_string(20 + i) + city + "}"));
+      bodies.push_back(json(R"({"handle":"p)" + std::to_string(i) + R"(","age":)" +
+                            std::to_string(20 + i) + city + "}"));
     }
     std::vector<const msgpack::object*> records;
     for (auto& b : bodies) records.push_back(&b.object);
@@ -108,7 +115,9 @@ TEST_CASE("upsert by key: same key, same id; a bad record changes nothing") {
   CHECK(*suite::int_field(*record_field(got->object(), "properties"), "age") == 41);
   // The old index entry is gone: rome finds nothing, oslo finds zed.
   CHECK(run(s.engine, "acme", "SELECT * FROM person WHERE city = 'rome'").count() == 0);
-  CHECK(handles_of(run(s.engine, "acme", "SELECT * FROM person WHERE city = 'oslo'")).count("zed") == 1);
+  CHECK(
+      handles_of(run(s.engine, "acme", "SELECT * FROM person WHERE city = 'oslo'")).count("zed") ==
+      1);
 
   auto bad = json(R"({"handle":"bad","age":"old"})");
   auto good = json(R"({"handle":"fine","age":3})");
@@ -129,7 +138,9 @@ TEST_CASE("soft delete hides the record everywhere; re-upsert revives it") {
   CHECK(s.store->get("acme", id).error().status == 404);
   CHECK(s.store->remove("acme", id).error().status == 404);
   CHECK(!s.store->get_by_key("acme", "person", "p0").ok());
-  CHECK(handles_of(run(s.engine, "acme", "SELECT * FROM person WHERE city = 'paris'")).count("p0") == 0);
+  CHECK(
+      handles_of(run(s.engine, "acme", "SELECT * FROM person WHERE city = 'paris'")).count("p0") ==
+      0);
   CHECK(handles_of(run(s.engine, "acme", "SELECT * FROM person")).count("p0") == 0);
   CHECK(run(s.engine, "acme", "LOOKUP 'p0'").count() == 0);
   auto again = put(*s.store, "acme", "person", R"({"handle":"p0","age":5})");
@@ -151,7 +162,11 @@ TEST_CASE("tenants never see each other's records, whatever the query says") {
   CHECK(run(s.engine, "other", "LOOKUP 'p2', 'p3'").count() == 0);
   CHECK(!s.engine.run("other", "TRAVERSE FROM '" + acme_id + "'").ok());
   CHECK(!s.engine.run("nobody", "SELECT * FROM person").ok());  // the type is per tenant
-  CHECK(run(s.engine, "acme", "SELECT COUNT(*) FROM person").results().via.array.ptr[0].via.map.ptr[0].val.as<int>() == 30);
+  CHECK(run(s.engine, "acme", "SELECT COUNT(*) FROM person")
+            .results()
+            .via.array.ptr[0]
+            .via.map.ptr[0]
+            .val.as<int>() == 30);
 }
 
 TEST_CASE("index-backed and scan plans return the same rows") {
@@ -178,34 +193,44 @@ TEST_CASE("index-backed and scan plans return the same rows") {
     auto indexed = run(s.engine, "acme", "SELECT * FROM person WHERE " + p.where);
     CHECK_MESSAGE(indexed.plan() == p.plan, p.where);
     // Wrapping in a no-op OR defeats the planner: the same predicate by scan.
-    auto scanned = run(s.engine, "acme", "SELECT * FROM person WHERE (" + p.where + ") OR handle = 'none'");
+    auto scanned =
+        run(s.engine, "acme", "SELECT * FROM person WHERE (" + p.where + ") OR handle = 'none'");
     CHECK(scanned.plan() == "scan");
     CHECK_MESSAGE(handles_of(indexed) == handles_of(scanned), p.where);
   }
   CHECK(run(s.engine, "acme", "SELECT * FROM person WHERE city = 'paris'").count() == 9);
   CHECK(run(s.engine, "acme", "SELECT * FROM person WHERE city IS NULL").count() == 3);
-  CHECK(run(s.engine, "acme", "SELECT * FROM person WHERE city IS NOT NULL AND city != 'paris'").count() == 18);
-  CHECK(run(s.engine, "acme", "SELECT * FROM person WHERE city NOT IN ('paris', 'oslo')").count() == 9);
-  CHECK(run(s.engine, "acme", "SELECT * FROM person WHERE age = '25'").count() == 0);  // text never equals a number
+  CHECK(run(s.engine, "acme", "SELECT * FROM person WHERE city IS NOT NULL AND city != 'paris'")
+            .count() == 18);
+  CHECK(run(s.engine, "acme", "SELECT * FROM person WHERE city NOT IN ('paris', 'oslo')").count() ==
+        9);
+  CHECK(run(s.engine, "acme", "SELECT * FROM person WHERE age = '25'").count() ==
+        0);  // text never equals a number
 }
 
 TEST_CASE("projection, ORDER BY, LIMIT, aggregates and GROUP BY") {
   seeded s;
-  auto top = run(s.engine, "acme", "SELECT handle, age FROM person WHERE age > 30 ORDER BY age DESC LIMIT 3");
-  const std::string top_want = R"j([{"handle":"p29","age":49},{"handle":"p28","age":48},{"handle":"p27","age":47}])j";
+  auto top = run(s.engine, "acme",
+                 "SELECT handle, age FROM person WHERE age > 30 ORDER BY age DESC LIMIT 3");
+  const std::string top_want =
+      R"j([{"handle":"p29","age":49},{"handle":"p28","age":48},{"handle":"p27","age":47}])j";
   CHECK(to_json(top.results()) == top_want);
-  auto total = run(s.engine, "acme", "SELECT COUNT(*), SUM(age), AVG(age), MIN(age), MAX(handle) FROM person");
-  const std::string total_want = R"j([{"count(*)":30,"sum(age)":1035,"avg(age)":34.5,"min(age)":20,"max(handle)":"p9"}])j";
+  auto total = run(s.engine, "acme",
+                   "SELECT COUNT(*), SUM(age), AVG(age), MIN(age), MAX(handle) FROM person");
+  const std::string total_want =
+      R"j([{"count(*)":30,"sum(age)":1035,"avg(age)":34.5,"min(age)":20,"max(handle)":"p9"}])j";
   CHECK(to_json(total.results()) == total_want);
-  auto grouped = run(s.engine, "acme",
-                     "SELECT city, COUNT(*) AS n, MAX(age) FROM person GROUP BY city ORDER BY n DESC, city");
+  auto grouped =
+      run(s.engine, "acme",
+          "SELECT city, COUNT(*) AS n, MAX(age) FROM person GROUP BY city ORDER BY n DESC, city");
   const std::string grouped_want =
       R"j([{"city":"lima","n":9,"max(age)":46},{"city":"oslo","n":9,"max(age)":48},{"city":"paris","n":9,"max(age)":47},{"city":null,"n":3,"max(age)":49}])j";
   CHECK(to_json(grouped.results()) == grouped_want);
   auto none = run(s.engine, "acme", "SELECT COUNT(*) FROM person WHERE age > 1000");
   const std::string none_want = R"j([{"count(*)":0}])j";
   CHECK(to_json(none.results()) == none_want);
-  CHECK(s.engine.run("acme", "SELECT handle, COUNT(*) FROM person").error().code == "bad_aggregate");
+  CHECK(s.engine.run("acme", "SELECT handle, COUNT(*) FROM person").error().code ==
+        "bad_aggregate");
   auto explain = run(s.engine, "acme", "EXPLAIN SELECT * FROM person WHERE age > 3");
   CHECK(*suite::string_field(explain.value.object, "query_type") == "explain");
   CHECK(*suite::string_field(explain.results().via.array.ptr[0], "access") == "index_range");
@@ -237,7 +262,9 @@ TEST_CASE("edges and TRAVERSE in every direction, with depth and type") {
   REQUIRE(s.store->add_edge("acme", id(1), id(2), "knows", nullptr).ok());
   REQUIRE(s.store->add_edge("acme", id(2), id(3), "likes", nullptr).ok());
   REQUIRE(s.store->add_edge("acme", id(4), id(0), "knows", nullptr).ok());
-  CHECK(s.store->add_edge("acme", id(0), record_id("acme", "person", "ghost"), "knows", nullptr).error().status == 404);
+  CHECK(s.store->add_edge("acme", id(0), record_id("acme", "person", "ghost"), "knows", nullptr)
+            .error()
+            .status == 404);
   CHECK(s.store->add_edge("other", id(0), id(1), "knows", nullptr).error().status == 404);
 
   auto reached = [&](const std::string& tail) {
@@ -245,7 +272,8 @@ TEST_CASE("edges and TRAVERSE in every direction, with depth and type") {
     std::set<std::string> out;
     for (std::uint32_t i = 0; i < q.results().via.array.size; ++i) {
       const auto& r = q.results().via.array.ptr[i];
-      out.insert(std::string(*suite::string_field(*record_field(*suite::find_field(r, "record"), "properties"), "handle")));
+      out.insert(std::string(*suite::string_field(
+          *record_field(*suite::find_field(r, "record"), "properties"), "handle")));
     }
     return out;
   };

@@ -22,8 +22,9 @@ using namespace std::chrono_literals;
 namespace {
 
 struct suite_under_test {
-  std::filesystem::path data = std::filesystem::temp_directory_path() /
-                               ("rem-e2e-" + std::to_string(std::random_device{}()) + std::to_string(::getpid()));
+  std::filesystem::path data =
+      std::filesystem::temp_directory_path() /
+      ("rem-e2e-" + std::to_string(std::random_device{}()) + std::to_string(::getpid()));
   int bus_port = free_port();
   int http_port = free_port();
   std::unique_ptr<test_process> rem;
@@ -34,13 +35,15 @@ struct suite_under_test {
     auto tcp = [](int port) { return "tcp://127.0.0.1:" + std::to_string(port); };
     gateway = std::make_unique<test_process>(
         bin_dir() + "/gateway",
-        std::vector<std::string>{"--http=127.0.0.1:" + std::to_string(http_port),
-                                 "--metrics=127.0.0.1:" + std::to_string(free_port()), "--threads=1",
-                                 "--backend-rem-store=" + tcp(bus_port), "--backend-clinic-records=" + tcp(free_port()),
-                                 "--backend-chat-cache=" + tcp(free_port()), "--backend-event-ingest=" + tcp(free_port()),
-                                 "--sub-event-ingest="});
+        std::vector<std::string>{
+            "--http=127.0.0.1:" + std::to_string(http_port),
+            "--metrics=127.0.0.1:" + std::to_string(free_port()), "--threads=1",
+            "--backend-rem-store=" + tcp(bus_port), "--backend-clinic-records=" + tcp(free_port()),
+            "--backend-chat-cache=" + tcp(free_port()),
+            "--backend-event-ingest=" + tcp(free_port()), "--sub-event-ingest="});
     gateway->start();
-    REQUIRE(wait_until([&] { return http_once(http_port, "GET", "/api/sys/rem-store/health").status == 200; }));
+    REQUIRE(wait_until(
+        [&] { return http_once(http_port, "GET", "/api/sys/rem-store/health").status == 200; }));
   }
   ~suite_under_test() {
     gateway.reset();
@@ -53,15 +56,18 @@ struct suite_under_test {
     rem = std::make_unique<test_process>(
         bin_dir() + "/rem-store",
         std::vector<std::string>{"--bus=tcp://127.0.0.1:" + std::to_string(bus_port),
-                                 "--metrics=127.0.0.1:" + std::to_string(free_port()), "--data-dir=" + data.string(),
-                                 "--workers=2"});
+                                 "--metrics=127.0.0.1:" + std::to_string(free_port()),
+                                 "--data-dir=" + data.string(), "--workers=2"});
     rem->start();
   }
   void wait_ready() {
-    REQUIRE(wait_until([&] { return http_once(http_port, "GET", "/api/sys/rem-store/health").status == 200; }, 20s));
+    REQUIRE(wait_until(
+        [&] { return http_once(http_port, "GET", "/api/sys/rem-store/health").status == 200; },
+        20s));
   }
 
-  http_response call(const std::string& method, const std::string& target, const std::string& body = {}) {
+  http_response call(const std::string& method, const std::string& target,
+                     const std::string& body = {}) {
     return http_once(http_port, method, target, body);
   }
   http_response query(const std::string& text) {
@@ -86,7 +92,9 @@ std::string id_in(const std::string& body) {
   return at == std::string::npos ? "" : body.substr(at + 6, 16);
 }
 
-bool contains(const std::string& haystack, const std::string& needle) { return haystack.find(needle) != std::string::npos; }
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
 
 }  // namespace
 
@@ -94,23 +102,30 @@ TEST_CASE("records, edges and queries through the gateway") {
   suite_under_test s;
   CHECK(s.call("POST", "/api/rem/schemas", person_schema).status == 201);
   CHECK(s.call("POST", "/api/rem/schemas", person_schema).status == 200);
-  CHECK(s.call("POST", "/api/rem/schemas", R"({"name":"bad name","key_field":"k","schema":{}})").status == 400);
+  CHECK(s.call("POST", "/api/rem/schemas", R"({"name":"bad name","key_field":"k","schema":{}})")
+            .status == 400);
   CHECK(contains(s.call("GET", "/api/rem/schemas/person").body, "\"key_field\":\"handle\""));
   CHECK(s.call("GET", "/api/rem/schemas/ghost").status == 404);
 
-  auto ann = s.call("POST", "/api/rem/types/person/records",
-                    R"({"record":{"handle":"ann","age":31,"city":"oslo","bio":"writes rust databases"}})");
+  auto ann =
+      s.call("POST", "/api/rem/types/person/records",
+             R"({"record":{"handle":"ann","age":31,"city":"oslo","bio":"writes rust databases"}})");
   CHECK(ann.status == 201);
   auto ann_id = id_in(ann.body);
-  auto again = s.call("POST", "/api/rem/types/person/records", R"({"record":{"handle":"ann","age":32,"city":"oslo"}})");
+  auto again = s.call("POST", "/api/rem/types/person/records",
+                      R"({"record":{"handle":"ann","age":32,"city":"oslo"}})");
   CHECK(again.status == 200);
   CHECK(id_in(again.body) == ann_id);
-  auto bad = s.call("POST", "/api/rem/types/person/records", R"({"record":{"handle":"x","age":"old"}})");
+  auto bad =
+      s.call("POST", "/api/rem/types/person/records", R"({"record":{"handle":"x","age":"old"}})");
   CHECK(bad.status == 400);
   CHECK(contains(bad.body, "record.age"));
-  CHECK(s.call("POST", "/api/rem/types/person/records", R"({"record":{"handle":"x"},"tenant":"other"})").status == 400);
-  auto batch = s.call("POST", "/api/rem/types/person/records/batch",
-                      R"({"records":[{"handle":"bob","city":"lima","bio":"paints"},{"handle":"cy","city":"oslo","bio":"rust and go"}]})");
+  CHECK(s.call("POST", "/api/rem/types/person/records",
+               R"({"record":{"handle":"x"},"tenant":"other"})")
+            .status == 400);
+  auto batch = s.call(
+      "POST", "/api/rem/types/person/records/batch",
+      R"({"records":[{"handle":"bob","city":"lima","bio":"paints"},{"handle":"cy","city":"oslo","bio":"rust and go"}]})");
   CHECK(batch.status == 201);
   CHECK(contains(batch.body, "\"count\":2"));
 
@@ -121,13 +136,20 @@ TEST_CASE("records, edges and queries through the gateway") {
 
   auto bob_id = id_in(s.call("GET", "/api/rem/types/person/keys/bob").body);
   auto cy_id = id_in(s.call("GET", "/api/rem/types/person/keys/cy").body);
-  CHECK(s.call("POST", "/api/rem/edges", R"({"from":")" + ann_id + R"(","to":")" + bob_id + R"(","rel":"knows"})").status == 201);
-  CHECK(s.call("POST", "/api/rem/edges", R"({"from":")" + bob_id + R"(","to":")" + cy_id + R"(","rel":"knows"})").status == 201);
-  CHECK(s.call("POST", "/api/rem/edges", R"({"from":")" + ann_id + R"(","to":"0000000000000000","rel":"knows"})").status == 404);
+  CHECK(s.call("POST", "/api/rem/edges",
+               R"({"from":")" + ann_id + R"(","to":")" + bob_id + R"(","rel":"knows"})")
+            .status == 201);
+  CHECK(s.call("POST", "/api/rem/edges",
+               R"({"from":")" + bob_id + R"(","to":")" + cy_id + R"(","rel":"knows"})")
+            .status == 201);
+  CHECK(s.call("POST", "/api/rem/edges",
+               R"({"from":")" + ann_id + R"(","to":"0000000000000000","rel":"knows"})")
+            .status == 404);
   auto walk = s.call("GET", "/api/rem/records/" + ann_id + "/traverse?depth=2&direction=out");
   CHECK(walk.status == 200);
   CHECK(contains(walk.body, "\"count\":2"));
-  CHECK(contains(s.query("TRAVERSE FROM '" + cy_id + "' DEPTH 2 DIRECTION in TYPE 'knows'").body, "\"count\":2"));
+  CHECK(contains(s.query("TRAVERSE FROM '" + cy_id + "' DEPTH 2 DIRECTION in TYPE 'knows'").body,
+                 "\"count\":2"));
 
   auto oslo = s.query("SELECT handle FROM person WHERE city = 'oslo' ORDER BY handle");
   CHECK(oslo.status == 200);
@@ -164,28 +186,38 @@ TEST_CASE("the envelope's tenant isolates records, whatever the query says") {
     r.body = suite::json_to_msgpack(json_body, nullptr).value();
     std::promise<suite::reply> done;
     auto future = done.get_future();
-    client.call("rem-store", std::move(r), [&done](suite::reply x) { done.set_value(std::move(x)); });
+    client.call("rem-store", std::move(r),
+                [&done](suite::reply x) { done.set_value(std::move(x)); });
     auto reply = future.get();
     std::string out;
-    if (reply.error) out = reply.error->code + ": " + reply.error->message;
-    else suite::msgpack_to_json(reply.body.object, out);
+    if (reply.error)
+      out = reply.error->code + ": " + reply.error->message;
+    else
+      suite::msgpack_to_json(reply.body.object, out);
     return std::make_pair(reply.status, out);
   };
   REQUIRE(wait_until([&] { return client.connected("rem-store"); }));
   CHECK(call("alpha", "rem.schemas.register", person_schema).first == 201);
   CHECK(call("beta", "rem.schemas.register", person_schema).first == 201);
-  auto secret = call("alpha", "rem.records.upsert", R"({"type":"person","record":{"handle":"ann","city":"oslo","bio":"alpha secret"}})");
+  auto secret =
+      call("alpha", "rem.records.upsert",
+           R"({"type":"person","record":{"handle":"ann","city":"oslo","bio":"alpha secret"}})");
   REQUIRE(secret.first == 201);
   auto alpha_id = id_in(secret.second);
-  CHECK(call("beta", "rem.records.upsert", R"({"type":"person","record":{"handle":"ann","city":"lima","bio":"beta"}})").first == 201);
+  CHECK(call("beta", "rem.records.upsert",
+             R"({"type":"person","record":{"handle":"ann","city":"lima","bio":"beta"}})")
+            .first == 201);
 
   CHECK(call("beta", "rem.records.get", R"({"id":")" + alpha_id + "\"}").first == 404);
   CHECK(call("beta", "rem.records.delete", R"({"id":")" + alpha_id + "\"}").first == 404);
-  auto beta_select = call("beta", "rem.query", R"({"query":"SELECT * FROM person WHERE city = 'oslo' OR city = 'lima'"})");
+  auto beta_select =
+      call("beta", "rem.query",
+           R"({"query":"SELECT * FROM person WHERE city = 'oslo' OR city = 'lima'"})");
   CHECK(contains(beta_select.second, "\"count\":1"));
   const std::string alpha_marker = R"("bio":"alpha secret")";
   CHECK(!contains(beta_select.second, alpha_marker));
-  auto beta_search = call("beta", "rem.query", R"({"query":"SEARCH 'alpha secret' IN person LIMIT 10"})").second;
+  auto beta_search =
+      call("beta", "rem.query", R"({"query":"SEARCH 'alpha secret' IN person LIMIT 10"})").second;
   CHECK(contains(beta_search, "\"count\":1"));
   CHECK(!contains(beta_search, alpha_marker));
   CHECK(!contains(call("beta", "rem.query", R"({"query":"LOOKUP 'ann'"})").second, alpha_marker));
@@ -197,13 +229,16 @@ TEST_CASE("the envelope's tenant isolates records, whatever the query says") {
   client.stop();
 }
 
-TEST_CASE("SIGKILL after acknowledged writes loses nothing; the HNSW graph is rebuilt, then loaded after a clean stop") {
+TEST_CASE(
+    "SIGKILL after acknowledged writes loses nothing; the HNSW graph is rebuilt, then loaded after "
+    "a clean stop") {
   suite_under_test s;
   REQUIRE(s.call("POST", "/api/rem/schemas", person_schema).status == 201);
   for (int i = 0; i < 40; ++i) {
     auto r = s.call("POST", "/api/rem/types/person/records",
-                    R"({"record":{"handle":"h)" + std::to_string(i) + R"(","city":"c)" + std::to_string(i % 4) +
-                        R"(","bio":"topic)" + std::to_string(i % 5) + R"( words"}})");
+                    R"({"record":{"handle":"h)" + std::to_string(i) + R"(","city":"c)" +
+                        std::to_string(i % 4) + R"(","bio":"topic)" + std::to_string(i % 5) +
+                        R"( words"}})");
     REQUIRE(r.status == 201);
   }
   auto before = s.query("SEARCH 'topic3 words' IN person LIMIT 5").body;
@@ -211,7 +246,8 @@ TEST_CASE("SIGKILL after acknowledged writes loses nothing; the HNSW graph is re
   s.start_rem();
   s.wait_ready();
   CHECK(contains(s.query("SELECT COUNT(*) FROM person").body, R"j([{"count(*)":40}])j"));
-  CHECK(contains(s.query("SELECT COUNT(*) FROM person WHERE city = 'c2'").body, R"j([{"count(*)":10}])j"));
+  CHECK(contains(s.query("SELECT COUNT(*) FROM person WHERE city = 'c2'").body,
+                 R"j([{"count(*)":10}])j"));
   CHECK(s.call("GET", "/api/rem/types/person/keys/h39").status == 200);
   CHECK(contains(s.rem->log(), "rebuilt (40 vectors)"));
   auto after = s.query("SEARCH 'topic3 words' IN person LIMIT 5");

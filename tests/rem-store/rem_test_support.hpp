@@ -15,7 +15,8 @@ struct temp_dir {
   std::filesystem::path path;
   temp_dir() {
     std::random_device rd;
-    path = std::filesystem::temp_directory_path() / ("rem-test-" + std::to_string(rd()) + std::to_string(rd()));
+    path = std::filesystem::temp_directory_path() /
+           ("rem-test-" + std::to_string(rd()) + std::to_string(rd()));
     std::filesystem::create_directories(path);
   }
   ~temp_dir() {
@@ -24,7 +25,9 @@ struct temp_dir {
   }
 };
 
-inline suite::msgpack_value json(const std::string& text) { return suite::json_to_msgpack(text, nullptr).value(); }
+inline suite::msgpack_value json(const std::string& text) {
+  return suite::json_to_msgpack(text, nullptr).value();
+}
 
 inline std::string to_json(const msgpack::object& o) {
   std::string out;

@@ -19,7 +19,8 @@ using rem::test::json;
 
 namespace {
 
-const char* note_schema = R"({"name":"note","category":"resource","key_field":"uri","embedding_fields":["text"],
+const char* note_schema =
+    R"({"name":"note","category":"resource","key_field":"uri","embedding_fields":["text"],
   "indexed_fields":["lang"],
   "schema":{"type":"object","required":["uri","text"],"properties":{"uri":{"type":"string"},"text":{"type":"string"},"lang":{"type":"string"}}}})";
 
@@ -30,7 +31,8 @@ std::vector<std::string> corpus(std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     auto topic = rng() % 20;
     std::string text;
-    for (int w = 0; w < 12; ++w) text += "t" + std::to_string(topic) + "w" + std::to_string(rng() % 30) + " ";
+    for (int w = 0; w < 12; ++w)
+      text += "t" + std::to_string(topic) + "w" + std::to_string(rng() % 30) + " ";
     text += "common" + std::to_string(rng() % 500);
     texts.push_back(text);
   }
@@ -69,8 +71,8 @@ TEST_CASE("HNSW recall against brute force, filters, and rebuild from RocksDB") 
     REQUIRE(store->register_schema("t", *parse_type_schema(registration.object)).ok());
     std::vector<suite::msgpack_value> bodies;
     for (std::size_t i = 0; i < n; ++i) {
-      bodies.push_back(json(R"({"uri":"doc)" + std::to_string(i) + R"(","lang":")" + (i % 10 == 0 ? "en" : "fr") +
-                            R"(","text":")" + texts[i] + "\"}"));
+      bodies.push_back(json(R"({"uri":"doc)" + std::to_string(i) + R"(","lang":")" +
+                            (i % 10 == 0 ? "en" : "fr") + R"(","text":")" + texts[i] + "\"}"));
     }
     std::vector<const msgpack::object*> records;
     for (auto& b : bodies) records.push_back(&b.object);
@@ -80,7 +82,8 @@ TEST_CASE("HNSW recall against brute force, filters, and rebuild from RocksDB") 
     // Brute force with the same embedder.
     const auto& embedder = store->text_embedder();
     std::vector<std::vector<float>> vectors(n, std::vector<float>(embedder.dimension()));
-    for (std::size_t i = 0; i < n; ++i) REQUIRE(embedder.embed_one(texts[i], vectors[i].data()).ok());
+    for (std::size_t i = 0; i < n; ++i)
+      REQUIRE(embedder.embed_one(texts[i], vectors[i].data()).ok());
     double found = 0, wanted = 0;
     for (const auto& q : queries) {
       std::vector<float> qv(embedder.dimension());
@@ -108,7 +111,8 @@ TEST_CASE("HNSW recall against brute force, filters, and rebuild from RocksDB") 
     CHECK(recall >= 0.95);
 
     query_engine engine(*store, query_limits{});
-    auto filtered = engine.run("t", "SEARCH '" + queries[0] + "' IN note WHERE lang = 'en' LIMIT 10");
+    auto filtered =
+        engine.run("t", "SEARCH '" + queries[0] + "' IN note WHERE lang = 'en' LIMIT 10");
     REQUIRE(filtered.ok());
     const auto& results = *suite::find_field(filtered->object, "results");
     CHECK(results.via.array.size == 10);
@@ -123,7 +127,8 @@ TEST_CASE("HNSW recall against brute force, filters, and rebuild from RocksDB") 
     auto store = open_store(dir.path);
     REQUIRE(store->startup_report().size() == 1);
     CHECK(store->startup_report()[0].find("loaded") != std::string::npos);
-    for (std::size_t i = 0; i < queries.size(); ++i) CHECK(search_ids(*store, queries[i]) == before[i]);
+    for (std::size_t i = 0; i < queries.size(); ++i)
+      CHECK(search_ids(*store, queries[i]) == before[i]);
     REQUIRE(store->close().ok());
   }
   for (const auto& entry : std::filesystem::directory_iterator(dir.path / "hnsw")) {
@@ -137,7 +142,8 @@ TEST_CASE("HNSW recall against brute force, filters, and rebuild from RocksDB") 
       auto ids = search_ids(*store, queries[i]);
       for (const auto& id : ids) same += std::count(before[i].begin(), before[i].end(), id);
     }
-    MESSAGE("results shared with the original graph after rebuild: " << same << " of " << queries.size() * 10);
+    MESSAGE("results shared with the original graph after rebuild: " << same << " of "
+                                                                     << queries.size() * 10);
     CHECK(same >= queries.size() * 10 * 95 / 100);
     // No close(): like a crash, no CLEAN marker, so the next start rebuilds.
   }

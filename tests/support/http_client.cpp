@@ -35,7 +35,8 @@ http_client::http_client(std::string host, int port) : impl_(std::make_unique<im
 
 http_client::~http_client() = default;
 
-http_response http_client::request(const std::string& method, const std::string& target, const std::string& body,
+http_response http_client::request(const std::string& method, const std::string& target,
+                                   const std::string& body,
                                    const std::map<std::string, std::string>& headers) {
   http_response out;
   for (int attempt = 0; attempt < 2; ++attempt) {  // once more on a stale keep-alive connection
@@ -73,7 +74,8 @@ http_response http_client::request(const std::string& method, const std::string&
   return out;
 }
 
-http_response http_once(int port, const std::string& method, const std::string& target, const std::string& body) {
+http_response http_once(int port, const std::string& method, const std::string& target,
+                        const std::string& body) {
   http_client client("127.0.0.1", port);
   return client.request(method, target, body);
 }

@@ -19,10 +19,13 @@ class http_client {
   http_client(std::string host, int port);
   ~http_client();
 
-  http_response request(const std::string& method, const std::string& target, const std::string& body = {},
+  http_response request(const std::string& method, const std::string& target,
+                        const std::string& body = {},
                         const std::map<std::string, std::string>& headers = {});
   http_response get(const std::string& target) { return request("GET", target); }
-  http_response post(const std::string& target, const std::string& body) { return request("POST", target, body); }
+  http_response post(const std::string& target, const std::string& body) {
+    return request("POST", target, body);
+  }
 
  private:
   struct impl;
@@ -30,6 +33,7 @@ class http_client {
 };
 
 // One request on a fresh connection.
-http_response http_once(int port, const std::string& method, const std::string& target, const std::string& body = {});
+http_response http_once(int port, const std::string& method, const std::string& target,
+                        const std::string& body = {});
 
 }  // namespace suite::test

@@ -23,8 +23,8 @@ test_process::test_process(std::string binary, std::vector<std::string> args, st
     : binary_(std::move(binary)), args_(std::move(args)), log_path_(std::move(log_path)) {
   if (log_path_.empty()) {
     auto slash = binary_.rfind('/');
-    log_path_ = "/tmp/suite-test-" + binary_.substr(slash + 1) + "-" + std::to_string(::getpid()) + "-" +
-                std::to_string(reinterpret_cast<std::uintptr_t>(this) % 100000) + ".log";
+    log_path_ = "/tmp/suite-test-" + binary_.substr(slash + 1) + "-" + std::to_string(::getpid()) +
+                "-" + std::to_string(reinterpret_cast<std::uintptr_t>(this) % 100000) + ".log";
   }
 }
 
@@ -39,7 +39,8 @@ void test_process::start() {
   argv.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path_.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   // The child must not inherit a blocked SIGTERM from a test that blocked it.
   posix_spawnattr_t attr;

@@ -24,8 +24,8 @@ class test_process {
   test_process& operator=(const test_process&) = delete;
 
   void start();
-  void kill_hard();       // SIGKILL, as a crash would
-  int stop();             // SIGTERM and wait; returns the exit status
+  void kill_hard();  // SIGKILL, as a crash would
+  int stop();        // SIGTERM and wait; returns the exit status
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
   const std::string& log_path() const { return log_path_; }

@@ -34,7 +34,8 @@ class bus_client {
     std::chrono::milliseconds reconnect{50};
   };
   using reply_callback = std::function<void(reply)>;
-  using message_callback = std::function<void(const std::string& topic, const msgpack_value& message)>;
+  using message_callback =
+      std::function<void(const std::string& topic, const msgpack_value& message)>;
 
   bus_client();
   explicit bus_client(options opts);
@@ -44,7 +45,8 @@ class bus_client {
 
   // Start-up only, before start().
   void add_service(const std::string& service, std::vector<std::string> endpoints);
-  void subscribe(const std::string& endpoint, std::vector<std::string> topics, message_callback on_message);
+  void subscribe(const std::string& endpoint, std::vector<std::string> topics,
+                 message_callback on_message);
 
   status start();
   // Fails every call still in flight with 503 and joins the client thread.

@@ -29,9 +29,9 @@ struct request {
 
 struct reply {
   std::uint64_t id = 0;
-  int status = 200;                   // HTTP-like
-  msgpack_value body = empty_map();   // meaningful when !error
-  std::optional<error_info> error;    // set for an error reply; its status equals `status`
+  int status = 200;                  // HTTP-like
+  msgpack_value body = empty_map();  // meaningful when !error
+  std::optional<error_info> error;   // set for an error reply; its status equals `status`
 
   bool is_error() const { return error.has_value(); }
 };

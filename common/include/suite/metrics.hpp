@@ -32,15 +32,15 @@ const prometheus::Histogram::BucketBoundaries& latency_buckets();
 // Counters and the latency histogram of one op of one service.
 class op_metrics {
  public:
-  op_metrics(prometheus::Family<prometheus::Counter>& requests,
-             prometheus::Histogram& duration, std::string service, std::string op);
+  op_metrics(prometheus::Family<prometheus::Counter>& requests, prometheus::Histogram& duration,
+             std::string service, std::string op);
   // Lock-free: one histogram observation and one counter increment.
   void record(int status, double seconds);
 
  private:
   static constexpr std::array<int, 20> known_statuses{200, 201, 202, 204, 400, 401, 403,
-                                                       404, 405, 408, 409, 413, 415, 422,
-                                                       429, 500, 502, 503, 504, 0};
+                                                      404, 405, 408, 409, 413, 415, 422,
+                                                      429, 500, 502, 503, 504, 0};
   prometheus::Counter& counter_for(int status);
 
   prometheus::Family<prometheus::Counter>& requests_;

@@ -32,9 +32,9 @@ struct op_spec {
 class op_catalogue {
  public:
   // Parses "ops.json" (the service list and the ops every service answers) and each
-  // "ops/<service>.json" (one service's ops) from `files`, and compiles every schema it references. Every
-  // problem (missing field, unknown schema file, duplicate op or route) is an error
-  // that names the op.
+  // "ops/<service>.json" (one service's ops) from `files`, and compiles every schema it references.
+  // Every problem (missing field, unknown schema file, duplicate op or route) is an error that
+  // names the op.
   static result<op_catalogue> load(const std::vector<embedded_file>& files);
 
   const std::vector<op_spec>& ops() const { return ops_; }

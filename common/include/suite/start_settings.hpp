@@ -13,6 +13,7 @@ namespace suite {
 
 // Returns an exit code when the process should end now (0 after --help, 2 on a bad
 // setting); nothing when it should go on.
-std::optional<int> start_settings(config& settings, std::string_view process, int argc, char** argv);
+std::optional<int> start_settings(config& settings, std::string_view process, int argc,
+                                  char** argv);
 
 }  // namespace suite

@@ -2,7 +2,8 @@
 // LRU with the same byte budget, on the same trace in the same run: Zipf(0.9)
 // popularity over `keys` keys whose answers weigh 500..4,000 bytes, with a one-off
 // scan of `scan` never-repeated keys in the middle (the cache-busting crawler).
-// Usage: chat-cache-policy-bench [accesses=2000000] [keys=100000] [budget_bytes=20000000] [scan=200000]
+// Usage: chat-cache-policy-bench [accesses=2000000] [keys=100000] [budget_bytes=20000000]
+// [scan=200000]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -20,7 +21,9 @@ using namespace suite::chat_cache;
 namespace {
 
 struct key_hash {
-  std::size_t operator()(std::uint64_t k) const { return static_cast<std::size_t>(k * 0x9e3779b97f4a7c15ULL); }
+  std::size_t operator()(std::uint64_t k) const {
+    return static_cast<std::size_t>(k * 0x9e3779b97f4a7c15ULL);
+  }
 };
 
 // The baseline: least-recently-used eviction under the same byte budget.
@@ -48,7 +51,9 @@ class lru_cache {
  private:
   std::size_t max_bytes_, bytes_ = 0;
   std::list<std::pair<std::uint64_t, std::size_t>> order_;
-  std::unordered_map<std::uint64_t, std::list<std::pair<std::uint64_t, std::size_t>>::iterator, key_hash> index_;
+  std::unordered_map<std::uint64_t, std::list<std::pair<std::uint64_t, std::size_t>>::iterator,
+                     key_hash>
+      index_;
 };
 
 }  // namespace
@@ -61,7 +66,8 @@ int main(int argc, char** argv) {
 
   std::vector<double> cdf(keys);
   double sum = 0;
-  for (std::size_t i = 0; i < keys; ++i) cdf[i] = (sum += 1.0 / std::pow(static_cast<double>(i + 1), 0.9));
+  for (std::size_t i = 0; i < keys; ++i)
+    cdf[i] = (sum += 1.0 / std::pow(static_cast<double>(i + 1), 0.9));
   std::mt19937_64 rng(2026);
   std::uniform_real_distribution<double> pick(0, sum);
   auto weight = [](std::uint64_t key) { return 500 + (key * 2654435761ULL) % 3501; };
@@ -73,7 +79,8 @@ int main(int argc, char** argv) {
     if (i == accesses / 2) {
       for (std::size_t s = 0; s < scan; ++s) trace.push_back(1'000'000'000ULL + s);
     }
-    trace.push_back(static_cast<std::uint64_t>(std::lower_bound(cdf.begin(), cdf.end(), pick(rng)) - cdf.begin()));
+    trace.push_back(static_cast<std::uint64_t>(std::lower_bound(cdf.begin(), cdf.end(), pick(rng)) -
+                                               cdf.begin()));
   }
 
   cache_limits limits;
@@ -83,7 +90,8 @@ int main(int argc, char** argv) {
   lru_cache lru(budget);
   auto now = std::chrono::steady_clock::now();
   std::size_t tinylfu_hits = 0, lru_hits = 0, after_hits_tinylfu = 0, after_hits_lru = 0, after = 0;
-  std::size_t soon_hits_tinylfu = 0, soon_hits_lru = 0, soon = 0;  // the 100,000 accesses right after the scan
+  std::size_t soon_hits_tinylfu = 0, soon_hits_lru = 0,
+              soon = 0;  // the 100,000 accesses right after the scan
   auto started = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < trace.size(); ++i) {
     auto key = trace[i];
@@ -104,14 +112,21 @@ int main(int argc, char** argv) {
       }
     }
   }
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  auto pct = [](std::size_t a, std::size_t b) { return 100.0 * static_cast<double>(a) / static_cast<double>(b); };
-  std::printf("trace: %zu Zipf(0.9) accesses over %zu keys + a one-off scan of %zu keys; budget %zu bytes\n", accesses, keys,
-              scan, budget);
-  std::printf("%-10s %12s %22s %28s\n", "policy", "hit ratio", "hit ratio after scan", "next 100k accesses after scan");
-  std::printf("%-10s %11.2f%% %21.2f%% %27.2f%%\n", "W-TinyLFU", pct(tinylfu_hits, trace.size()), pct(after_hits_tinylfu, after),
-              pct(soon_hits_tinylfu, soon));
-  std::printf("%-10s %11.2f%% %21.2f%% %27.2f%%\n", "LRU", pct(lru_hits, trace.size()), pct(after_hits_lru, after), pct(soon_hits_lru, soon));
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  auto pct = [](std::size_t a, std::size_t b) {
+    return 100.0 * static_cast<double>(a) / static_cast<double>(b);
+  };
+  std::printf(
+      "trace: %zu Zipf(0.9) accesses over %zu keys + a one-off scan of %zu keys; budget %zu "
+      "bytes\n",
+      accesses, keys, scan, budget);
+  std::printf("%-10s %12s %22s %28s\n", "policy", "hit ratio", "hit ratio after scan",
+              "next 100k accesses after scan");
+  std::printf("%-10s %11.2f%% %21.2f%% %27.2f%%\n", "W-TinyLFU", pct(tinylfu_hits, trace.size()),
+              pct(after_hits_tinylfu, after), pct(soon_hits_tinylfu, soon));
+  std::printf("%-10s %11.2f%% %21.2f%% %27.2f%%\n", "LRU", pct(lru_hits, trace.size()),
+              pct(after_hits_lru, after), pct(soon_hits_lru, soon));
   std::printf("difference: %+.2f points overall (both policies replayed in %.2f s)\n",
               pct(tinylfu_hits, trace.size()) - pct(lru_hits, trace.size()), seconds);
   return 0;

@@ -44,9 +44,10 @@ namespace {
 using steady = std::chrono::steady_clock;
 
 std::map<std::string, std::string> parse_args(int argc, char** argv) {
-  std::map<std::string, std::string> args{{"bin-dir", "build/bin"}, {"events", "20000"}, {"clients", "40"},
-                                          {"batch", "50"},           {"warmup", "500"},  {"sync", "fsync"},
-                                          {"port", ""},              {"rate", "0"},      {"service-args", ""}};
+  std::map<std::string, std::string> args{
+      {"bin-dir", "build/bin"}, {"events", "20000"}, {"clients", "40"}, {"batch", "50"},
+      {"warmup", "500"},        {"sync", "fsync"},   {"port", ""},      {"rate", "0"},
+      {"service-args", ""}};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto eq = a.find('=');
@@ -79,7 +80,8 @@ class connection {
 
   // Returns the status, or 0 on a socket error (the connection is then reopened).
   int request(const std::string& method, const std::string& target, const std::string& body) {
-    std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+    std::string req = method + " " + target +
+                      " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
                       "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
     if (!send_all(req)) return reopen();
     buffer_.clear();
@@ -91,7 +93,8 @@ class connection {
     std::size_t length = 0;
     auto cl = buffer_.find("Content-Length: ");
     if (cl == std::string::npos) cl = buffer_.find("content-length: ");
-    if (cl != std::string::npos && cl < header_end) length = std::strtoul(buffer_.c_str() + cl + 16, nullptr, 10);
+    if (cl != std::string::npos && cl < header_end)
+      length = std::strtoul(buffer_.c_str() + cl + 16, nullptr, 10);
     while (buffer_.size() < header_end + 4 + length) {
       if (!receive()) return reopen();
     }
@@ -143,12 +146,13 @@ std::string make_batch(int client, long number, int size) {
   std::string body = "{\"events\":[";
   for (int i = 0; i < size; ++i) {
     char event[512];
-    std::snprintf(event, sizeof event,
-                  R"(%s{"event_id":"bench-%d-%ld-%d","session_id":"bench-session-%d-%ld","agent_type":"claude-code",)"
-                  R"("event_type":"%s","tool_name":"Bash","status":"success","tokens_in":%d,"tokens_out":%d,)"
-                  R"("model":"claude-3-5-sonnet","project":"suite","branch":"main","duration_ms":%d,)"
-                  R"("metadata":{"command":"ls -la","cwd":"/work/suite"}})",
-                  i ? "," : "", client, number, i, client, number / 20, types[i % 4], 100 + i, 20 + i, 5 + i);
+    std::snprintf(
+        event, sizeof event,
+        R"(%s{"event_id":"bench-%d-%ld-%d","session_id":"bench-session-%d-%ld","agent_type":"claude-code",)"
+        R"("event_type":"%s","tool_name":"Bash","status":"success","tokens_in":%d,"tokens_out":%d,)"
+        R"("model":"claude-3-5-sonnet","project":"suite","branch":"main","duration_ms":%d,)"
+        R"("metadata":{"command":"ls -la","cwd":"/work/suite"}})",
+        i ? "," : "", client, number, i, client, number / 20, types[i % 4], 100 + i, 20 + i, 5 + i);
     body += event;
   }
   return body + "]}";
@@ -163,7 +167,8 @@ long rss_kb(pid_t pid, const char* field) {
   return -1;
 }
 
-pid_t spawn(const std::string& binary, const std::vector<std::string>& args, const std::string& log) {
+pid_t spawn(const std::string& binary, const std::vector<std::string>& args,
+            const std::string& log) {
   std::vector<char*> argv;
   std::string b = binary;
   argv.push_back(b.data());
@@ -204,29 +209,38 @@ int main(int argc, char** argv) {
   if (port == 0) {
     port = free_port();
     int bus = free_port(), pub = free_port();
-    data_dir = (std::filesystem::temp_directory_path() / ("event-ingest-bench-" + std::to_string(::getpid()))).string();
+    data_dir = (std::filesystem::temp_directory_path() /
+                ("event-ingest-bench-" + std::to_string(::getpid())))
+                   .string();
     std::filesystem::remove_all(data_dir);
     auto local = [](int p) { return "tcp://127.0.0.1:" + std::to_string(p); };
     gateway = spawn(args["bin-dir"] + "/gateway",
-                    {"--http=127.0.0.1:" + std::to_string(port), "--metrics=127.0.0.1:" + std::to_string(free_port()),
-                     "--backend-event-ingest=" + local(bus), "--sub-event-ingest=" + local(pub), "--log-level=warn"},
+                    {"--http=127.0.0.1:" + std::to_string(port),
+                     "--metrics=127.0.0.1:" + std::to_string(free_port()),
+                     "--backend-event-ingest=" + local(bus), "--sub-event-ingest=" + local(pub),
+                     "--log-level=warn"},
                     "/tmp/event-ingest-bench-gateway.log");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     auto started = steady::now();
-    std::vector<std::string> service_args{"--bus=" + local(bus), "--pub=" + local(pub),
+    std::vector<std::string> service_args{"--bus=" + local(bus),
+                                          "--pub=" + local(pub),
                                           "--metrics=127.0.0.1:" + std::to_string(free_port()),
-                                          "--data-dir=" + data_dir, "--sync=" + args["sync"], "--log-level=warn"};
+                                          "--data-dir=" + data_dir,
+                                          "--sync=" + args["sync"],
+                                          "--log-level=warn"};
     for (std::size_t start = 0; start < args["service-args"].size();) {
       auto end = args["service-args"].find(' ', start);
       if (end == std::string::npos) end = args["service-args"].size();
       if (end > start) service_args.push_back(args["service-args"].substr(start, end - start));
       start = end + 1;
     }
-    service = spawn(args["bin-dir"] + "/event-ingest", service_args, "/tmp/event-ingest-bench-service.log");
+    service = spawn(args["bin-dir"] + "/event-ingest", service_args,
+                    "/tmp/event-ingest-bench-service.log");
     connection probe(port);
     while (probe.request("GET", "/api/health", "") != 200) {
       if (steady::now() - started > std::chrono::seconds(10)) {
-        std::fprintf(stderr, "event-ingest did not come up; see /tmp/event-ingest-bench-service.log\n");
+        std::fprintf(stderr,
+                     "event-ingest did not come up; see /tmp/event-ingest-bench-service.log\n");
         kill(service, SIGKILL);
         kill(gateway, SIGKILL);
         return 1;
@@ -252,8 +266,8 @@ int main(int argc, char** argv) {
           auto body = make_batch(tag * 1000 + c, n, batch);
           auto t0 = steady::now();
           if (rate > 0 && latencies) {
-            auto due = start + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(
-                                   static_cast<double>(n) / rate));
+            auto due = start + std::chrono::duration_cast<steady::duration>(
+                                   std::chrono::duration<double>(static_cast<double>(n) / rate));
             std::this_thread::sleep_until(due);
             t0 = due;
           }
@@ -278,17 +292,21 @@ int main(int argc, char** argv) {
   std::sort(latencies.begin(), latencies.end());
   long sent = (events + batch - 1) / batch * batch;
 
-  std::printf("event-ingest batch ingest: %ld events, %d clients, batches of %d, sync=%s, %s (through the gateway)\n\n",
-              sent, clients, batch, args["sync"].c_str(),
-              rate > 0 ? ("open loop at " + args["rate"] + " batches/s").c_str() : "closed loop");
+  std::printf(
+      "event-ingest batch ingest: %ld events, %d clients, batches of %d, sync=%s, %s (through the "
+      "gateway)\n\n",
+      sent, clients, batch, args["sync"].c_str(),
+      rate > 0 ? ("open loop at " + args["rate"] + " batches/s").c_str() : "closed loop");
   std::printf("| metric | event-ingest |\n|---|---|\n");
   std::printf("| throughput | %.0f events/s |\n", static_cast<double>(sent) / seconds);
-  std::printf("| latency p50 / p95 / p99 / max (per batch request) | %.2f / %.2f / %.2f / %.2f ms |\n",
-              percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99), latencies.back());
+  std::printf(
+      "| latency p50 / p95 / p99 / max (per batch request) | %.2f / %.2f / %.2f / %.2f ms |\n",
+      percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99),
+      latencies.back());
   if (service > 0) {
     long peak = rss_kb(service, "VmHWM:");
-    std::printf("| idle RSS / peak RSS | %.1f / %.1f MB |\n", static_cast<double>(idle_rss) / 1024.0,
-                static_cast<double>(peak) / 1024.0);
+    std::printf("| idle RSS / peak RSS | %.1f / %.1f MB |\n",
+                static_cast<double>(idle_rss) / 1024.0, static_cast<double>(peak) / 1024.0);
     std::printf("| startup (spawn to first answer through the gateway) | %.0f ms |\n", startup_ms);
   }
   std::printf("| failed requests | %ld |\n", failed);
