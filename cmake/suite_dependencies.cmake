@@ -7,6 +7,7 @@ find_package(prometheus-cpp CONFIG REQUIRED)
 find_package(doctest REQUIRED)
 find_package(RapidJSON REQUIRED)
 find_package(Boost 1.74 REQUIRED)
+find_package(OpenSSL REQUIRED)
 find_package(RocksDB CONFIG REQUIRED)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
 

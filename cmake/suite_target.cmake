@@ -19,3 +19,15 @@ if(SUITE_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# The fuzz build: coverage instrumentation and ASan+UBSan on everything, so the fuzzer
+# sees inside the libraries it drives; only fuzz targets link libFuzzer's main.
+if(SUITE_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "SUITE_FUZZ=ON needs Clang (-DCMAKE_CXX_COMPILER=clang++)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined
+                      -fsanitize-ignorelist=${PROJECT_SOURCE_DIR}/fuzz/ubsan_ignorelist.txt)
+  add_link_options(-fsanitize=address,undefined)
+endif()

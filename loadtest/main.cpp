@@ -28,7 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-constexpr const char* usage_text = R"(usage:
+constexpr const char* usage_text = R"usage(usage:
   loadgen run SCENARIO [options]     run a scenario (a file, or a name in --scenarios)
       --host H --port P              the gateway (default 127.0.0.1:8080)
       --repeat N                     run N times; report min / median / max
@@ -42,13 +42,20 @@ constexpr const char* usage_text = R"(usage:
       --git-rev REV                  recorded in the results (default: git rev-parse)
       --transport http|bus           bus: straight to the service over the bus (DEALER)
       --bus SERVICE=ENDPOINT         a backend's bus endpoint (default tcp://127.0.0.1:555x)
+      --reference-url http://HOST:PORT
+                                     where the scenario's "reference" system listens
+                                     (e.g. the nginx scripts/bench starts)
+      --header 'Name: value'         send this header with every HTTP request (repeatable),
+                                     e.g. --header "X-API-Key: $(cat var/dev-api-key)"
   loadgen check FILE...              validate scenario files
   loadgen compare A.json B.json      two results side by side, with ratios
   loadgen report FILE.json...        the markdown tables of results files
+  loadgen summary FILE.json...       one row per results file (the demo's table)
   loadgen url http://HOST:PORT/PATH [-c CONNECTIONS] [-t THREADS] [-d SECONDS]
                                      [--rate R] [--poisson] [--warmup SECONDS]
+                                     [--header 'Name: value']...
                                      a plain GET load, like wrk / wrk2
-)";
+)usage";
 
 int usage(const std::string& problem = {}) {
   if (!problem.empty()) std::cerr << "loadgen: " << problem << "\n";
@@ -140,7 +147,28 @@ int run_command(const std::vector<std::string_view>& args) {
       options.git_rev = value;
     else if (flag == "--transport")
       transport_name = value;
-    else if (!n)
+    else if (flag == "--reference-url") {
+      std::string_view url = value;
+      const auto colon = url.rfind(':');
+      const auto port =
+          colon == std::string_view::npos ? std::nullopt : number(url.substr(colon + 1));
+      if (!url.starts_with("http://") || !port || *port < 1 || *port > 65535)
+        return usage("--reference-url needs http://HOST:PORT, got \"" + value + "\"");
+      options.reference_host = std::string(url.substr(7, colon - 7));
+      options.reference_port = static_cast<unsigned short>(*port);
+    } else if (flag == "--header") {
+      std::string name, header_value;
+      if (!loadgen::split_header(value, name, header_value))
+        return usage("--header needs 'Name: value', got \"" + value + "\"");
+      if (const auto problem = loadgen::header_problem(name, header_value); !problem.empty())
+        return usage("--header: " + problem);
+      options.headers.emplace_back(name, header_value);
+    } else if (flag == "--bus") {
+      const auto eq = value.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == value.size())
+        return usage("--bus needs SERVICE=ENDPOINT, got \"" + value + "\"");
+      bus_endpoints[value.substr(0, eq)] = value.substr(eq + 1);
+    } else if (!n)
       return usage("bad value for " + std::string(flag) + ": " + value);
     else if (flag == "--port")
       options.port = static_cast<unsigned short>(*n);
@@ -262,6 +290,16 @@ int report_command(const std::vector<std::string_view>& args) {
   return 0;
 }
 
+int summary_command(const std::vector<std::string_view>& args) {
+  std::vector<loadgen::run_report> reports;
+  for (const auto path : args) {
+    reports.emplace_back();
+    if (!read_report_file(path, reports.back())) return 1;
+  }
+  std::cout << loadgen::summary_table(reports);
+  return 0;
+}
+
 void print_percentiles(const char* label, const loadgen::latency_histogram& h) {
   std::printf("%-12s", label);
   for (double p : {50.0, 90.0, 95.0, 99.0, 99.9, 100.0})
@@ -286,6 +324,7 @@ int url_command(const std::vector<std::string_view>& args) {
   loadgen::load_plan plan;
   plan.duration = 10s;
   plan.allow_errors = true;
+  std::string extra_headers;
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string_view flag = args[i];
     if (flag == "--poisson") {
@@ -293,6 +332,15 @@ int url_command(const std::vector<std::string_view>& args) {
       continue;
     }
     if (i + 1 >= args.size()) return usage("missing value for " + std::string(flag));
+    if (flag == "--header") {
+      std::string name, value;
+      if (!loadgen::split_header(args[++i], name, value))
+        return usage("--header needs 'Name: value'");
+      if (const auto problem = loadgen::header_problem(name, value); !problem.empty())
+        return usage("--header: " + problem);
+      extra_headers += name + ": " + value + "\r\n";
+      continue;
+    }
     const auto n = number(args[++i]);
     if (!n) return usage("bad value for " + std::string(flag));
     if (flag == "-c")
@@ -315,7 +363,7 @@ int url_command(const std::vector<std::string_view>& args) {
   spec.name = "get";
   loadgen::request_template::compile_text(path, pools, spec.target);
   plan.mix.push_back(std::move(spec));
-  loadgen::http_transport transport(host, static_cast<unsigned short>(*port));
+  loadgen::http_transport transport(host, static_cast<unsigned short>(*port), extra_headers);
 
   rusage before{}, after{};
   getrusage(RUSAGE_SELF, &before);
@@ -354,6 +402,7 @@ int main(int argc, char** argv) {
   if (all[0] == "check") return check_command(rest);
   if (all[0] == "compare") return compare_command(rest);
   if (all[0] == "report") return report_command(rest);
+  if (all[0] == "summary") return summary_command(rest);
   if (all[0] == "url") return url_command(rest);
   return usage("unknown command " + std::string(all[0]));
 }

@@ -22,6 +22,52 @@ as_root() {
 # port_taken PORT: true when something on 127.0.0.1 accepts connections on PORT.
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# set_api_key_args: fills the array API_KEY_ARGS with loadgen's
+# (--header "X-API-Key: KEY") when scripts/up wrote a development key to
+# var/dev-api-key, and leaves it empty otherwise. Use it as "${API_KEY_ARGS[@]}".
+set_api_key_args() {
+  API_KEY_ARGS=()
+  local key_file="$SUITE_VAR/dev-api-key"
+  if [[ -s "$key_file" ]]; then
+    API_KEY_ARGS=(--header "X-API-Key: $(tr -d '\r\n' <"$key_file")")
+  fi
+}
+
+# start_reference_nginx DIR: starts an nginx of its own under DIR (config, pid, logs)
+# on the first free loopback port from 18089, serving DIR/www as static files
+# (health.json: a body the size of a backend's sys.health reply), for load scenarios
+# with a "reference". Prints the port. Stop it with stop_reference_nginx DIR.
+start_reference_nginx() {
+  local dir="$1" port=18089
+  while port_taken "$port"; do port=$((port + 1)); done
+  mkdir -p "$dir/www"
+  printf '{"status":"ok","service":"reference","uptime_s":12.345}' >"$dir/www/health.json"
+  # nginx's workers drop root: they must be able to read the files (mktemp -d is 0700).
+  chmod 755 "$dir" "$dir/www"
+  chmod 644 "$dir/www/health.json"
+  cat >"$dir/nginx.conf" <<CONF
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  default_type application/json;
+  server {
+    listen 127.0.0.1:$port;
+    root $dir/www;
+  }
+}
+CONF
+  nginx -c "$dir/nginx.conf" -p "$dir" || return 1
+  echo "$port"
+}
+
+stop_reference_nginx() {
+  [[ -f "$1/nginx.pid" ]] && kill "$(cat "$1/nginx.pid")" 2>/dev/null
+  rm -rf "$1"
+}
+
 # build_suite: configures (once) and builds the Release tree.
 build_suite() {
   if [[ ! -f "$SUITE_BUILD/build.ninja" ]]; then

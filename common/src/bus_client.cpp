@@ -25,6 +25,8 @@ struct bus_client::pending_call {
   msgpack::sbuffer frame;
   reply_callback done;
   steady::time_point deadline;
+  std::chrono::milliseconds gap{0};  // a streamed call's allowance between parts
+  bool streamed = false;
   int endpoint = -1;  // index into the service's endpoints once sent
 };
 
@@ -155,6 +157,12 @@ class bus_client::loop {
   bool drain_mailbox() {
     zmq::message_t msg;
     while (mailbox_.recv(msg, zmq::recv_flags::dontwait)) {
+      if (msg.size() == 1 + sizeof(std::uint64_t)) {  // 'C' + id: a cancel
+        std::uint64_t id = 0;
+        std::memcpy(&id, msg.data<char>() + 1, sizeof id);
+        cancel_call(id);
+        continue;
+      }
       if (msg.size() != sizeof(pending_call*)) return false;  // the stop message
       pending_call* raw = nullptr;
       std::memcpy(&raw, msg.data(), sizeof raw);
@@ -199,6 +207,14 @@ class bus_client::loop {
       }
       auto it = pending_.find(decoded->id);
       if (it == pending_.end()) continue;  // answered late, after its deadline
+      if (decoded->more) {
+        if (!it->second->streamed) continue;  // a part for a one-reply call: ignored
+        auto& call = *it->second;
+        call.deadline = steady::now() + call.gap;
+        deadlines_.emplace(call.deadline, call.id);
+        deliver_part(call, std::move(*decoded));
+        continue;
+      }
       auto call = std::move(it->second);
       pending_.erase(it);
       finish(*call, std::move(*decoded));
@@ -255,13 +271,43 @@ class bus_client::loop {
     }
   }
 
+  void cancel_call(std::uint64_t id) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    auto call = std::move(it->second);
+    pending_.erase(it);
+    client_.in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    if (call->endpoint < 0) return;
+    auto& ep = endpoints_[call->service][static_cast<std::size_t>(call->endpoint)];
+    request cancel;
+    cancel.id = client_.next_id_.fetch_add(1, std::memory_order_relaxed);
+    cancel.op = "sys.cancel";
+    cancel.body = pack_value([id](msgpack_packer& p) {
+      p.pack_map(1);
+      pack_string(p, "id");
+      p.pack_uint64(id);
+    });
+    msgpack::sbuffer frame;
+    encode(cancel, frame);
+    (void)ep.dealer.send(zmq::buffer(frame.data(), frame.size()), zmq::send_flags::dontwait);
+  }
+
+  void deliver_part(pending_call& call, reply r) {
+    try {
+      call.done(std::move(r));
+    } catch (const std::exception& ex) {
+      log_error("bus.callback_failed", {{"error", ex.what()}});
+    }
+  }
+
   void expire_deadlines() {
     auto now = steady::now();
     while (!deadlines_.empty() && deadlines_.top().first <= now) {
-      auto id = deadlines_.top().second;
+      auto [when, id] = deadlines_.top();
       deadlines_.pop();
       auto it = pending_.find(id);
       if (it == pending_.end()) continue;
+      if (it->second->deadline > when) continue;  // a part moved it: a newer entry exists
       auto call = std::move(it->second);
       pending_.erase(it);
       finish(*call,
@@ -326,21 +372,41 @@ void bus_client::stop() {
 }
 
 void bus_client::call(const std::string& service, request req, reply_callback done) {
+  (void)submit(service, std::move(req), std::move(done), false);
+}
+
+std::uint64_t bus_client::call_stream(const std::string& service, request req,
+                                      part_callback on_part) {
+  return submit(service, std::move(req), std::move(on_part), true);
+}
+
+void bus_client::cancel(std::uint64_t call_id) {
+  char frame[1 + sizeof call_id] = {'C'};
+  std::memcpy(frame + 1, &call_id, sizeof call_id);
+  zmq::message_t msg(frame, sizeof frame);
+  post_to_mailbox(mailbox_endpoint_, &msg, 1);
+}
+
+std::uint64_t bus_client::submit(const std::string& service, request req, reply_callback done,
+                                 bool streamed) {
   auto call = std::make_unique<pending_call>();
+  call->streamed = streamed;
   call->id = next_id_.fetch_add(1, std::memory_order_relaxed);
   call->service = static_cast<std::size_t>(
       std::find(service_names_.begin(), service_names_.end(), service) - service_names_.begin());
   call->done = std::move(done);
   auto now_ms = unix_ms_now();
   if (req.deadline_ms == 0) req.deadline_ms = now_ms + options_.timeout.count();
-  call->deadline = steady::now() +
-                   std::chrono::milliseconds(std::max<std::int64_t>(0, req.deadline_ms - now_ms));
+  call->gap = std::chrono::milliseconds(std::max<std::int64_t>(0, req.deadline_ms - now_ms));
+  call->deadline = steady::now() + call->gap;
   req.id = call->id;
+  auto id = call->id;
   encode(req, call->frame);
   in_flight_.fetch_add(1, std::memory_order_relaxed);
   pending_call* raw = call.release();
   zmq::message_t msg(&raw, sizeof raw);
   post_to_mailbox(mailbox_endpoint_, &msg, 1);
+  return id;
 }
 
 bool bus_client::connected(const std::string& service) const {

@@ -1,5 +1,10 @@
 #include "suite/bus_server.hpp"
 
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+
 #include "suite/inproc_mailbox.hpp"
 #include "suite/log.hpp"
 
@@ -12,10 +17,21 @@ struct server_link {
   std::string mailbox;  // the bridge's inproc endpoint
   metrics* service_metrics = nullptr;
   std::atomic<bool> open{true};
+  // Jobs that have sent a part, by caller identity + request id, so sys.cancel can
+  // find them. Written by the tickets (any thread), read by the bridge.
+  std::mutex streams_mutex;
+  std::map<std::pair<std::string, std::uint64_t>, std::weak_ptr<job_ticket>> streams;
+};
+
+// The third frame of a streamed reply's message to the bridge.
+struct stream_order {
+  std::uint64_t key;
+  std::uint32_t number;
+  bool last;
 };
 
 // Where and how to answer one request. Shared by every copy of its bus_job.
-struct job_ticket {
+struct job_ticket : std::enable_shared_from_this<job_ticket> {
   std::shared_ptr<server_link> server;
   std::string identity;  // the caller's ROUTER routing id
   std::uint64_t request_id = 0;
@@ -23,20 +39,59 @@ struct job_ticket {
   std::chrono::steady_clock::time_point received;
   std::atomic<bool> answered{false};
   std::atomic<bool> started{false};
+  std::atomic<bool> cancelled{false};
+  // A streamed reply's parts may be sent from different threads (an actor moves between
+  // scheduler threads), and each thread has its own socket to the bridge, so they can
+  // arrive out of order: each carries its stream's key and number, and the bridge puts
+  // them back in order. The mutex makes the numbering follow the calls.
+  std::mutex stream_mutex;
+  std::uint64_t stream_key = 0;  // 0 until the first part
+  std::uint32_t next_part = 0;
 
-  void send(reply r) {
-    if (answered.exchange(true) || !server->open.load()) return;
-    r.id = request_id;
+  void post(const reply& r, bool last) {
     msgpack::sbuffer buffer;
     encode(r, buffer);
-    zmq::message_t frames[2] = {zmq::message_t(identity.data(), identity.size()),
-                                zmq::message_t(buffer.data(), buffer.size())};
+    zmq::message_t frames[3] = {zmq::message_t(identity.data(), identity.size()),
+                                zmq::message_t(buffer.data(), buffer.size()), zmq::message_t()};
+    if (stream_key == 0) {
+      post_to_mailbox(server->mailbox, frames, 2);
+      return;
+    }
+    stream_order order{stream_key, next_part++, last};
+    frames[2] = zmq::message_t(&order, sizeof order);
+    post_to_mailbox(server->mailbox, frames, 3);
+  }
+
+  void send_part(reply r) {
+    std::lock_guard lock(stream_mutex);
+    if (answered.load() || cancelled.load() || !server->open.load()) return;
+    r.id = request_id;
+    r.more = true;
+    if (stream_key == 0) {
+      static std::atomic<std::uint64_t> keys{1};
+      stream_key = keys.fetch_add(1);
+      if (!started.exchange(true)) server->service_metrics->bus_queue_depth().Decrement();
+      std::lock_guard streams_lock(server->streams_mutex);
+      server->streams[{identity, request_id}] = weak_from_this();
+    }
+    post(r, false);
+  }
+
+  void send(reply r) {
+    std::lock_guard lock(stream_mutex);
+    if (answered.exchange(true) || !server->open.load()) return;
+    r.id = request_id;
+    r.more = false;
     // Metrics first, so that whoever sees the reply also sees it counted.
     if (!started.exchange(true)) server->service_metrics->bus_queue_depth().Decrement();
     server->service_metrics->inflight().Decrement();
     op->record(r.status,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());
-    post_to_mailbox(server->mailbox, frames, 2);
+    post(r, true);
+    if (stream_key != 0) {
+      std::lock_guard streams_lock(server->streams_mutex);
+      server->streams.erase({identity, request_id});
+    }
   }
 
   ~job_ticket() {
@@ -58,6 +113,16 @@ void respond_error(const bus_job& job, error_info error) {
   respond(job, error_reply(job.req.id, std::move(error)));
 }
 
+void respond_part(const bus_job& job, reply part) { job.ticket->send_part(std::move(part)); }
+
+void respond_part_ok(const bus_job& job, msgpack_value body, int status) {
+  respond_part(job, ok_reply(job.req.id, std::move(body), status));
+}
+
+bool cancelled(const bus_job& job) {
+  return job.ticket->cancelled.load() || !job.ticket->server->open.load();
+}
+
 void mark_started(const bus_job& job) {
   auto& ticket = *job.ticket;
   if (ticket.server->open.load() && !ticket.started.exchange(true)) {
@@ -65,16 +130,21 @@ void mark_started(const bus_job& job) {
   }
 }
 
+bool start_unless_expired(const bus_job& job) {
+  mark_started(job);
+  if (!past_deadline(job.req)) return true;
+  auto& ticket = *job.ticket;
+  if (ticket.server->open.load()) ticket.server->service_metrics->deadline_dropped().Increment();
+  respond_error(job, make_error(504, "deadline_exceeded",
+                                "the request waited past its deadline and was dropped unserved"));
+  return false;
+}
+
 namespace {
 
 caf::behavior sync_worker(caf::event_based_actor*, std::shared_ptr<const sync_handlers> handlers) {
   return {[handlers](const bus_job& job) {
-    mark_started(job);
-    if (past_deadline(job.req)) {  // waited in the mailbox past its deadline: nobody waits for it
-      respond_error(job,
-                    make_error(504, "deadline_exceeded", "request expired before it was served"));
-      return;
-    }
+    if (!start_unless_expired(job)) return;  // waited in the mailbox past its deadline
     auto it = handlers->find(job.req.op);
     if (it == handlers->end()) {
       respond_error(job, make_error(404, "unknown_op", "no handler for op '" + job.req.op + "'"));
@@ -174,10 +244,42 @@ void bus_server::bridge_loop(zmq::socket_t router, zmq::socket_t mailbox) {
       if (!mailbox.recv(identity, zmq::recv_flags::dontwait)) break;
       if (!identity.more()) return;  // the stop message
       (void)mailbox.recv(frame);
-      (void)router.send(identity, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-      (void)router.send(frame, zmq::send_flags::dontwait);
+      if (!frame.more()) {
+        (void)router.send(identity, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        (void)router.send(frame, zmq::send_flags::dontwait);
+        continue;
+      }
+      (void)mailbox.recv(extra);
+      stream_order order{};
+      if (extra.size() == sizeof order) std::memcpy(&order, extra.data(), sizeof order);
+      forward_in_order(router, order, std::move(identity), std::move(frame));
     }
   }
+}
+
+void bus_server::forward_in_order(zmq::socket_t& router, const stream_order& order,
+                                  zmq::message_t identity, zmq::message_t frame) {
+  auto& pending = reorder_[order.key];
+  auto forward = [&router](zmq::message_t& id, zmq::message_t& payload) {
+    (void)router.send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    (void)router.send(payload, zmq::send_flags::dontwait);
+  };
+  if (order.number != pending.next) {
+    pending.early.emplace(order.number,
+                          early_part{std::move(identity), std::move(frame), order.last});
+    return;
+  }
+  forward(identity, frame);
+  bool ended = order.last;
+  ++pending.next;
+  for (auto it = pending.early.find(pending.next); !ended && it != pending.early.end();
+       it = pending.early.find(pending.next)) {
+    forward(it->second.identity, it->second.frame);
+    ended = it->second.last;
+    pending.early.erase(it);
+    ++pending.next;
+  }
+  if (ended) reorder_.erase(order.key);
 }
 
 void bus_server::dispatch(zmq::socket_t& router, zmq::message_t& identity, zmq::message_t& frame) {
@@ -196,6 +298,10 @@ void bus_server::dispatch(zmq::socket_t& router, zmq::message_t& identity, zmq::
     answer_here(metrics_.op("other"), error_reply(id, decoded.error()));
     return;
   }
+  if (decoded->op == "sys.cancel") {  // no reply: the caller has stopped waiting
+    cancel(identity, *decoded);
+    return;
+  }
   auto route = routes_.find(decoded->op);
   if (route == routes_.end()) {
     answer_here(metrics_.op("other"), error_reply(id, make_error(404, "unknown_op",
@@ -205,6 +311,7 @@ void bus_server::dispatch(zmq::socket_t& router, zmq::message_t& identity, zmq::
   }
   op_metrics& op = metrics_.op(decoded->op);
   if (past_deadline(*decoded)) {
+    metrics_.deadline_dropped().Increment();
     answer_here(op, error_reply(id, make_error(504, "deadline_exceeded",
                                                "request arrived after its deadline")));
     return;
@@ -218,6 +325,19 @@ void bus_server::dispatch(zmq::socket_t& router, zmq::message_t& identity, zmq::
   metrics_.inflight().Increment();
   metrics_.bus_queue_depth().Increment();
   caf::anon_send(route->second, bus_job{std::move(*decoded), std::move(ticket)});
+}
+
+void bus_server::cancel(const zmq::message_t& identity, const request& req) {
+  const auto* id = find_field(req.body.object, "id");
+  if (!id || id->type != msgpack::type::POSITIVE_INTEGER) return;
+  std::shared_ptr<job_ticket> ticket;
+  {
+    std::lock_guard lock(link_->streams_mutex);
+    auto it =
+        link_->streams.find({std::string(identity.data<char>(), identity.size()), id->via.u64});
+    if (it != link_->streams.end()) ticket = it->second.lock();
+  }
+  if (ticket) ticket->cancelled = true;
 }
 
 }  // namespace suite

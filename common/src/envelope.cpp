@@ -81,9 +81,13 @@ void encode(const request& r, msgpack::sbuffer& out) {
 
 void encode(const reply& r, msgpack::sbuffer& out) {
   msgpack_packer p(out);
-  p.pack_map(3);
+  p.pack_map(r.more ? 4 : 3);
   pack_string(p, "id");
   p.pack_uint64(r.id);
+  if (r.more) {
+    pack_string(p, "more");
+    p.pack_true();
+  }
   pack_string(p, "status");
   p.pack_int(r.status);
   if (r.error) {
@@ -139,6 +143,10 @@ result<reply> decode_reply(const char* data, std::size_t size) {
   auto status = int_field(map, "status");
   if (!status || *status < 100 || *status > 599) return bad_frame("reply has no valid 'status'");
   r.status = static_cast<int>(*status);
+  if (const auto* more = find_field(map, "more")) {
+    if (more->type != msgpack::type::BOOLEAN) return bad_frame("'more' is not a boolean");
+    r.more = more->via.boolean;
+  }
   if (const auto* err = find_field(map, "error")) {
     if (err->type != msgpack::type::MAP) return bad_frame("'error' is not a map");
     error_info e;

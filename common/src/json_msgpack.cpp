@@ -1,8 +1,12 @@
 #include "suite/json_msgpack.hpp"
 
+#include <atomic>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/pointer.h>
@@ -16,6 +20,22 @@ namespace suite {
 struct json_schema::impl {
   rapidjson::Document document;
   std::unique_ptr<rapidjson::SchemaDocument> schema;
+  std::uint64_t serial = 0;  // unique per compiled schema, never reused
+
+  // RapidJSON 1.1's regex (a schema's "pattern") keeps its match state inside the
+  // compiled schema, so one SchemaDocument validating on two threads at once corrupts
+  // it: spurious "must match" errors, and crashes in GenericRegex::SearchWithAnchoring
+  // (the gateway validates on every io thread). Each thread validates with its own copy,
+  // made on its first use and owned here; the thread's lookup of it takes no lock.
+  const rapidjson::SchemaDocument& for_this_thread() const {
+    thread_local std::unordered_map<std::uint64_t, const rapidjson::SchemaDocument*> mine;
+    if (auto it = mine.find(serial); it != mine.end()) return *it->second;
+    std::lock_guard lock(copies_mutex);
+    copies.push_back(std::make_unique<rapidjson::SchemaDocument>(document));
+    return *(mine[serial] = copies.back().get());
+  }
+  mutable std::mutex copies_mutex;
+  mutable std::vector<std::unique_ptr<rapidjson::SchemaDocument>> copies;
 };
 
 json_schema::json_schema(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
@@ -30,6 +50,8 @@ result<std::shared_ptr<const json_schema>> json_schema::compile(std::string_view
                           rapidjson::GetParseError_En(i->document.GetParseError()));
   }
   i->schema = std::make_unique<rapidjson::SchemaDocument>(i->document);
+  static std::atomic<std::uint64_t> next_serial{1};
+  i->serial = next_serial.fetch_add(1);
   return std::shared_ptr<const json_schema>(new json_schema(std::move(i)));
 }
 
@@ -401,7 +423,7 @@ void write_json(const msgpack::object& o, rapidjson::Writer<rapidjson::StringBuf
 result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* schema,
                                       const std::vector<extra_field>& extra, json_limits limits) {
   std::unique_ptr<validator_t> validator;
-  if (schema) validator = std::make_unique<validator_t>(*schema->internals().schema);
+  if (schema) validator = std::make_unique<validator_t>(schema->internals().for_this_thread());
   msgpack_writer writer;
   tee_handler handler(validator.get(), writer, schema, extra, limits);
 

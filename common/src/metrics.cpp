@@ -143,6 +143,13 @@ metrics::metrics(std::string service)
                       .Help("Requests waiting in actor mailboxes (or, in the gateway, on the bus).")
                       .Register(*registry_)
                       .Add({{"service", service_}});
+  deadline_dropped_ = &prometheus::BuildCounter()
+                           .Name("suite_deadline_dropped_total")
+                           .Help(
+                               "Requests dropped unserved because their deadline had passed "
+                               "(answered 504).")
+                           .Register(*registry_)
+                           .Add({{"service", service_}});
   startup_ = &prometheus::BuildGauge()
                   .Name("suite_startup_seconds")
                   .Help("Time from process start until it was ready to serve.")
@@ -179,11 +186,16 @@ op_metrics& metrics::op(std::string_view op) {
   return it == ops_.end() ? *other_ : *it->second;
 }
 
+void metrics::add_collectable(std::shared_ptr<prometheus::Collectable> collectable) {
+  collectables_.push_back(std::move(collectable));
+}
+
 status metrics::serve(const std::string& bind) {
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(bind, 1);
     exposer_->RegisterCollectable(registry_);
     exposer_->RegisterCollectable(process_);
+    for (const auto& collectable : collectables_) exposer_->RegisterCollectable(collectable);
     return ok();
   } catch (const std::exception& e) {
     return make_error(503, "metrics_bind_failed",
@@ -194,6 +206,9 @@ status metrics::serve(const std::string& bind) {
 std::string metrics::render() const {
   auto families = registry_->Collect();
   for (auto& family : process_->Collect()) families.push_back(std::move(family));
+  for (const auto& collectable : collectables_) {
+    for (auto& family : collectable->Collect()) families.push_back(std::move(family));
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

@@ -1,5 +1,6 @@
 #include "suite/op_catalogue.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -70,7 +71,6 @@ result<op_catalogue> op_catalogue::load(const std::vector<embedded_file>& files)
     spec.route = member(entry, "route");
     spec.kind = member(entry, "kind");
     spec.topic = member(entry, "topic");
-    spec.role = member(entry, "role");
     spec.summary = member(entry, "summary");
     if (auto h = entry.FindMember("headers"); h != entry.MemberEnd()) {
       if (!h->value.IsArray()) return bad("op '" + spec.op + "' has a non-array \"headers\"");
@@ -79,9 +79,27 @@ result<op_catalogue> op_catalogue::load(const std::vector<embedded_file>& files)
         spec.headers.emplace_back(name.GetString());
       }
     }
+    if (auto a = entry.FindMember("anonymous_in_dev"); a != entry.MemberEnd()) {
+      if (!a->value.IsBool()) return bad("op '" + spec.op + "' has a non-boolean anonymous_in_dev");
+      spec.anonymous_in_dev = a->value.GetBool();
+    }
     if (spec.kind.empty()) spec.kind = "call";
-    if (spec.role.empty()) spec.role = "any";
     const std::string who = "op '" + spec.op + "'";
+    if (auto r = entry.FindMember("role"); r != entry.MemberEnd()) {
+      if (r->value.IsString()) {
+        spec.roles.emplace_back(r->value.GetString());
+      } else if (r->value.IsArray()) {
+        for (const auto& name : r->value.GetArray()) {
+          if (!name.IsString()) return bad(who + " has a non-string role");
+          spec.roles.emplace_back(name.GetString());
+        }
+      }
+      if (spec.roles.empty() ||
+          std::find(spec.roles.begin(), spec.roles.end(), "") != spec.roles.end())
+        return bad(who + " has an empty \"role\" (a name or a non-empty list of names)");
+    } else {
+      spec.roles.emplace_back("admin");  // an op nobody classified fails closed
+    }
     if (spec.op.empty()) return bad("an op has no name");
     if (!names.insert(spec.op).second) return bad(who + " is listed twice");
     if (spec.service.empty()) return bad(who + " has no service");
@@ -100,6 +118,9 @@ result<op_catalogue> op_catalogue::load(const std::vector<embedded_file>& files)
     if (spec.service == "*" && spec.route.find("{service}") == std::string::npos) {
       return bad(who + " is for every service but its route has no {service}");
     }
+    spec.resume_op = member(entry, "resume_op");
+    if (!spec.resume_op.empty() && spec.kind != "sse")
+      return bad(who + " has a resume_op but is not an SSE route");
     std::string schema_path = member(entry, "request_schema");
     if (!schema_path.empty()) {
       auto cached = compiled.find(schema_path);
@@ -113,6 +134,13 @@ result<op_catalogue> op_catalogue::load(const std::vector<embedded_file>& files)
       spec.schema = cached->second;
     }
     catalogue.ops_.push_back(std::move(spec));
+  }
+  for (const auto& spec : catalogue.ops_) {
+    if (spec.resume_op.empty()) continue;
+    const auto* resume = catalogue.find(spec.resume_op);
+    if (!resume || resume->service != spec.service || resume->kind != "call")
+      return bad("op '" + spec.op + "' names resume_op '" + spec.resume_op +
+                 "', which is not a call op of " + spec.service);
   }
   return catalogue;
 }

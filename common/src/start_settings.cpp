@@ -4,6 +4,7 @@
 #include <string>
 
 #include "suite/log.hpp"
+#include "suite/metrics.hpp"
 
 extern char** environ;
 
@@ -12,6 +13,11 @@ namespace suite {
 std::optional<int> start_settings(config& settings, std::string_view process, int argc,
                                   char** argv) {
   set_log_service(process);
+  if (!settings.has("metrics-recording")) {
+    settings.add("metrics-recording", "true",
+                 "record request samples (false: to measure what observing costs)",
+                 one_of({"true", "false"}));
+  }
   auto loaded = settings.load(argc, argv, environ);
   if (settings.help_requested()) {
     std::fputs(settings.usage(process).c_str(), stdout);
@@ -26,6 +32,7 @@ std::optional<int> start_settings(config& settings, std::string_view process, in
     parse_log_level(settings.str("log-level"), level);
     set_log_level(level);
   }
+  metrics::set_recording(settings.str("metrics-recording") == "true");
   for (const auto& opt : settings.options()) {
     log_info("config",
              {{"key", opt.key}, {"value", opt.secret ? "***" : opt.value}, {"source", opt.source}});

@@ -16,13 +16,13 @@ using asio::ip::tcp;
 
 fetch_result http_fetch(const std::string& host, unsigned short port, const std::string& method,
                         const std::string& path, std::chrono::milliseconds timeout,
-                        const std::string& body) {
+                        const std::string& body, const std::string& extra_headers) {
   fetch_result result;
   asio::io_context io(1);
   tcp::resolver resolver(io);
   tcp::socket socket(io);
   std::string request = method + " " + path + " HTTP/1.1\r\nHost: " + host + ":" +
-                        std::to_string(port) + "\r\nConnection: close\r\n";
+                        std::to_string(port) + "\r\nConnection: close\r\n" + extra_headers;
   if (!body.empty() || method == "POST" || method == "PUT") {
     request +=
         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
@@ -36,7 +36,13 @@ fetch_result http_fetch(const std::string& host, unsigned short port, const std:
   // Callbacks chained on one io_context; run_for() enforces the deadline.
   std::function<void()> read;
   read = [&] {
-    if (received == buffer.size()) buffer.resize(buffer.size() * 2);
+    if (received == buffer.size()) {
+      // The parser keeps a pointer to the body inside the buffer, which growing it
+      // moves: start the parse again on the moved bytes (a /metrics page of a service
+      // with many ops passed 64 KiB, and the stale pointer crashed the scrape thread).
+      buffer.resize(buffer.size() * 2);
+      parser.reset(method == "HEAD");
+    }
     socket.async_read_some(asio::buffer(buffer.data() + received, buffer.size() - received),
                            [&](const boost::system::error_code& ec, std::size_t n) {
                              if (ec) {
@@ -48,6 +54,10 @@ fetch_result http_fetch(const std::string& host, unsigned short port, const std:
                                case http_response_parser::result::incomplete:
                                  return read();
                                case http_response_parser::result::error:
+                                 if (parser.length_unknown()) {
+                                   result.status = parser.status();  // a stream: the head is enough
+                                   return;
+                                 }
                                  result.error = parser.error();
                                  return;
                                case http_response_parser::result::complete:

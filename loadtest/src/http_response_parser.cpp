@@ -103,7 +103,7 @@ http_response_parser::result http_response_parser::parse_head(char* buffer,
   }
 
   pos_ = end + 4;
-  body_begin_ = buffer + pos_;
+  body_offset_ = pos_;
   const bool bodiless = head_only_ || status_ < 200 || status_ == 204 || status_ == 304;
   if (bodiless) {
     content_length_ = 0;
@@ -113,12 +113,14 @@ http_response_parser::result http_response_parser::parse_head(char* buffer,
   } else if (has_length) {
     stage_ = stage::sized_body;
   } else {
+    length_unknown_ = true;
     return fail("response has neither Content-Length nor chunked encoding");
   }
   return result::incomplete;
 }
 
 http_response_parser::result http_response_parser::parse(char* buffer, std::size_t size) noexcept {
+  buffer_ = buffer;
   for (;;) {
     switch (stage_) {
       case stage::head: {
@@ -159,7 +161,7 @@ http_response_parser::result http_response_parser::parse(char* buffer, std::size
       case stage::chunk_data: {
         const std::size_t available = size - pos_ < chunk_left_ ? size - pos_ : chunk_left_;
         // Join the chunk onto the body so far; the destination is never ahead of pos_.
-        std::memmove(body_begin_ + body_size_, buffer + pos_, available);
+        std::memmove(buffer + body_offset_ + body_size_, buffer + pos_, available);
         body_size_ += available;
         pos_ += available;
         chunk_left_ -= available;

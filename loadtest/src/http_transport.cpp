@@ -156,7 +156,8 @@ class http_channel final : public channel {
 
 }  // namespace
 
-http_transport::http_transport(const std::string& host, unsigned short port) {
+http_transport::http_transport(const std::string& host, unsigned short port,
+                               const std::string& extra_headers) {
   asio::io_context io;
   tcp::resolver resolver(io);
   boost::system::error_code ec;
@@ -165,7 +166,35 @@ http_transport::http_transport(const std::string& host, unsigned short port) {
     throw std::runtime_error("cannot resolve " + host + ": " + ec.message());
   }
   endpoint_ = results.begin()->endpoint();
-  host_header_ = "Host: " + host + ":" + std::to_string(port) + "\r\n";
+  host_header_ = "Host: " + host + ":" + std::to_string(port) + "\r\n" + extra_headers;
+}
+
+std::string header_problem(std::string_view name, std::string_view value) {
+  if (name.empty()) return "a header needs a name (\"Name: value\")";
+  for (const char c : name) {
+    const bool token = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!token) return "header name \"" + std::string(name) + "\" has a character not allowed";
+  }
+  if (value.find_first_of("\r\n") != std::string_view::npos) {
+    return "header " + std::string(name) + ": the value must not contain CR or LF";
+  }
+  if (name.size() == 4 && (name[0] == 'H' || name[0] == 'h') &&
+      (name.substr(1) == "ost" || name.substr(1) == "OST")) {
+    return "the Host header is set by loadgen (use --host/--port)";
+  }
+  return {};
+}
+
+bool split_header(std::string_view line, std::string& name, std::string& value) {
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view n = line.substr(0, colon), v = line.substr(colon + 1);
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  name.assign(n);
+  value.assign(v);
+  return true;
 }
 
 std::unique_ptr<channel> http_transport::open(asio::io_context& io, channel_listener& listener) {

@@ -86,12 +86,15 @@ class worker {
         pools_(pools),
         render_{rng_, pools_, index + 1ull, worker_count},
         sweep_(io_) {
+    std::size_t most_captures = 0;
     for (const auto& spec : state.plan.mix) {
+      most_captures = std::max(most_captures, spec.captures.size());
       ops_.emplace_back();
       ops_.back().name = spec.name;
       cumulative_weight_ += spec.weight;
       weights_.push_back(cumulative_weight_);
     }
+    found_.resize(most_captures);
   }
 
   void add_user(std::size_t index) {
@@ -131,11 +134,15 @@ class worker {
                                : std::find(spec.expect_status.begin(), spec.expect_status.end(),
                                            response.status) != spec.expect_status.end());
     if (expected && !spec.captures.empty()) {
-      for (const auto& rule : spec.captures) {
-        std::string_view value;
-        bool is_string = false;
-        if (find_json_field(response.body, rule.field, value, is_string)) {
-          pools_.add(rule.pool, value, is_string, rng_);
+      // All of a response's captures or none, so that pools filled together stay paired.
+      bool all_found = true;
+      for (std::size_t c = 0; c < spec.captures.size() && all_found; ++c) {
+        all_found = find_json_field(response.body, spec.captures[c].field, found_[c].text,
+                                    found_[c].is_string);
+      }
+      if (all_found) {
+        for (std::size_t c = 0; c < spec.captures.size(); ++c) {
+          pools_.add(spec.captures[c].pool, found_[c].text, found_[c].is_string);
         }
       }
     }
@@ -226,6 +233,11 @@ class worker {
   clock_type::time_point last_sent_ = clock_type::time_point::min();
   std::uint64_t warmup_answers_ = 0;
   double cpu_seconds_ = 0;
+  struct found_field {
+    std::string_view text;
+    bool is_string = false;
+  };
+  std::vector<found_field> found_;  // one response's captures, before they are added
 };
 
 virtual_user::virtual_user(worker& owner, std::size_t index)

@@ -156,7 +156,16 @@ std::string request_template::compile_string_into(std::string_view text, bool js
     } else if (name == "pick") {
       p.kind_ = kind::pick;
       if (args.empty()) return "${pick:POOL} needs a pool name";
-      p.pool = pools.pool_index(args);
+      const std::size_t at = args.find('@');
+      if (at != std::string_view::npos) {
+        // ${pick:POOL@BASE}: the partner of the value just picked from BASE.
+        if (at == 0 || at + 1 == args.size())
+          return "${pick:POOL@BASE} needs two pool names, got \"" + std::string(spec) + "\"";
+        p.pool = pools.pool_index(args.substr(0, at));
+        p.paired_with = pools.pool_index(args.substr(at + 1));
+      } else {
+        p.pool = pools.pool_index(args);
+      }
     } else {
       return "unknown placeholder \"${" + std::string(spec) +
              "}\" (known: seq, uniform, zipf, text, choice, uuid, now_ms, pick)";
@@ -304,7 +313,9 @@ bool request_template::render_range(std::size_t begin, std::size_t end, render_c
                                                .count()));
         break;
       case kind::pick: {
-        const captured_value* value = context.pools.pick(p.pool, rng);
+        const captured_value* value = p.paired_with == no_pool
+                                          ? context.pools.pick(p.pool, rng)
+                                          : context.pools.pick_paired(p.pool, p.paired_with, rng);
         if (value == nullptr) return false;
         const bool quote = p.as_json_value && value->is_string;
         if (quote) out.push_back('"');

@@ -135,6 +135,13 @@ std::string run_report::to_json() const {
       node->AddMember(str(parts.back() + "_range"), triple, alloc);
     }
   }
+  if (!reference_name.empty()) {
+    if (!doc.HasMember("reference")) {
+      doc.AddMember("reference", rapidjson::Value(rapidjson::kObjectType), alloc);
+    }
+    doc["reference"].AddMember("name", str(reference_name), alloc);
+    if (!reference_url.empty()) doc["reference"].AddMember("url", str(reference_url), alloc);
+  }
   rapidjson::Value errors_json(rapidjson::kArrayType);
   for (const auto& e : errors) errors_json.PushBack(str(e), alloc);
   doc.AddMember("error_samples", errors_json, alloc);
@@ -184,6 +191,8 @@ std::string read_report(const std::string& json_text, run_report& out) {
   out.git_rev = text("git_rev");
   out.started_at = text("started_at");
   out.load = text("load");
+  out.open_loop =
+      doc.HasMember("open_loop") && doc["open_loop"].IsBool() && doc["open_loop"].GetBool();
   out.runs = doc.HasMember("runs") && doc["runs"].IsInt() ? doc["runs"].GetInt() : 1;
   if (doc.HasMember("machine") && doc["machine"].IsObject()) {
     const auto& m = doc["machine"];
@@ -192,6 +201,12 @@ std::string read_report(const std::string& json_text, run_report& out) {
     if (m.HasMember("cores") && m["cores"].IsUint()) out.machine.cores = m["cores"].GetUint();
     if (m.HasMember("mem_gb") && m["mem_gb"].IsNumber())
       out.machine.mem_gb = m["mem_gb"].GetDouble();
+  }
+  if (doc.HasMember("reference") && doc["reference"].IsObject()) {
+    const auto& ref = doc["reference"];
+    if (ref.HasMember("name") && ref["name"].IsString())
+      out.reference_name = ref["name"].GetString();
+    if (ref.HasMember("url") && ref["url"].IsString()) out.reference_url = ref["url"].GetString();
   }
   for (const char* section :
        {"total", "ops", "services", "loadgen", "hold", "server", "reference"}) {
@@ -261,6 +276,25 @@ std::string run_report::to_markdown() const {
   if (has("loadgen.cpu_us_per_request")) {
     md << "| loadgen CPU per request | " << cell("loadgen.cpu_us_per_request") << " µs |\n";
   }
+  if (!reference_name.empty()) {
+    md << "| reference: " << reference_name;
+    if (has("reference.throughput_per_s")) {
+      md << " (same load, same run) | " << cell("reference.throughput_per_s")
+         << " req/s, p50 / p95 / p99 " << cell("reference.latency_ms.p50") << " / "
+         << cell("reference.latency_ms.p95") << " / " << cell("reference.latency_ms.p99") << " ms";
+      const auto ours = range("total.throughput_per_s"),
+                 theirs = range("reference.throughput_per_s");
+      const auto our_p50 = range("total.latency_ms.p50"),
+                 their_p50 = range("reference.latency_ms.p50");
+      if (theirs.median > 0 && their_p50.median > 0) {
+        md << "; suite / reference: throughput " << fmt(ours.median / theirs.median) << ", p50 "
+           << fmt(our_p50.median / their_p50.median);
+      }
+      md << " |\n";
+    } else {
+      md << " | not measured (no --reference-url) |\n";
+    }
+  }
   if (has("hold.kb_per_connection")) {
     md << "| held connections (idle + streams) | " << cell("hold.idle_open") << " + "
        << cell("hold.streams_open") << ", dropped " << cell("hold.dropped") << " |\n";
@@ -308,6 +342,37 @@ std::string run_report::to_markdown() const {
   return md.str();
 }
 
+std::string summary_table(const std::vector<run_report>& reports) {
+  std::ostringstream md;
+  md << "| scenario | status | req/s | p50 ms | p99 ms | errors | peak RSS MB (gateway) | vs "
+        "reference |\n|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : reports) {
+    auto cell = [&](const std::string& path) {
+      return r.has(path) ? fmt(r.range(path).median) : std::string("-");
+    };
+    std::string status = r.status;
+    if (r.status != "ok" && !r.message.empty()) status += ": " + r.message;
+    std::string throughput = cell("total.throughput_per_s");
+    if (r.has("total.events_per_s")) throughput += " (" + cell("total.events_per_s") + " ev/s)";
+    // At a fixed rate both sides send the same: compare latency; at saturation, throughput.
+    std::string versus = "-";
+    const std::string figure = r.open_loop ? "latency_ms.p50" : "throughput_per_s";
+    if (r.has("reference." + figure) && r.range("reference." + figure).median > 0) {
+      versus = (r.open_loop ? "p50 " : "req/s ") +
+               fmt(r.range("total." + figure).median / r.range("reference." + figure).median) +
+               " x " + r.reference_name;
+    }
+    md << "| " << r.scenario << " | " << status << " | " << throughput << " | "
+       << cell("total.latency_ms.p50") << " | " << cell("total.latency_ms.p99") << " | "
+       << cell("total.errors") << " | " << cell("services.gateway.peak_rss_mb") << " | " << versus
+       << " |\n";
+  }
+  md << "\nClosed-loop scenarios measure throughput at saturation; open-loop ones (*-rate, "
+        "rem-mixed, gateway-c10k) latency at a fixed rate, from each request's intended send "
+        "time.\n";
+  return md.str();
+}
+
 std::string compare_reports(const run_report& a, const run_report& b) {
   std::ostringstream out;
   char line[512];
@@ -315,6 +380,23 @@ std::string compare_reports(const run_report& a, const run_report& b) {
       << a.machine.cores << ", " << a.started_at << ", " << a.runs << " run(s)\n";
   out << "B: " << b.scenario << " @ " << b.git_rev << ", " << b.machine.cpu_model << " x"
       << b.machine.cores << ", " << b.started_at << ", " << b.runs << " run(s)\n\n";
+  auto reference_line = [](const char* side, const run_report& r) {
+    if (r.reference_name.empty()) return std::string();
+    std::string text = std::string(side) + " reference: " + r.reference_name;
+    const auto ours = r.range("total.throughput_per_s"),
+               theirs = r.range("reference.throughput_per_s");
+    const auto our_p50 = r.range("total.latency_ms.p50"),
+               their_p50 = r.range("reference.latency_ms.p50");
+    if (r.has("reference.throughput_per_s") && theirs.median > 0 && their_p50.median > 0) {
+      text += "; suite / reference: throughput " + fmt(ours.median / theirs.median) + ", p50 " +
+              fmt(our_p50.median / their_p50.median);
+    } else {
+      text += " (not measured)";
+    }
+    return text + "\n";
+  };
+  const std::string references = reference_line("A", a) + reference_line("B", b);
+  if (!references.empty()) out << references << "\n";
   std::snprintf(line, sizeof line, "%-52s %22s %22s %8s\n", "figure", "A", "B", "B/A");
   out << line;
   auto show = [](const run_report& r, const std::string& path) {

@@ -1,5 +1,7 @@
 #include "loadgen/scenario.hpp"
 
+#include "loadgen/http_transport.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -224,7 +226,7 @@ scenario_load_result validate(const located_json& json, const std::string& file_
     if (!v.only_known(top, "",
                       {"name", "description", "extends", "requires", "services", "load", "warmup",
                        "duration_s", "requests", "ramp_s", "timeout_s", "allow_errors", "seed",
-                       "setup", "mix", "hold"})) {
+                       "setup", "mix", "hold", "headers", "reference"})) {
       return false;
     }
     if (!v.text(top, "", "name", s.name, true)) return false;
@@ -365,6 +367,29 @@ scenario_load_result validate(const located_json& json, const std::string& file_
           return v.fail(v.join(path, "name"), "\"" + out.name + "\" is used twice");
       }
       plan.mix.push_back(std::move(out));
+    }
+
+    if (const Value* headers = nullptr; v.object(top, "", "headers", headers, false) && headers) {
+      for (auto it = headers->MemberBegin(); it != headers->MemberEnd(); ++it) {
+        const std::string name(it->name.GetString(), it->name.GetStringLength());
+        const std::string where = v.join("headers", name);
+        if (!it->value.IsString()) return v.fail(where, "must be a string");
+        const std::string value(it->value.GetString(), it->value.GetStringLength());
+        if (const auto problem = header_problem(name, value); !problem.empty())
+          return v.fail(where, problem);
+        s.headers.emplace_back(name, value);
+      }
+    } else if (v.failed()) {
+      return false;
+    }
+
+    if (const Value* ref = nullptr; v.object(top, "", "reference", ref, false) && ref) {
+      if (!v.only_known(*ref, "reference", {"name", "path"})) return false;
+      if (!v.text(*ref, "reference", "name", s.reference_name, true)) return false;
+      if (!v.text(*ref, "reference", "path", s.reference_path, true)) return false;
+      if (s.reference_path.front() != '/') return v.fail("reference.path", "must start with /");
+    } else if (v.failed()) {
+      return false;
     }
 
     if (const Value* hold = nullptr; v.object(top, "", "hold", hold, false) && hold) {

@@ -108,6 +108,29 @@ run_result run_setup_step(const setup_step& step, const load_plan& main_plan, tr
   return run_load(plan, t, pools);
 }
 
+// The same load plan against the reference system, one GET of its path: the figures
+// a well-known server reaches on this machine under this load, in this run.
+void measure_reference(run_report& report, const scenario& s, const runner_options& options) {
+  value_pools pools;
+  load_plan plan = s.plan;
+  plan.mix.clear();
+  request_spec spec;
+  spec.name = "reference";
+  request_template::compile_text(s.reference_path, pools, spec.target);
+  plan.mix.push_back(std::move(spec));
+  plan.allow_errors = true;
+  http_transport reference(options.reference_host, options.reference_port);
+  const run_result r = run_load(plan, reference, pools);
+  const double seconds = r.measured_seconds > 0 ? r.measured_seconds : NAN;
+  report.add("reference.count", static_cast<double>(r.total_count()));
+  report.add("reference.errors", static_cast<double>(r.total_errors()));
+  report.add("reference.throughput_per_s", static_cast<double>(r.total_count()) / seconds);
+  add_latency(report, "reference.latency_ms", r.merged(true));
+  for (const auto& e : r.error_samples) {
+    if (report.errors.size() < 10) report.errors.push_back("reference: " + e);
+  }
+}
+
 bool only_not_found(const run_result& result) {
   for (const auto& op : result.ops) {
     for (const auto& [status, n] : op.status_counts) {
@@ -128,6 +151,11 @@ run_report run_scenario(const scenario& s, const runner_options& options) {
   report.machine = this_machine();
   report.load = describe_load(s.plan);
   report.open_loop = s.plan.model == arrival_model::open;
+  report.reference_name = s.reference_name;
+  if (!s.reference_name.empty() && options.reference_port != 0) {
+    report.reference_url = "http://" + options.reference_host + ":" +
+                           std::to_string(options.reference_port) + s.reference_path;
+  }
   auto stop = [&](const std::string& status, const std::string& message) {
     report.status = status;
     report.message = message;
@@ -143,8 +171,12 @@ run_report run_scenario(const scenario& s, const runner_options& options) {
       }
     }
   }
+  std::string extra_headers;
+  for (const auto& list : {s.headers, options.headers}) {
+    for (const auto& [name, value] : list) extra_headers += name + ": " + value + "\r\n";
+  }
   const auto probe = http_fetch(options.host, options.port, s.probe_method, s.probe_path,
-                                std::chrono::milliseconds(5000));
+                                std::chrono::milliseconds(5000), {}, extra_headers);
   if (probe.status == 0) {
     return stop("failed", "the suite does not answer on " + options.host + ":" +
                               std::to_string(options.port) + " (" + probe.error +
@@ -155,8 +187,21 @@ run_report run_scenario(const scenario& s, const runner_options& options) {
                                std::to_string(probe.status) +
                                ": the service behind it has not landed yet");
   }
+  if (probe.status == 503) {
+    std::string names;
+    for (const auto& service : s.services) names += (names.empty() ? "" : ", ") + service;
+    return stop("skipped",
+                s.probe_method + " " + s.probe_path + " answered 503: its service is not up (" +
+                    (names.empty() ? "a backend" : names) + "); start it with scripts/up");
+  }
+  if (probe.status == 401 || probe.status == 403) {
+    return stop("failed", s.probe_method + " " + s.probe_path + " answered " +
+                              std::to_string(probe.status) +
+                              ": the gateway wants a key; pass --header 'X-API-Key: KEY' "
+                              "(scripts/bench does when var/dev-api-key exists)");
+  }
 
-  http_transport http(options.host, options.port);
+  http_transport http(options.host, options.port, extra_headers);
   transport& load_transport = options.load_transport ? *options.load_transport : http;
   service_monitor monitor(options.host, options.services);
   const suite_snapshot idle = monitor.snapshot();
@@ -189,8 +234,8 @@ run_report run_scenario(const scenario& s, const runner_options& options) {
   std::optional<connection_holder> holder;
   if (s.hold.idle + s.hold.streams > 0) {
     const double before = idle.count("gateway") ? idle.at("gateway").rss_bytes : NAN;
-    holder.emplace(http.endpoint(),
-                   "Host: " + options.host + ":" + std::to_string(options.port) + "\r\n");
+    holder.emplace(http.endpoint(), "Host: " + options.host + ":" + std::to_string(options.port) +
+                                        "\r\n" + extra_headers);
     const auto held = holder->open(s.hold.idle, s.hold.idle_path, s.hold.streams,
                                    s.hold.stream_path, std::chrono::seconds(60));
     std::this_thread::sleep_for(std::chrono::seconds(1));  // let RSS settle
@@ -240,6 +285,9 @@ run_report run_scenario(const scenario& s, const runner_options& options) {
       }
     }
     if (holder) report.add("hold.dropped", static_cast<double>(holder->counts().dropped));
+    if (!s.reference_name.empty() && options.reference_port != 0 && !result.stopped_on_error) {
+      measure_reference(report, s, options);
+    }
     for (const auto& e : result.error_samples) {
       if (report.errors.size() < 10) report.errors.push_back(e);
     }

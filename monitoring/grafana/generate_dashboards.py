@@ -144,13 +144,12 @@ def specific_panels(service):
         ]
     if service == "event-ingest":
         return [
+            # event-ingest counts every event once, by outcome (stored, duplicate, rejected).
             panel("Events ingested and deduplicated /s", "ops",
-                  target(f"sum(rate(suite_{s}_events_ingested_total[{RATE}]))", "ingested"),
-                  target(f"sum(rate(suite_{s}_events_deduplicated_total[{RATE}]))", "deduplicated"), width=8),
+                  target(f"sum by (result) (rate(suite_{s}_events_total[{RATE}]))", "{{result}}"), width=8),
             panel("Live SSE clients (gateway)", "short", target("sum(suite_gateway_sse_clients)", "SSE clients"), width=8),
             panel("RocksDB memory", "bytes",
-                  target(f"sum(suite_{s}_rocksdb_memtable_bytes)", "memtables"),
-                  target(f"sum(suite_{s}_rocksdb_block_cache_bytes)", "block cache"), width=8),
+                  target(f"sum by (part) (suite_{s}_rocksdb_bytes)", "{{part}}"), width=8),
         ]
     if service == "rem-store":
         return [

@@ -29,6 +29,15 @@ struct shard_lookup {
   std::string model;
 };
 
+// Pieces of a running load as the LLM streams them, sent by the LLM client's thread to
+// the shard (before the load's outcome, in order).
+struct load_progress {
+  cache_key key;
+  std::string model;
+  std::int64_t created_unix = 0;
+  std::vector<std::string> pieces;
+};
+
 // The end of one load, sent by the LLM client's thread to the shard.
 struct load_outcome {
   cache_key key;
@@ -43,6 +52,7 @@ struct load_outcome {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(suite::chat_cache::shard_lookup)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(suite::chat_cache::load_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(suite::chat_cache::load_progress)
 
 namespace suite::chat_cache {
 
@@ -73,16 +83,60 @@ struct chat_service::context {
 
 namespace {
 
+std::optional<api_family> api_of(std::string_view op) {
+  if (op == "chat.chat") return api_family::ollama_chat;
+  if (op == "chat.generate") return api_family::ollama_generate;
+  if (op == "chat.completions") return api_family::openai_chat;
+  return std::nullopt;
+}
+
 struct waiter {
   bus_job job;
   bool stream = false;
+  bool head_sent = false;  // a streaming waiter that has had the pieces so far
+};
+
+// What a running load has streamed so far: late joiners get it first.
+struct live_load {
+  llm_answer so_far;  // model, created time and the pieces received
 };
 
 struct shard_state {
   std::unique_ptr<shard_cache> cache;
   single_flight<cache_key, waiter, cache_key_hash> flights;
+  std::unordered_map<cache_key, live_load, cache_key_hash> live;
   double reported_bytes = 0, reported_entries = 0;
 };
+
+msgpack_value raw_chunk(const std::string& chunk, const char* content_type, const cache_key* key) {
+  return pack_value([&](msgpack_packer& p) {
+    p.pack_map(1);
+    pack_string(p, "$http");
+    p.pack_map(key ? 3 : 1);
+    if (key) {
+      pack_string(p, "content_type");
+      pack_string(p, content_type);
+      pack_string(p, "headers");
+      p.pack_map(2);
+      pack_string(p, "X-Cache");
+      pack_string(p, "MISS");
+      pack_string(p, "X-Cache-Key");
+      pack_string(p, key->hex());
+    }
+    pack_string(p, "body");
+    pack_string(p, chunk);
+  });
+}
+
+// Sends a streaming waiter its first part: the head and every piece so far.
+void start_live_stream(waiter& w, api_family api, const llm_answer& so_far, const cache_key& key) {
+  std::vector<std::string_view> pieces;
+  so_far.for_each_piece([&](std::string_view piece) { pieces.push_back(piece); });
+  auto content_type = std::string(stream_content_type(api));
+  respond_part_ok(w.job,
+                  raw_chunk(render_stream_pieces(api, so_far, pieces), content_type.c_str(), &key));
+  w.head_sent = true;
+}
 
 void respond_answer(const bus_job& job, api_family api, const llm_answer& answer, bool stream,
                     const char* cache_status, const cache_key& key) {
@@ -127,7 +181,8 @@ std::string upstream_json(const msgpack::object& body) {
 }
 
 // What an LLM reply means: an answer, or an error that is passed on and never cached.
-load_outcome outcome_of(const shard_lookup& lookup, result<llm_response> response) {
+load_outcome outcome_of(const shard_lookup& lookup, result<llm_response> response,
+                        upstream_reader& reader) {
   load_outcome out;
   out.key = lookup.key;
   out.api = lookup.api;
@@ -145,7 +200,7 @@ load_outcome outcome_of(const shard_lookup& lookup, result<llm_response> respons
                            "the LLM answered " + std::to_string(response->status) + ": " + snippet);
     return out;
   }
-  auto parsed = parse_upstream(lookup.api, response->body);
+  auto parsed = reader.finish();  // it has read the whole body as it came
   if (!parsed) {
     out.error = parsed.error();
     return out;
@@ -190,24 +245,72 @@ caf::behavior cache_shard(caf::stateful_actor<shard_state>* self,
           state.cache->note_access(lookup.key);
         }
         ctx->misses->Increment();
-        if (!state.flights.join(lookup.key, waiter{lookup.job, lookup.stream}))
-          return;  // a load is running
+        if (!state.flights.join(lookup.key, waiter{lookup.job, lookup.stream})) {
+          // A load is running: a streaming late joiner gets what has arrived so far.
+          auto live = state.live.find(lookup.key);
+          if (lookup.stream && live != state.live.end() && live->second.so_far.piece_count() > 0)
+            start_live_stream(state.flights.waiters(lookup.key)->back(), lookup.api,
+                              live->second.so_far, lookup.key);
+          return;
+        }
         ctx->loads_in_flight->Increment();
         auto me = caf::actor_cast<caf::actor>(self);
         auto path = std::string(upstream_path(lookup.api));
         auto body = upstream_json(lookup.job.req.body.object);  // built on a miss only
         lookup.job = {};  // the waiter holds the job; the load needs only the key and options
-        ctx->llm->post(std::move(path), std::move(body),
-                       [me, lookup = std::move(lookup)](result<llm_response> response) {
-                         caf::anon_send(me, outcome_of(lookup, std::move(response)));
-                       });
+        // The reader lives on the LLM client's thread: it parses the stream as it arrives
+        // and sends the new pieces to this shard; the outcome comes from the same reader.
+        auto reader = std::make_shared<upstream_reader>(lookup.api);
+        auto key = lookup.key;
+        ctx->llm->post(
+            std::move(path), std::move(body),
+            [me, reader, lookup = std::move(lookup)](result<llm_response> response) {
+              caf::anon_send(me, outcome_of(lookup, std::move(response), *reader));
+            },
+            [me, reader, key](int status, std::string_view bytes) {
+              if (status != 200) return;
+              reader->feed(bytes);
+              auto pieces = reader->take_new_pieces();
+              if (pieces.empty()) return;
+              caf::anon_send(me, load_progress{key, reader->so_far().model,
+                                               reader->so_far().created_unix, std::move(pieces)});
+            });
+      },
+      [self](load_progress& progress) {
+        auto& state = self->state;
+        auto* waiters = state.flights.waiters(progress.key);
+        if (!waiters) return;
+        auto& live = state.live[progress.key];
+        if (live.so_far.model.empty()) live.so_far.model = progress.model;
+        live.so_far.created_unix = progress.created_unix;
+        for (const auto& piece : progress.pieces) live.so_far.add_piece(piece);
+        std::optional<std::string> chunk;  // the same bytes for every waiter
+        for (auto& w : *waiters) {
+          if (!w.stream || cancelled(w.job)) continue;
+          auto api = *api_of(w.job.req.op);
+          if (!w.head_sent) {
+            start_live_stream(w, api, live.so_far, progress.key);
+            continue;
+          }
+          if (!chunk) {
+            std::vector<std::string_view> pieces(progress.pieces.begin(), progress.pieces.end());
+            chunk = render_stream_pieces(api, live.so_far, pieces);
+          }
+          respond_part_ok(w.job, raw_chunk(*chunk, "", nullptr));
+        }
       },
       [self, ctx](const load_outcome& outcome) {
         auto& state = self->state;
         ctx->loads_in_flight->Decrement();
         auto waiters = state.flights.complete(outcome.key);
+        std::size_t streamed_pieces = 0;
+        if (auto live = state.live.find(outcome.key); live != state.live.end()) {
+          streamed_pieces = live->second.so_far.piece_count();
+          state.live.erase(live);
+        }
         if (!outcome.answer) {
           ctx->upstream_errors->Add({{"code", outcome.error.code}}).Increment();
+          // A stream already under way ends with the error in its own format.
           for (const auto& w : waiters) respond_error(w.job, outcome.error);
           return;
         }
@@ -216,8 +319,23 @@ caf::behavior cache_shard(caf::stateful_actor<shard_state>* self,
                            outcome.expiry);
           report_size(state, *ctx);
         }
-        for (const auto& w : waiters)
-          respond_answer(w.job, outcome.api, *outcome.answer, w.stream, "MISS", outcome.key);
+        std::optional<std::string> tail;  // pieces not streamed yet, then the end
+        for (const auto& w : waiters) {
+          if (!w.head_sent) {
+            respond_answer(w.job, outcome.api, *outcome.answer, w.stream, "MISS", outcome.key);
+            continue;
+          }
+          if (!tail) {
+            std::vector<std::string_view> rest;
+            std::size_t index = 0;
+            outcome.answer->for_each_piece([&](std::string_view piece) {
+              if (index++ >= streamed_pieces) rest.push_back(piece);
+            });
+            tail = render_stream_pieces(outcome.api, *outcome.answer, rest) +
+                   render_stream_end(outcome.api, *outcome.answer);
+          }
+          respond_ok(w.job, raw_chunk(*tail, "", nullptr));
+        }
       },
       [self, ctx](clear_atom, const std::string& mode,
                   const std::string& argument) -> std::uint64_t {
@@ -338,18 +456,11 @@ void clear_cache(caf::event_based_actor* self, const std::shared_ptr<chat_servic
   }
 }
 
-std::optional<api_family> api_of(std::string_view op) {
-  if (op == "chat.chat") return api_family::ollama_chat;
-  if (op == "chat.generate") return api_family::ollama_generate;
-  if (op == "chat.completions") return api_family::openai_chat;
-  return std::nullopt;
-}
-
 // Stateless: reads the request and hands it to the shard that owns its key.
 caf::behavior front_worker(caf::event_based_actor* self,
                            std::shared_ptr<chat_service::context> ctx) {
   return {[self, ctx](const bus_job& job) {
-    mark_started(job);
+    if (!start_unless_expired(job)) return;
     const auto& op = job.req.op;
     if (op == "chat.cache_stats") {
       respond_ok(job, stats_body(*ctx));
@@ -373,7 +484,7 @@ caf::behavior front_worker(caf::event_based_actor* self,
     }
     shard_lookup lookup;
     lookup.api = *api;
-    lookup.key = request_key(api_name(*api), body);
+    lookup.key = request_key(job.req.tenant, api_name(*api), body);
     lookup.stream = bool_field(body, "stream").value_or(streams_by_default(*api));
     if (auto header = string_field(body, "http_cache_control"))
       lookup.control = parse_cache_control(*header);

@@ -139,161 +139,232 @@ std::size_t llm_answer::weight() const {
          heap(finish_reason) + heap(content_) + heap(piece_lengths_);
 }
 
-result<llm_answer> parse_upstream(api_family api, std::string_view body) {
-  llm_answer answer;
-  answer.created_unix = static_cast<std::int64_t>(std::time(nullptr));
-  bool any = false;
-  std::size_t start = 0;
-  while (start < body.size()) {
-    auto end = body.find('\n', start);
-    if (end == std::string_view::npos) end = body.size();
-    auto line = body.substr(start, end - start);
-    start = end + 1;
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
-    if (line.empty()) continue;
-    if (api == api_family::openai_chat) {
-      if (line.starts_with(":")) continue;  // SSE comment
-      if (line.starts_with("data:")) {
-        line.remove_prefix(5);
-        while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-      } else if (line.front() != '{') {
-        continue;  // other SSE fields (event:, id:) carry nothing we keep
-      }
-      if (line == "[DONE]") continue;
+upstream_reader::upstream_reader(api_family api) : api_(api) {
+  answer_.created_unix = static_cast<std::int64_t>(std::time(nullptr));
+}
+
+void upstream_reader::feed(std::string_view bytes) {
+  while (!bytes.empty() && !error_) {
+    auto end = bytes.find('\n');
+    if (end == std::string_view::npos) {
+      partial_line_.append(bytes);
+      return;
     }
-    rapidjson::Document doc;
-    doc.Parse(line.data(), line.size());
-    if (doc.HasParseError()) return bad_upstream("the LLM sent a body that is not JSON");
-    auto st =
-        api == api_family::openai_chat ? fold_openai(doc, answer) : fold_ollama(api, doc, answer);
-    if (!st) return st.error();
-    any = true;
+    if (partial_line_.empty()) {
+      fold_line(bytes.substr(0, end));
+    } else {
+      partial_line_.append(bytes.substr(0, end));
+      std::string line = std::move(partial_line_);
+      partial_line_.clear();
+      fold_line(line);
+    }
+    bytes.remove_prefix(end + 1);
   }
-  if (!any) return bad_upstream("the LLM sent an empty reply");
-  if (answer.completion_tokens == 0)
-    answer.completion_tokens = static_cast<std::int64_t>(answer.piece_count());
-  return answer;
+}
+
+void upstream_reader::fold_line(std::string_view line) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+  if (line.empty()) return;
+  if (api_ == api_family::openai_chat) {
+    if (line.starts_with(":")) return;  // SSE comment
+    if (line.starts_with("data:")) {
+      line.remove_prefix(5);
+      while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    } else if (line.front() != '{') {
+      return;  // other SSE fields (event:, id:) carry nothing we keep
+    }
+    if (line == "[DONE]") return;
+  }
+  rapidjson::Document doc;
+  doc.Parse(line.data(), line.size());
+  if (doc.HasParseError()) {
+    error_ = bad_upstream("the LLM sent a body that is not JSON");
+    return;
+  }
+  auto pieces_before = answer_.piece_count();
+  auto st =
+      api_ == api_family::openai_chat ? fold_openai(doc, answer_) : fold_ollama(api_, doc, answer_);
+  if (!st) {
+    error_ = st.error();
+    return;
+  }
+  if (answer_.piece_count() > pieces_before) new_piece_ends_.push_back(answer_.content().size());
+  any_ = true;
+}
+
+std::vector<std::string> upstream_reader::take_new_pieces() {
+  std::vector<std::string> out;
+  out.reserve(new_piece_ends_.size());
+  for (auto end : new_piece_ends_) {
+    out.emplace_back(answer_.content().substr(taken_bytes_, end - taken_bytes_));
+    taken_bytes_ = end;
+  }
+  new_piece_ends_.clear();
+  return out;
+}
+
+result<llm_answer> upstream_reader::finish() {
+  if (!partial_line_.empty() && !error_) {
+    std::string line = std::move(partial_line_);
+    partial_line_.clear();
+    fold_line(line);
+  }
+  if (error_) return *error_;
+  if (!any_) return bad_upstream("the LLM sent an empty reply");
+  if (answer_.completion_tokens == 0)
+    answer_.completion_tokens = static_cast<std::int64_t>(answer_.piece_count());
+  return std::move(answer_);
+}
+
+result<llm_answer> parse_upstream(api_family api, std::string_view body) {
+  upstream_reader reader(api);
+  reader.feed(body);
+  return reader.finish();
+}
+
+namespace {
+
+void ollama_line(api_family api, const llm_answer& answer, const std::string& created,
+                 std::string_view content, bool done, std::string& out) {
+  rapidjson::StringBuffer sb;
+  json_writer w(sb);
+  w.StartObject();
+  w.Key("model");
+  put_string(w, answer.model);
+  w.Key("created_at");
+  put_string(w, created);
+  if (api == api_family::ollama_chat) {
+    w.Key("message");
+    w.StartObject();
+    w.Key("role");
+    w.String("assistant");
+    w.Key("content");
+    put_string(w, content);
+    w.EndObject();
+  } else {
+    w.Key("response");
+    put_string(w, content);
+  }
+  w.Key("done");
+  w.Bool(done);
+  if (done) {
+    w.Key("done_reason");
+    put_string(w, answer.finish_reason);
+    w.Key("prompt_eval_count");
+    w.Int64(answer.prompt_tokens);
+    w.Key("eval_count");
+    w.Int64(answer.completion_tokens);
+  }
+  w.EndObject();
+  out.append(sb.GetString(), sb.GetSize());
+}
+
+void openai_object(const llm_answer& answer, std::string_view content, bool delta, bool last,
+                   std::string& out) {
+  std::string id =
+      "chatcmpl-" + std::to_string(static_cast<unsigned long long>(answer.created_unix));
+  rapidjson::StringBuffer sb;
+  json_writer w(sb);
+  w.StartObject();
+  w.Key("id");
+  put_string(w, id);
+  w.Key("object");
+  w.String(delta ? "chat.completion.chunk" : "chat.completion");
+  w.Key("created");
+  w.Int64(answer.created_unix);
+  w.Key("model");
+  put_string(w, answer.model);
+  w.Key("choices");
+  w.StartArray();
+  w.StartObject();
+  w.Key("index");
+  w.Int(0);
+  w.Key(delta ? "delta" : "message");
+  w.StartObject();
+  if (!delta || !last) {
+    if (!delta) {
+      w.Key("role");
+      w.String("assistant");
+    }
+    w.Key("content");
+    put_string(w, content);
+  }
+  w.EndObject();
+  w.Key("finish_reason");
+  if (last)
+    put_string(w, answer.finish_reason);
+  else
+    w.Null();
+  w.EndObject();
+  w.EndArray();
+  if (!delta) {
+    w.Key("usage");
+    w.StartObject();
+    w.Key("prompt_tokens");
+    w.Int64(answer.prompt_tokens);
+    w.Key("completion_tokens");
+    w.Int64(answer.completion_tokens);
+    w.Key("total_tokens");
+    w.Int64(answer.prompt_tokens + answer.completion_tokens);
+    w.EndObject();
+  }
+  w.EndObject();
+  out.append(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace
+
+std::string_view stream_content_type(api_family api) {
+  return api == api_family::openai_chat ? "text/event-stream" : "application/x-ndjson";
+}
+
+std::string render_stream_pieces(api_family api, const llm_answer& answer,
+                                 const std::vector<std::string_view>& pieces) {
+  std::string out;
+  if (api == api_family::openai_chat) {
+    for (auto piece : pieces) {
+      out += "data: ";
+      openai_object(answer, piece, true, false, out);
+      out += "\n\n";
+    }
+    return out;
+  }
+  std::string created = rfc3339(answer.created_unix);
+  for (auto piece : pieces) {
+    ollama_line(api, answer, created, piece, false, out);
+    out.push_back('\n');
+  }
+  return out;
+}
+
+std::string render_stream_end(api_family api, const llm_answer& answer) {
+  std::string out;
+  if (api == api_family::openai_chat) {
+    out += "data: ";
+    openai_object(answer, "", true, true, out);
+    out += "\n\ndata: [DONE]\n\n";
+    return out;
+  }
+  ollama_line(api, answer, rfc3339(answer.created_unix), "", true, out);
+  out.push_back('\n');
+  return out;
 }
 
 rendered_reply render(api_family api, const llm_answer& answer, bool stream) {
-  std::string created = rfc3339(answer.created_unix);
-  if (api != api_family::openai_chat) {
-    bool chat = api == api_family::ollama_chat;
-    auto line = [&](std::string_view content, bool done, std::string& out) {
-      rapidjson::StringBuffer sb;
-      json_writer w(sb);
-      w.StartObject();
-      w.Key("model");
-      put_string(w, answer.model);
-      w.Key("created_at");
-      put_string(w, created);
-      if (chat) {
-        w.Key("message");
-        w.StartObject();
-        w.Key("role");
-        w.String("assistant");
-        w.Key("content");
-        put_string(w, content);
-        w.EndObject();
-      } else {
-        w.Key("response");
-        put_string(w, content);
-      }
-      w.Key("done");
-      w.Bool(done);
-      if (done) {
-        w.Key("done_reason");
-        put_string(w, answer.finish_reason);
-        w.Key("prompt_eval_count");
-        w.Int64(answer.prompt_tokens);
-        w.Key("eval_count");
-        w.Int64(answer.completion_tokens);
-      }
-      w.EndObject();
-      out.append(sb.GetString(), sb.GetSize());
-    };
-    rendered_reply r;
-    if (!stream) {
-      r.content_type = "application/json";
-      line(answer.content(), true, r.body);
-      return r;
-    }
-    r.content_type = "application/x-ndjson";
-    answer.for_each_piece([&](std::string_view piece) {
-      line(piece, false, r.body);
-      r.body.push_back('\n');
-    });
-    line("", true, r.body);
-    r.body.push_back('\n');
-    return r;
-  }
-
-  std::string id =
-      "chatcmpl-" + std::to_string(static_cast<unsigned long long>(answer.created_unix));
-  auto object = [&](std::string_view content, bool delta, bool last, std::string& out) {
-    rapidjson::StringBuffer sb;
-    json_writer w(sb);
-    w.StartObject();
-    w.Key("id");
-    put_string(w, id);
-    w.Key("object");
-    w.String(delta ? "chat.completion.chunk" : "chat.completion");
-    w.Key("created");
-    w.Int64(answer.created_unix);
-    w.Key("model");
-    put_string(w, answer.model);
-    w.Key("choices");
-    w.StartArray();
-    w.StartObject();
-    w.Key("index");
-    w.Int(0);
-    w.Key(delta ? "delta" : "message");
-    w.StartObject();
-    if (!delta || !last) {
-      if (!delta) {
-        w.Key("role");
-        w.String("assistant");
-      }
-      w.Key("content");
-      put_string(w, content);
-    }
-    w.EndObject();
-    w.Key("finish_reason");
-    if (last)
-      put_string(w, answer.finish_reason);
-    else
-      w.Null();
-    w.EndObject();
-    w.EndArray();
-    if (!delta) {
-      w.Key("usage");
-      w.StartObject();
-      w.Key("prompt_tokens");
-      w.Int64(answer.prompt_tokens);
-      w.Key("completion_tokens");
-      w.Int64(answer.completion_tokens);
-      w.Key("total_tokens");
-      w.Int64(answer.prompt_tokens + answer.completion_tokens);
-      w.EndObject();
-    }
-    w.EndObject();
-    out.append(sb.GetString(), sb.GetSize());
-  };
   rendered_reply r;
-  if (!stream) {
-    r.content_type = "application/json";
-    object(answer.content(), false, true, r.body);
+  if (stream) {
+    r.content_type = std::string(stream_content_type(api));
+    std::vector<std::string_view> pieces;
+    pieces.reserve(answer.piece_count());
+    answer.for_each_piece([&](std::string_view piece) { pieces.push_back(piece); });
+    r.body = render_stream_pieces(api, answer, pieces) + render_stream_end(api, answer);
     return r;
   }
-  r.content_type = "text/event-stream";
-  answer.for_each_piece([&](std::string_view piece) {
-    r.body += "data: ";
-    object(piece, true, false, r.body);
-    r.body += "\n\n";
-  });
-  r.body += "data: ";
-  object("", true, true, r.body);
-  r.body += "\n\ndata: [DONE]\n\n";
+  r.content_type = "application/json";
+  if (api == api_family::openai_chat)
+    openai_object(answer, answer.content(), false, true, r.body);
+  else
+    ollama_line(api, answer, rfc3339(answer.created_unix), answer.content(), true, r.body);
   return r;
 }
 

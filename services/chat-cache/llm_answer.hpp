@@ -2,12 +2,17 @@
 //   parse_upstream(): an LLM's reply body (Ollama NDJSON stream, OpenAI SSE stream, or a
 //     plain JSON reply) → llm_answer, keeping the content as the pieces the model
 //     streamed, so a hit can be replayed with the same chunking.
+//   upstream_reader: the same, incrementally, as the LLM's body arrives: each complete
+//     line is folded at once and the pieces it added can be taken and passed on live.
 //   render(): llm_answer → the body the client asked for: Ollama JSON or NDJSON,
-//     OpenAI JSON or SSE ending with "data: [DONE]".
+//     OpenAI JSON or SSE ending with "data: [DONE]". A streamed body is exactly
+//     render_stream_pieces() of every piece followed by render_stream_end(), so an
+//     answer passed on live and the same answer replayed from the cache are identical.
 // Stateless functions; llm_answer is immutable once cached (shared as const).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,11 +72,43 @@ struct llm_answer {
 
 result<llm_answer> parse_upstream(api_family api, std::string_view body);
 
+class upstream_reader {
+ public:
+  explicit upstream_reader(api_family api);
+  // Folds every complete line of `bytes` (with what an earlier call left unfinished).
+  // After an error nothing more is folded and finish() returns that error.
+  void feed(std::string_view bytes);
+  // The pieces folded since the last call, in order.
+  std::vector<std::string> take_new_pieces();
+  // What is known so far (model, created time, pieces).
+  const llm_answer& so_far() const { return answer_; }
+  // Folds a last line without a newline; the answer, or why the body is not one.
+  result<llm_answer> finish();
+
+ private:
+  void fold_line(std::string_view line);
+
+  api_family api_;
+  llm_answer answer_;
+  std::string partial_line_;
+  std::size_t taken_bytes_ = 0;  // content already handed out by take_new_pieces
+  std::vector<std::size_t> new_piece_ends_;
+  std::optional<error_info> error_;
+  bool any_ = false;
+};
+
 struct rendered_reply {
   std::string content_type;
   std::string body;
 };
 
 rendered_reply render(api_family api, const llm_answer& answer, bool stream);
+
+// The streamed form piece by piece: the content type, the chunks of `pieces` (model and
+// created time taken from `answer`), and the closing chunk(s) of a complete answer.
+std::string_view stream_content_type(api_family api);
+std::string render_stream_pieces(api_family api, const llm_answer& answer,
+                                 const std::vector<std::string_view>& pieces);
+std::string render_stream_end(api_family api, const llm_answer& answer);
 
 }  // namespace suite::chat_cache

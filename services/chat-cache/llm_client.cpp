@@ -62,8 +62,13 @@ namespace {
 // One POST to the LLM: connect (or reuse), write, read, hand back. Lives on the io thread.
 class exchange : public std::enable_shared_from_this<exchange> {
  public:
-  exchange(llm_client::impl& client, std::string path, std::string body, llm_client::callback done)
-      : client_(client), timer_(client.io), resolver_(client.io), done_(std::move(done)) {
+  exchange(llm_client::impl& client, std::string path, std::string body, llm_client::callback done,
+           llm_client::data_callback on_data)
+      : client_(client),
+        timer_(client.io),
+        resolver_(client.io),
+        done_(std::move(done)),
+        on_data_(std::move(on_data)) {
     request_.method(http::verb::post);
     request_.target(client.prefix + path);
     request_.version(11);
@@ -138,11 +143,28 @@ class exchange : public std::enable_shared_from_this<exchange> {
   void read() {
     parser_.emplace();
     parser_->body_limit(client_.settings.max_body_bytes);
-    http::async_read(*stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       if (ec) return self->io_failed(ec, false);
-                       self->received();
-                     });
+    delivered_ = 0;
+    read_some();
+  }
+
+  // Reads piece by piece so that each new stretch of body goes to on_data at once.
+  void read_some() {
+    http::async_read_some(*stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            if (ec) return self->io_failed(ec, false);
+                            self->deliver_new_bytes();
+                            if (!self->parser_->is_done()) return self->read_some();
+                            self->received();
+                          });
+  }
+
+  void deliver_new_bytes() {
+    if (!on_data_ || !parser_->is_header_done()) return;
+    const auto& body = parser_->get().body();
+    if (body.size() <= delivered_) return;
+    std::string_view fresh(body.data() + delivered_, body.size() - delivered_);
+    delivered_ = body.size();
+    on_data_(static_cast<int>(parser_->get().result_int()), fresh);
   }
 
   void io_failed(beast::error_code ec, bool while_writing) {
@@ -150,6 +172,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
     // is not the LLM failing, so try once more on a fresh connection.
     bool nothing_received = while_writing || (parser_ && !parser_->got_some());
     if (reused_ && nothing_received && ec != beast::error::timeout) {
+      delivered_ = 0;
       stream_.reset();
       buffer_.clear();
       return connect();
@@ -187,6 +210,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
   asio::steady_timer timer_;
   tcp::resolver resolver_;
   llm_client::callback done_;
+  llm_client::data_callback on_data_;
+  std::size_t delivered_ = 0;  // body bytes already given to on_data_
   std::optional<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
@@ -236,10 +261,13 @@ llm_client::~llm_client() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-void llm_client::post(std::string path, std::string json_body, callback done) {
+void llm_client::post(std::string path, std::string json_body, callback done,
+                      data_callback on_data) {
   asio::post(impl_->io, [i = impl_.get(), path = std::move(path), body = std::move(json_body),
-                         done = std::move(done)]() mutable {
-    std::make_shared<exchange>(*i, std::move(path), std::move(body), std::move(done))->start();
+                         done = std::move(done), on_data = std::move(on_data)]() mutable {
+    std::make_shared<exchange>(*i, std::move(path), std::move(body), std::move(done),
+                               std::move(on_data))
+        ->start();
   });
 }
 

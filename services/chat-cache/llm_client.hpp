@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <prometheus/histogram.h>
 
@@ -48,6 +49,8 @@ struct llm_response {
 class llm_client {
  public:
   using callback = std::function<void(result<llm_response>)>;
+  // Body bytes as they arrive (status: the response's), before `done` gets them all.
+  using data_callback = std::function<void(int status, std::string_view bytes)>;
 
   // Fails on a base URL that is not http://host:port[/prefix].
   static result<std::unique_ptr<llm_client>> create(llm_client_settings settings,
@@ -55,7 +58,9 @@ class llm_client {
   ~llm_client();
 
   // POSTs `json_body` to base URL + `path`; `done` runs once, on the client's thread.
-  void post(std::string path, std::string json_body, callback done);
+  // `on_data` (optional) runs on the same thread for each piece of the body as it is
+  // read, so a streamed answer can be passed on live; `done` still gets the whole body.
+  void post(std::string path, std::string json_body, callback done, data_callback on_data = {});
 
   bool circuit_open() const;
 

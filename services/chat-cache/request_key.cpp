@@ -121,9 +121,10 @@ void append_canonical(const msgpack::object& value, std::string& out) {
   }
 }
 
-cache_key request_key(std::string_view api, const msgpack::object& body) {
+cache_key request_key(std::string_view tenant, std::string_view api, const msgpack::object& body) {
   std::string canonical;
   canonical.reserve(256);
+  append_bytes('t', tenant.data(), tenant.size(), canonical);
   append_bytes('a', api.data(), api.size(), canonical);
   if (body.type == msgpack::type::MAP) {
     std::vector<std::pair<std::string, const msgpack::object*>> fields;

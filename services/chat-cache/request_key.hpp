@@ -1,7 +1,8 @@
 // request_key: the cache key of an LLM request. The key is the XXH3-128 hash of a
-// canonical form of the request: the API family ("ollama.chat", "ollama.generate",
-// "openai.chat") and every field of the body that changes the answer (model, messages,
-// prompt, system, options, format, tools, ...), with map keys sorted at every level, so
+// canonical form of the request: the caller's tenant (from the envelope, so one tenant
+// never gets, nor learns through X-Cache, another tenant's answers), the API family ("ollama.chat",
+// "ollama.generate", "openai.chat") and every field of the body that changes the answer (model,
+// messages, prompt, system, options, format, tools, ...), with map keys sorted at every level, so
 // two requests that differ only in key order or JSON whitespace share one entry.
 // Fields that only change how the answer is delivered (stream, keep_alive,
 // stream_options) and the HTTP headers the gateway passes (http_*) are left out.
@@ -40,6 +41,6 @@ bool is_semantic_field(std::string_view name);
 // Appends the canonical bytes of `value` (maps sorted by key, types tagged).
 void append_canonical(const msgpack::object& value, std::string& out);
 
-cache_key request_key(std::string_view api, const msgpack::object& body);
+cache_key request_key(std::string_view tenant, std::string_view api, const msgpack::object& body);
 
 }  // namespace suite::chat_cache

@@ -30,6 +30,12 @@ class single_flight {
     return waiters;
   }
 
+  // The waiters of the key's running load (null when none), e.g. to stream to them.
+  std::vector<Waiter>* waiters(const Key& key) {
+    auto it = loads_.find(key);
+    return it == loads_.end() ? nullptr : &it->second;
+  }
+
   bool loading(const Key& key) const { return loads_.contains(key); }
   std::size_t loads_in_flight() const { return loads_.size(); }
 

@@ -1,6 +1,7 @@
 #include "clinic_ops.hpp"
 
 #include "patient_import.hpp"
+#include "patient_reads.hpp"
 #include "suite/json_msgpack.hpp"
 
 namespace clinic {
@@ -8,10 +9,10 @@ namespace clinic {
 const std::vector<clinic_op>& clinic_op_table() {
   static const std::vector<clinic_op> table{
       {"patients.create", "patient_create", 201, false},
-      {"patients.get", "patient_get", 200, true},
+      {"patients.get", "", 200, true},  // its own statement (patient_reads.hpp)
       {"patients.update", "patient_update", 200, false},
       {"patients.delete", "patient_delete", 200, false},
-      {"patients.list", "patient_list", 200, true},
+      {"patients.list", "", 200, true},  // its own statement (patient_reads.hpp)
       {"patients.search", "patient_search", 200, true},
       {"visits.create", "visit_create", 201, false},
       {"visits.get", "visit_get", 200, true},
@@ -57,15 +58,23 @@ pg_ops make_clinic_pg_ops() {
   for (const auto& op : clinic_op_table()) {
     ops[op.op] = pg_op{
         [&op](pqxx::connection& c, const suite::request& r) { return call_function(c, r, op); },
-        op.read_only};
+        op.read_only, nullptr};
   }
+  // One statement for one or many reads, audit rows included (patient_reads.hpp).
+  ops["patients.get"] = pg_op{[](pqxx::connection& c, const suite::request& r) {
+                                return std::move(get_patients(c, {&r}).front());
+                              },
+                              true, get_patients};
+  ops["patients.list"] = pg_op{list_patients, true, nullptr};
   // Not one function call: checked here, then COPY (patient_import.hpp).
-  ops["patients.bulk"] = pg_op{import_patients, false};
+  ops["patients.bulk"] = pg_op{import_patients, false, nullptr};
   return ops;
 }
 
 void prepare_clinic_statements(pqxx::connection& connection) {
+  prepare_patient_reads(connection);
   for (const auto& op : clinic_op_table()) {
+    if (op.function.empty()) continue;
     // A read's only write is its audit row; committing it without waiting for the WAL
     // flush keeps an fsync off every read (see the header).
     connection.prepare(op.op,

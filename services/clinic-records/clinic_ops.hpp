@@ -10,6 +10,8 @@
 // Reads commit their audit row with synchronous_commit off, so a read costs no WAL
 // fsync; a PostgreSQL crash can lose the audit rows of the reads of its last moments
 // (at most ~3 x wal_writer_delay, 600 ms by default), never a write or its audit row.
+// patients.get is the exception to the function call: one statement that can answer
+// many queued reads at once (patient_reads.hpp), with the same audit guarantee.
 // Stateless; the handlers run on the pool's connection actors.
 #pragma once
 
@@ -22,7 +24,7 @@ namespace clinic {
 
 struct clinic_op {
   std::string op;        // bus op, e.g. "patients.get"
-  std::string function;  // SQL function, e.g. "patient_get"
+  std::string function;  // SQL function, e.g. "patient_update"; empty: its own statement
   int success_status;    // 200, or 201 for a create
   bool read_only;        // reads (and their audit rows) may be retried on a new connection
 };

@@ -32,6 +32,11 @@ struct pool_metrics {
                         .Help("PostgreSQL connections currently open in the pool")
                         .Register(registry)
                         .Add({})),
+        size(prometheus::BuildGauge()
+                 .Name("suite_clinic_records_pg_pool_size")
+                 .Help("PostgreSQL connections the pool is configured to hold")
+                 .Register(registry)
+                 .Add({})),
         in_use(prometheus::BuildGauge()
                    .Name("suite_clinic_records_pg_pool_in_use")
                    .Help("Pool connections running a request now")
@@ -47,6 +52,12 @@ struct pool_metrics {
                          .Help("Time a request waited for a free pool connection")
                          .Register(registry)
                          .Add({}, suite::latency_buckets())),
+        batch_size(prometheus::BuildHistogram()
+                       .Name("suite_clinic_records_pg_batch_size")
+                       .Help("Requests answered by one statement on one connection")
+                       .Register(registry)
+                       .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128,
+                                                                        256})),
         reconnects(prometheus::BuildCounter()
                        .Name("suite_clinic_records_pg_reconnects_total")
                        .Help("Pool connections reopened after PostgreSQL closed them")
@@ -58,9 +69,11 @@ struct pool_metrics {
                              .Register(registry)
                              .Add({})) {}
   prometheus::Gauge& connections;
+  prometheus::Gauge& size;
   prometheus::Gauge& in_use;
   prometheus::Gauge& waiting;
   prometheus::Histogram& wait_seconds;
+  prometheus::Histogram& batch_size;
   prometheus::Counter& reconnects;
   prometheus::Counter& connect_failures;
 };
@@ -117,54 +130,114 @@ suite::status ensure_connected(connection_state& st, const pool_shared& shared) 
   }
 }
 
+// Runs `attempt(connection)` on this actor's connection, reconnecting first if needed and
+// retrying once on a fresh connection when it breaks and `retry_on_broken` allows it.
+// Errors come back as values.
+template <class Attempt>
+auto on_connection(connection_state& st, const pool_shared& shared, bool retry_on_broken,
+                   const std::string& op_name, Attempt&& attempt)
+    -> suite::result<decltype(attempt(std::declval<pqxx::connection&>()))> {
+  for (int tries = 0;; ++tries) {
+    if (auto connected = ensure_connected(st, shared); !connected) return connected.error();
+    try {
+      return attempt(*st.connection);
+    } catch (const pqxx::broken_connection& e) {
+      drop_connection(st, shared);
+      if (retry_on_broken && tries == 0) continue;
+      return suite::make_error(
+          503, "database_unavailable",
+          std::string("the database connection broke during the request: ") + e.what());
+    } catch (const pqxx::in_doubt_error& e) {
+      drop_connection(st, shared);
+      return suite::make_error(503, "outcome_unknown", e.what());
+    } catch (const pqxx::sql_error& e) {
+      return error_from_sql(e);
+    } catch (const std::exception& e) {
+      suite::log_error("pg.op_failed", {{"op", op_name}, {"error", e.what()}});
+      return suite::make_error(500, "internal", e.what());
+    }
+  }
+}
+
 suite::reply run_op(connection_state& st, const pool_shared& shared, const suite::request& req) {
   auto op = shared.ops.find(req.op);
   if (op == shared.ops.end())
     return suite::error_reply(req.id, suite::make_error(404, "unknown_op", req.op));
-  for (int attempt = 0;; ++attempt) {
-    if (auto connected = ensure_connected(st, shared); !connected)
-      return suite::error_reply(req.id, connected.error());
-    try {
-      return op->second.run(*st.connection, req);
-    } catch (const pqxx::broken_connection& e) {
-      drop_connection(st, shared);
-      if (op->second.retry_on_broken && attempt == 0) continue;
-      return suite::error_reply(
-          req.id,
-          suite::make_error(
-              503, "database_unavailable",
-              std::string("the database connection broke during the request: ") + e.what()));
-    } catch (const pqxx::in_doubt_error& e) {
-      drop_connection(st, shared);
-      return suite::error_reply(req.id, suite::make_error(503, "outcome_unknown", e.what()));
-    } catch (const pqxx::sql_error& e) {
-      return suite::error_reply(req.id, error_from_sql(e));
-    } catch (const std::exception& e) {
-      suite::log_error("pg.op_failed", {{"op", req.op}, {"error", e.what()}});
-      return suite::error_reply(req.id, suite::make_error(500, "internal", e.what()));
+  auto answered = on_connection(st, shared, op->second.retry_on_broken, req.op,
+                                [&](pqxx::connection& c) { return op->second.run(c, req); });
+  if (!answered) return suite::error_reply(req.id, answered.error());
+  return std::move(*answered);
+}
+
+// One statement for every job of `jobs` (all of one batchable op); each job gets its reply.
+void run_batch(connection_state& st, const pool_shared& shared, const pg_op& op,
+               const std::vector<const suite::bus_job*>& jobs) {
+  std::vector<const suite::request*> requests;
+  requests.reserve(jobs.size());
+  for (const auto* job : jobs) requests.push_back(&job->req);
+  auto answered = on_connection(st, shared, op.retry_on_broken, jobs.front()->req.op,
+                                [&](pqxx::connection& c) { return op.run_batch(c, requests); });
+  if (answered && answered->size() != jobs.size()) {
+    answered = suite::make_error(500, "internal", "a batch returned the wrong number of replies");
+  }
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    if (answered) {
+      suite::respond(*jobs[i], std::move((*answered)[i]));
+    } else {
+      suite::respond_error(*jobs[i], answered.error());
     }
   }
 }
+
+struct queued_job {
+  suite::bus_job job;
+  std::int64_t queued_at_ns = 0;
+};
+
+// What the dispatcher sends a connection actor: one job, or several of one batchable op.
+struct job_batch {
+  std::vector<queued_job> jobs;
+};
+
+}  // namespace
+}  // namespace clinic
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(clinic::job_batch)
+
+namespace clinic {
+namespace {
 
 caf::behavior connection_actor(caf::stateful_actor<connection_state>* self, caf::actor dispatcher,
                                std::shared_ptr<const pool_shared> shared) {
   if (auto connected = ensure_connected(self->state, *shared); !connected) {
     suite::log_warn("pg.connect_failed", {{"error", connected.error().message}});
   }
-  self->send(dispatcher, idle_atom::value, caf::actor_cast<caf::actor>(self));
+  self->send(dispatcher, idle_atom::value, caf::actor_cast<caf::actor>(self), false);
   return {
-      [self, dispatcher, shared](const suite::bus_job& job, std::int64_t queued_at_ns) {
-        suite::mark_started(job);
-        shared->metrics->wait_seconds.Observe(static_cast<double>(now_ns() - queued_at_ns) * 1e-9);
-        shared->metrics->in_use.Increment();
-        if (suite::past_deadline(job.req)) {
-          suite::respond_error(job, suite::make_error(504, "deadline_exceeded",
-                                                      "the request waited past its deadline"));
-        } else {
-          suite::respond(job, run_op(self->state, *shared, job.req));
+      [self, dispatcher, shared](const job_batch& batch) {
+        auto& metrics = *shared->metrics;
+        metrics.in_use.Increment();
+        auto started = now_ns();
+        std::vector<const suite::bus_job*> live;
+        live.reserve(batch.jobs.size());
+        for (const auto& queued : batch.jobs) {
+          metrics.wait_seconds.Observe(static_cast<double>(started - queued.queued_at_ns) * 1e-9);
+          // Work found past its deadline is answered 504 and counted, never run.
+          if (suite::start_unless_expired(queued.job)) live.push_back(&queued.job);
         }
-        shared->metrics->in_use.Decrement();
-        self->send(dispatcher, idle_atom::value, caf::actor_cast<caf::actor>(self));
+        auto op = shared->ops.find(batch.jobs.front().job.req.op);
+        bool batchable = op != shared->ops.end() && op->second.run_batch;
+        if (!live.empty()) {
+          metrics.batch_size.Observe(static_cast<double>(live.size()));
+          if (live.size() > 1 && batchable) {
+            run_batch(self->state, *shared, op->second, live);
+          } else {
+            for (const auto* job : live)
+              suite::respond(*job, run_op(self->state, *shared, job->req));
+          }
+        }
+        metrics.in_use.Decrement();
+        self->send(dispatcher, idle_atom::value, caf::actor_cast<caf::actor>(self), batchable);
       },
   };
 }
@@ -172,9 +245,40 @@ caf::behavior connection_actor(caf::stateful_actor<connection_state>* self, caf:
 // ---------------------------------------------------------------- dispatcher
 
 struct dispatcher_state {
-  std::deque<std::pair<suite::bus_job, std::int64_t>> queue;
+  std::deque<queued_job> queue;  // jobs of ops answered one at a time
+  // One queue per batchable op, so a free connection can take many of them at once.
+  std::unordered_map<std::string, std::deque<queued_job>> batch_queues;
+  std::size_t waiting = 0;
+  std::size_t batches_running = 0;  // connections running a batchable op now
   std::vector<caf::actor> idle;
 };
+
+// The next work for a free connection: the oldest queued job, with the jobs queued
+// behind it for the same batchable op (up to max_batch). Batchable ops are only taken
+// while fewer than `batch_connections` connections run one. Empty when nothing can go.
+job_batch take_next(dispatcher_state& st, const pg_pool_settings& settings) {
+  std::deque<queued_job>* oldest = st.queue.empty() ? nullptr : &st.queue;
+  bool batches_allowed = st.batches_running < settings.batch_connections;
+  for (auto& [op, queue] : st.batch_queues) {
+    if (batches_allowed && !queue.empty() &&
+        (!oldest || queue.front().queued_at_ns < oldest->front().queued_at_ns)) {
+      oldest = &queue;
+    }
+  }
+  job_batch batch;
+  if (!oldest) return batch;
+  bool batchable = oldest != &st.queue;
+  std::size_t take =
+      batchable ? std::min(std::max<std::size_t>(1, settings.max_batch), oldest->size()) : 1;
+  if (batchable) ++st.batches_running;
+  batch.jobs.reserve(take);
+  for (std::size_t i = 0; i < take; ++i) {
+    batch.jobs.push_back(std::move(oldest->front()));
+    oldest->pop_front();
+  }
+  st.waiting -= take;
+  return batch;
+}
 
 caf::behavior dispatcher_actor(caf::stateful_actor<dispatcher_state>* self,
                                std::shared_ptr<const pool_shared> shared) {
@@ -182,31 +286,42 @@ caf::behavior dispatcher_actor(caf::stateful_actor<dispatcher_state>* self,
   for (std::size_t i = 0; i < shared->settings.connections; ++i) {
     self->spawn<caf::detached + caf::linked>(connection_actor, me, shared);
   }
+  for (const auto& [name, op] : shared->ops) {
+    if (op.run_batch) self->state.batch_queues[name];
+  }
   return {
       [self, shared](const suite::bus_job& job) {
         auto& st = self->state;
-        if (!st.idle.empty()) {
+        auto batch_queue = st.batch_queues.find(job.req.op);
+        bool batchable = batch_queue != st.batch_queues.end();
+        if (!st.idle.empty() &&
+            (!batchable || st.batches_running < shared->settings.batch_connections)) {
           auto worker = std::move(st.idle.back());
           st.idle.pop_back();
-          self->send(worker, job, now_ns());
-        } else if (st.queue.size() >= shared->settings.max_queue) {
+          if (batchable) ++st.batches_running;
+          job_batch one;
+          one.jobs.push_back({job, now_ns()});
+          self->send(worker, std::move(one));
+        } else if (st.waiting >= shared->settings.max_queue) {
           suite::respond_error(
               job, suite::make_error(503, "overloaded", "every database connection is busy"));
         } else {
-          st.queue.emplace_back(job, now_ns());
-          shared->metrics->waiting.Increment();
+          auto& queue = batchable ? batch_queue->second : st.queue;
+          queue.push_back({job, now_ns()});
+          ++st.waiting;
+          shared->metrics->waiting.Set(static_cast<double>(st.waiting));
         }
       },
-      [self, shared](idle_atom, const caf::actor& worker) {
+      [self, shared](idle_atom, const caf::actor& worker, bool finished_batchable) {
         auto& st = self->state;
-        if (st.queue.empty()) {
+        if (finished_batchable) --st.batches_running;
+        auto batch = take_next(st, shared->settings);
+        if (batch.jobs.empty()) {
           st.idle.push_back(worker);
           return;
         }
-        auto [job, queued_at] = std::move(st.queue.front());
-        st.queue.pop_front();
-        shared->metrics->waiting.Decrement();
-        self->send(worker, std::move(job), queued_at);
+        shared->metrics->waiting.Set(static_cast<double>(st.waiting));
+        self->send(worker, std::move(batch));
       },
   };
 }
@@ -259,6 +374,7 @@ caf::actor spawn_pg_pool(caf::actor_system& system, pg_pool_settings settings, p
   shared->ops = std::move(ops);
   shared->prepare = std::move(prepare);
   shared->metrics = std::make_unique<pool_metrics>(registry);
+  shared->metrics->size.Set(static_cast<double>(shared->settings.connections));
   return system.spawn(dispatcher_actor, std::shared_ptr<const pool_shared>(std::move(shared)));
 }
 

@@ -37,26 +37,100 @@ std::string generate_id() {
   return out;
 }
 
+// The body's known fields, found in ONE pass over its keys (a batch of 50 events would
+// otherwise scan each event's map once per field).
+enum field : std::size_t {
+  f_event_id,
+  f_session_id,
+  f_agent_type,
+  f_event_type,
+  f_tool_name,
+  f_status,
+  f_model,
+  f_branch,
+  f_project,
+  f_tokens_in,
+  f_tokens_out,
+  f_cost_usd,
+  f_duration_ms,
+  f_metadata,
+  f_client_timestamp,
+  field_count
+};
+
+std::optional<field> field_of(std::string_view key) {
+  switch (key.size()) {
+    case 5:
+      if (key == "model") return f_model;
+      break;
+    case 6:
+      if (key == "status") return f_status;
+      if (key == "branch") return f_branch;
+      break;
+    case 7:
+      if (key == "project") return f_project;
+      break;
+    case 8:
+      if (key == "event_id") return f_event_id;
+      if (key == "cost_usd") return f_cost_usd;
+      if (key == "metadata") return f_metadata;
+      break;
+    case 9:
+      if (key == "tool_name") return f_tool_name;
+      if (key == "tokens_in") return f_tokens_in;
+      break;
+    case 10:
+      if (key == "session_id") return f_session_id;
+      if (key == "agent_type") return f_agent_type;
+      if (key == "event_type") return f_event_type;
+      if (key == "tokens_out") return f_tokens_out;
+      break;
+    case 11:
+      if (key == "duration_ms") return f_duration_ms;
+      break;
+    case 16:
+      if (key == "client_timestamp") return f_client_timestamp;
+      break;
+    default:
+      break;
+  }
+  return std::nullopt;
+}
+
+// The first occurrence of each known key wins, as find_field's linear search did.
+struct body_fields {
+  explicit body_fields(const msgpack::object& map) {
+    for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
+      const auto& kv = map.via.map.ptr[i];
+      if (kv.key.type != msgpack::type::STR) continue;
+      auto f = field_of(suite::as_string_view(kv.key));
+      if (f && !slots[*f]) slots[*f] = &kv.val;
+    }
+  }
+  const msgpack::object* operator[](field f) const { return slots[f]; }
+  std::array<const msgpack::object*, field_count> slots{};
+};
+
 class event_checker {
  public:
-  event_checker(const msgpack::object& body, const std::string& prefix)
+  event_checker(const body_fields& body, const std::string& prefix)
       : body_(body), prefix_(prefix) {}
 
-  std::optional<std::string> required_name(std::string_view key) {
-    const auto* o = suite::find_field(body_, key);
+  std::optional<std::string> required_name(field f, std::string_view key) {
+    const auto* o = body_[f];
     if (is_nil(o)) return fail(key, "is required");
     if (o->type != msgpack::type::STR) return fail(key, "must be a string");
     return name(key, *o);
   }
-  std::optional<std::string> optional_name(std::string_view key) {
-    const auto* o = suite::find_field(body_, key);
+  std::optional<std::string> optional_name(field f, std::string_view key) {
+    const auto* o = body_[f];
     if (is_nil(o)) return std::nullopt;
     if (o->type != msgpack::type::STR) return fail(key, "must be a string or null");
     return name(key, *o);
   }
-  std::optional<std::string> one_of(std::string_view key, bool required,
+  std::optional<std::string> one_of(field f, std::string_view key, bool required,
                                     std::span<const std::string_view> allowed) {
-    auto value = required ? required_name(key) : optional_name(key);
+    auto value = required ? required_name(f, key) : optional_name(f, key);
     if (!value) return std::nullopt;
     for (auto a : allowed) {
       if (*value == a) return value;
@@ -65,8 +139,8 @@ class event_checker {
     for (auto a : allowed) list.append(list.empty() ? "" : ", ").append(a);
     return fail(key, "must be one of: " + list);
   }
-  std::optional<std::int64_t> count(std::string_view key) {
-    const auto* o = suite::find_field(body_, key);
+  std::optional<std::int64_t> count(field f, std::string_view key) {
+    const auto* o = body_[f];
     if (is_nil(o)) return std::nullopt;
     if (o->type == msgpack::type::POSITIVE_INTEGER &&
         o->via.u64 <= static_cast<std::uint64_t>(INT32_MAX) * 1000) {
@@ -77,8 +151,9 @@ class event_checker {
     return fail(key, "must be an integer");
   }
   // A non-negative number, returned as the object itself (kept as sent).
-  const msgpack::object* number(std::string_view key, std::optional<std::int64_t>* nano = nullptr) {
-    const auto* o = suite::find_field(body_, key);
+  const msgpack::object* number(field f, std::string_view key,
+                                std::optional<std::int64_t>* nano = nullptr) {
+    const auto* o = body_[f];
     if (is_nil(o)) return nullptr;
     std::string text;
     if (o->type == msgpack::type::POSITIVE_INTEGER)
@@ -117,7 +192,7 @@ class event_checker {
     return std::nullopt;
   }
 
-  const msgpack::object& body_;
+  const body_fields& body_;
   const std::string& prefix_;
 };
 
@@ -186,23 +261,24 @@ prepare_result prepare_event(const msgpack::object& body, const pricing_table& p
         {field_prefix.empty() ? "body" : field_prefix.substr(0, field_prefix.size() - 1),
          "must be a JSON object"}};
   }
-  event_checker check(body, field_prefix);
+  body_fields fields(body);
+  event_checker check(fields, field_prefix);
   prepared_event event;
-  auto session_id = check.required_name("session_id");
-  auto agent_type = check.required_name("agent_type");
-  auto event_type = check.one_of("event_type", true, event_types);
-  auto event_id = check.optional_name("event_id");
-  auto tool_name = check.optional_name("tool_name");
-  auto status = check.one_of("status", false, statuses);
-  auto model = check.optional_name("model");
-  auto branch = check.optional_name("branch");
-  auto project = check.optional_name("project");
-  auto tokens_in = check.count("tokens_in");
-  auto tokens_out = check.count("tokens_out");
+  auto session_id = check.required_name(f_session_id, "session_id");
+  auto agent_type = check.required_name(f_agent_type, "agent_type");
+  auto event_type = check.one_of(f_event_type, "event_type", true, event_types);
+  auto event_id = check.optional_name(f_event_id, "event_id");
+  auto tool_name = check.optional_name(f_tool_name, "tool_name");
+  auto status = check.one_of(f_status, "status", false, statuses);
+  auto model = check.optional_name(f_model, "model");
+  auto branch = check.optional_name(f_branch, "branch");
+  auto project = check.optional_name(f_project, "project");
+  auto tokens_in = check.count(f_tokens_in, "tokens_in");
+  auto tokens_out = check.count(f_tokens_out, "tokens_out");
   std::optional<std::int64_t> explicit_cost;
-  const auto* cost = check.number("cost_usd", &explicit_cost);
-  const auto* duration = check.number("duration_ms");
-  const auto* client_timestamp = suite::find_field(body, "client_timestamp");
+  const auto* cost = check.number(f_cost_usd, "cost_usd", &explicit_cost);
+  const auto* duration = check.number(f_duration_ms, "duration_ms");
+  const auto* client_timestamp = fields[f_client_timestamp];
   if (!is_nil(client_timestamp) && client_timestamp->type != msgpack::type::STR &&
       client_timestamp->type != msgpack::type::POSITIVE_INTEGER && !is_decimal(*client_timestamp)) {
     check.errors.push_back({field_prefix + "client_timestamp", "must be a string or a number"});
@@ -234,7 +310,7 @@ prepare_result prepare_event(const msgpack::object& body, const pricing_table& p
   }
 
   // Metadata over the cap is kept as the head of its JSON text (or of the string).
-  const auto* metadata = suite::find_field(body, "metadata");
+  const auto* metadata = fields[f_metadata];
   std::string cut_metadata;
   bool truncated = false;
   if (!is_nil(metadata)) {
@@ -315,7 +391,14 @@ prepare_result prepare_event(const msgpack::object& body, const pricing_table& p
   else
     p.pack_nil();
   suite::pack_string(p, "created_at");
-  suite::pack_string(p, iso8601_utc(now_ms));
+  // A batch shares one now_ms: format it once per millisecond and thread.
+  thread_local std::int64_t formatted_ms = -1;
+  thread_local std::string formatted;
+  if (formatted_ms != now_ms) {
+    formatted = iso8601_utc(now_ms);
+    formatted_ms = now_ms;
+  }
+  suite::pack_string(p, formatted);
   suite::pack_string(p, "created_at_ms");
   p.pack_int64(now_ms);
   event.packed.assign(buffer.data(), buffer.size());

@@ -1,11 +1,12 @@
 #include "event_store.hpp"
 
+#include <algorithm>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -210,52 +211,122 @@ void pack_stats(suite::msgpack_packer& p, const stats_counters& s) {
   p.pack_int64(s.duplicates);
 }
 
-suite::result<std::unique_ptr<event_store>> event_store::open(const store_options& options) {
-  std::unique_ptr<event_store> store(new event_store());
-  rocksdb::Options o;
-  o.create_if_missing = true;
-  o.write_buffer_size = options.memtable_bytes;
+namespace {
+
+constexpr const char* dedup_family = "dedup";
+constexpr const char* meta_family = "meta";
+
+// What every family shares: the one block cache (so its bound covers them all), bounded
+// memtables, and index and filter blocks inside the cache.
+rocksdb::ColumnFamilyOptions family_options(const std::shared_ptr<rocksdb::Cache>& cache,
+                                            std::size_t memtable_bytes, bool with_filter,
+                                            std::size_t block_size) {
+  rocksdb::ColumnFamilyOptions o;
+  o.write_buffer_size = memtable_bytes;
   o.max_write_buffer_number = 2;
-  o.max_background_jobs = 2;
-  o.max_open_files = 256;
-  o.keep_log_file_num = 2;
-  o.info_log_level = rocksdb::WARN_LEVEL;
-  // Bound the memory of the log readers and the table readers, not only the caches.
-  o.max_total_wal_size = 4 * options.memtable_bytes;
-  // Most dedup lookups miss and are answered from the memtable: a bloom filter there
-  // saves the skip-list search.
-  o.memtable_whole_key_filtering = true;
-  o.memtable_prefix_bloom_size_ratio = 0.05;
-  // Few shards: the default 64 would leave 128 KB each in an 8 MB cache, and a block
-  // bigger than its shard is evicted as soon as it is used, so every dedup lookup would
-  // read and checksum it from the file again.
-  store->cache_ = rocksdb::NewLRUCache(options.block_cache_bytes, /*num_shard_bits=*/1);
+  o.compression = rocksdb::kNoCompression;
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = store->cache_;
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  // Partitioned index and filters: a lookup loads one small partition, not a whole
-  // file's filter, so the cache bound holds however large the files grow.
+  table.block_cache = cache;
+  table.block_size = block_size;
+  // Partitioned index (and filters): a lookup loads one small partition, not a whole
+  // file's index, so the cache bound holds however large the files grow.
   table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
-  table.partition_filters = true;
   table.metadata_block_size = 4096;
   table.cache_index_and_filter_blocks = true;  // so the cache bound covers them too
   table.cache_index_and_filter_blocks_with_high_priority = true;
   table.pin_top_level_index_and_filter = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
-  table.optimize_filters_for_memory = true;
-  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  for (auto c : rocksdb::GetSupportedCompressions()) {
-    if (c == rocksdb::kLZ4Compression) o.compression = rocksdb::kLZ4Compression;
+  if (with_filter) {
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.partition_filters = true;
+    table.optimize_filters_for_memory = true;
+    // Most lookups miss and are answered from the memtable: a bloom filter there saves
+    // the skip-list search.
+    o.memtable_whole_key_filtering = true;
+    o.memtable_prefix_bloom_size_ratio = 0.05;
   }
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return o;
+}
+
+// The events: written in key order, read by ranges. No filter (never probed for absent
+// keys), bigger blocks (a smaller index; queries read runs of events), optional LZ4.
+rocksdb::ColumnFamilyOptions events_options(const store_options& options,
+                                            const std::shared_ptr<rocksdb::Cache>& cache) {
+  auto o = family_options(cache, std::max<std::size_t>(options.memtable_bytes / 2, 256u << 10),
+                          false, 16 * 1024);
+  if (options.compress) {
+    for (auto c : rocksdb::GetSupportedCompressions()) {
+      if (c == rocksdb::kLZ4Compression) o.compression = rocksdb::kLZ4Compression;
+    }
+  }
+  return o;
+}
+
+// The indexes (dedup; sessions and stats): small random-order records, rewritten by
+// compaction. Small levels, so an L0 compaction rewrites a few MB, not a 256 MB level.
+rocksdb::ColumnFamilyOptions index_options(const store_options& options,
+                                           const std::shared_ptr<rocksdb::Cache>& cache) {
+  std::size_t memtable = std::max<std::size_t>(options.memtable_bytes / 4, 256u << 10);
+  auto o = family_options(cache, memtable, true, 4096);
+  o.level_compaction_dynamic_level_bytes = true;
+  o.max_bytes_for_level_base = 8 * memtable;
+  o.target_file_size_base = 2 * memtable;
+  return o;
+}
+
+}  // namespace
+
+suite::result<std::unique_ptr<event_store>> event_store::open(const store_options& options) {
+  std::unique_ptr<event_store> store(new event_store());
+  rocksdb::DBOptions o;
+  o.create_if_missing = true;
+  o.create_missing_column_families = true;
+  o.max_background_jobs = 2;  // the machines we size for have 2 cores
+  o.max_open_files = 256;
+  o.keep_log_file_num = 2;
+  o.info_log_level = rocksdb::WARN_LEVEL;
+  // A WAL past this forces the families holding its oldest records to flush, so
+  // recovery after a crash replays a bounded log.
+  o.max_total_wal_size = 4 * options.memtable_bytes;
+  // Each file being written (the WAL, a flush's table, a compaction's) buffers up to
+  // this much; the default 1 MB each is a tenth of the peak-RSS goal.
+  o.writable_file_max_buffer_size = 256u << 10;
+
+  // A database written by the one-family layout would be misread: refuse it.
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(o, options.path, &existing).ok()) {
+    bool ours = std::find(existing.begin(), existing.end(), dedup_family) != existing.end() &&
+                std::find(existing.begin(), existing.end(), meta_family) != existing.end();
+    if (!ours)
+      return suite::make_error(500, "storage_layout",
+                               "the RocksDB database at " + options.path +
+                                   " has no 'dedup' and 'meta' column families (written by an "
+                                   "older event-ingest or another program); use an empty "
+                                   "--data-dir");
+  }
+
+  // Few shards: the default 64 would leave 128 KB each in an 8 MB cache, and a block
+  // bigger than its shard is evicted as soon as it is used, so every dedup lookup would
+  // read and checksum it from the file again.
+  store->cache_ = rocksdb::NewLRUCache(options.block_cache_bytes, /*num_shard_bits=*/1);
+  std::vector<rocksdb::ColumnFamilyDescriptor> families{
+      {rocksdb::kDefaultColumnFamilyName, events_options(options, store->cache_)},
+      {dedup_family, index_options(options, store->cache_)},
+      {meta_family, index_options(options, store->cache_)}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
-  auto s = rocksdb::DB::Open(o, options.path, &db);
+  auto s = rocksdb::DB::Open(o, options.path, families, &handles, &db);
   if (!s.ok())
     return suite::make_error(503, "storage_open_failed",
                              "cannot open RocksDB at " + options.path + ": " + s.ToString());
   store->db_.reset(db);
+  store->events_ = handles[0];
+  store->dedup_ = handles[1];
+  store->meta_ = handles[2];
   store->write_options_.sync = options.sync == sync_policy::fsync;
   std::string bytes;
-  s = db->Get(rocksdb::ReadOptions(), stats_key, &bytes);
+  s = db->Get(rocksdb::ReadOptions(), store->meta_, stats_key, &bytes);
   if (s.ok()) {
     auto stats = decode_stats(bytes);
     if (!stats) return suite::make_error(500, "storage_corrupt", "stats record is unreadable");
@@ -267,107 +338,173 @@ suite::result<std::unique_ptr<event_store>> event_store::open(const store_option
 }
 
 event_store::~event_store() {
-  if (db_) db_->Close().PermitUncheckedError();
+  if (!db_) return;
+  for (auto* handle : {events_, dedup_, meta_}) {
+    if (handle) db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+  }
+  db_->Close().PermitUncheckedError();
 }
 
 suite::result<group_outcome> event_store::commit_group(
     const std::vector<const std::vector<prepared_event>*>& batches) {
+  // RocksDB's per-thread perf counters cost time on every call and nobody reads them.
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
   group_outcome out;
   out.stats = counters_;
   stats_counters& stats = out.stats;
-  rocksdb::WriteBatch write;
-  std::unordered_set<std::string_view> ids_in_group;
-  std::unordered_map<std::string, session_record> sessions;
-  std::vector<std::string> session_order;
   rocksdb::ReadOptions read;
-  std::string value;
+
+  // 1. Dedup: one batched lookup of every event_id the group carries (first occurrence).
+  std::unordered_map<std::string_view, std::size_t> id_slot;
+  std::vector<std::string> dedup_keys;
   for (const auto* batch : batches) {
+    for (const auto& e : *batch) {
+      if (e.deduplicates && id_slot.emplace(e.id, dedup_keys.size()).second)
+        dedup_keys.push_back(dedup_key(e.id));
+    }
+  }
+  // taken[slot]: the id is stored already, or by an earlier event of this group.
+  std::vector<char> taken(dedup_keys.size(), 0);
+  if (!dedup_keys.empty()) {
+    std::vector<rocksdb::Slice> keys(dedup_keys.begin(), dedup_keys.end());
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    db_->MultiGet(read, dedup_, keys.size(), keys.data(), values.data(), statuses.data());
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+      if (statuses[k].ok())
+        taken[k] = 1;
+      else if (!statuses[k].IsNotFound())
+        return storage_error(statuses[k]);
+    }
+  }
+
+  // 2. Which events are stored, and the sessions they touch (in first-seen order).
+  struct stored_ref {
+    std::size_t batch, index;
+  };
+  std::vector<stored_ref> to_store;
+  std::unordered_map<std::string_view, std::size_t> session_slot;
+  std::vector<std::string> session_keys;
+  for (std::size_t b = 0; b < batches.size(); ++b) {
     batch_outcome& outcome = out.batches.emplace_back();
-    for (std::size_t i = 0; i < batch->size(); ++i) {
-      const prepared_event& e = (*batch)[i];
+    const auto& batch = *batches[b];
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const prepared_event& e = batch[i];
       if (e.deduplicates) {
-        if (ids_in_group.contains(e.id)) {
+        char& seen = taken[id_slot.at(e.id)];
+        if (seen) {
           ++outcome.duplicates;
           continue;
         }
-        auto s = db_->Get(read, dedup_key(e.id), &value);
-        if (s.ok()) {
-          ++outcome.duplicates;
-          continue;
-        }
-        if (!s.IsNotFound()) return storage_error(s);
-        ids_in_group.insert(e.id);
+        seen = 1;
       }
-      std::uint64_t seq = ++stats.last_seq;
-      std::string seq_bytes;
-      append_be64(seq_bytes, seq);
-      write.Put(event_key(seq), e.packed);
-      write.Put(session_index_prefix(e.session_id) + seq_bytes, rocksdb::Slice());
-      if (e.deduplicates) write.Put(dedup_key(e.id), seq_bytes);
-
-      auto found = sessions.find(e.session_id);
-      if (found == sessions.end()) {
-        session_record record;
-        auto s = db_->Get(read, session_key(e.session_id), &value);
-        if (s.ok()) {
-          auto decoded = decode_session(value);
-          if (!decoded)
-            return suite::make_error(500, "storage_corrupt",
-                                     "session record of " + e.session_id + " is unreadable");
-          record = std::move(*decoded);
-        } else if (s.IsNotFound()) {
-          record.session_id = e.session_id;
-          record.agent_type = e.agent_type;
-          record.started_at_ms = e.created_at_ms;
-          record.active = true;
-          ++stats.total_sessions;
-          ++stats.active_sessions;
-        } else {
-          return storage_error(s);
-        }
-        found = sessions.emplace(e.session_id, std::move(record)).first;
-        session_order.push_back(e.session_id);
-      }
-      session_record& session = found->second;
-      if (e.event_type == "session_end" && session.active) {
-        session.active = false;
-        --stats.active_sessions;
-      } else if (e.event_type == "session_start" && !session.active) {
-        session.active = true;
-        ++stats.active_sessions;
-      }
-      if (e.project) session.project = e.project;
-      if (e.branch) session.branch = e.branch;
-      session.last_event_at_ms = std::max(session.last_event_at_ms, e.created_at_ms);
-      ++session.event_count;
-      session.tokens_in += e.tokens_in;
-      session.tokens_out += e.tokens_out;
-      session.cost_nano += e.cost_nano;
-
-      ++stats.total_events;
-      stats.tokens_in += e.tokens_in;
-      stats.tokens_out += e.tokens_out;
-      stats.cost_nano += e.cost_nano;
-      outcome.ids.push_back(e.id);
-      outcome.stored.push_back(i);
+      to_store.push_back({b, i});
+      if (session_slot.emplace(e.session_id, session_keys.size()).second)
+        session_keys.push_back(session_key(e.session_id));
     }
     stats.duplicates += outcome.duplicates;
   }
-  for (const auto& id : session_order) {
-    const auto& record = sessions.at(id);
-    write.Put(session_key(id), encode_session(record));
-    out.sessions.push_back(record);
+
+  // 3. The sessions as stored, one batched lookup.
+  std::vector<session_record> sessions(session_keys.size());
+  std::vector<char> known(session_keys.size(), 0);
+  if (!session_keys.empty()) {
+    std::vector<rocksdb::Slice> keys(session_keys.begin(), session_keys.end());
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    db_->MultiGet(read, meta_, keys.size(), keys.data(), values.data(), statuses.data());
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+      if (statuses[k].ok()) {
+        auto decoded = decode_session(values[k].ToStringView());
+        if (!decoded)
+          return suite::make_error(
+              500, "storage_corrupt",
+              "session record of " + session_keys[k].substr(1) + " is unreadable");
+        sessions[k] = std::move(*decoded);
+        known[k] = 1;
+      } else if (!statuses[k].IsNotFound()) {
+        return storage_error(statuses[k]);
+      }
+    }
   }
-  write.Put(stats_key, encode_stats(stats));
+
+  // 4. Number the events and build the one WriteBatch. Each family's keys go in in key
+  // order (events and the session index by seq, dedup keys sorted), so the memtable's
+  // skip list inserts next to the previous key instead of searching from the top.
+  std::size_t bytes = 64;
+  for (const auto& r : to_store) bytes += (*batches[r.batch])[r.index].packed.size() + 96;
+  rocksdb::WriteBatch write(bytes);
+  std::vector<std::pair<std::string_view, std::uint64_t>> new_ids;
+  std::string key;
+  for (const auto& r : to_store) {
+    const prepared_event& e = (*batches[r.batch])[r.index];
+    batch_outcome& outcome = out.batches[r.batch];
+    std::uint64_t seq = ++stats.last_seq;
+    key.assign("e");
+    append_be64(key, seq);
+    write.Put(events_, key, e.packed);
+    key.assign("s").append(e.session_id).push_back('\0');
+    append_be64(key, seq);
+    write.Put(meta_, key, rocksdb::Slice());
+    if (e.deduplicates) new_ids.emplace_back(e.id, seq);
+
+    std::size_t slot = session_slot.at(e.session_id);
+    session_record& session = sessions[slot];
+    if (!known[slot]) {
+      known[slot] = 1;
+      session.session_id = e.session_id;
+      session.agent_type = e.agent_type;
+      session.started_at_ms = e.created_at_ms;
+      session.active = true;
+      ++stats.total_sessions;
+      ++stats.active_sessions;
+    }
+    if (e.event_type == "session_end" && session.active) {
+      session.active = false;
+      --stats.active_sessions;
+    } else if (e.event_type == "session_start" && !session.active) {
+      session.active = true;
+      ++stats.active_sessions;
+    }
+    if (e.project) session.project = e.project;
+    if (e.branch) session.branch = e.branch;
+    session.last_event_at_ms = std::max(session.last_event_at_ms, e.created_at_ms);
+    ++session.event_count;
+    session.tokens_in += e.tokens_in;
+    session.tokens_out += e.tokens_out;
+    session.cost_nano += e.cost_nano;
+
+    ++stats.total_events;
+    stats.tokens_in += e.tokens_in;
+    stats.tokens_out += e.tokens_out;
+    stats.cost_nano += e.cost_nano;
+    outcome.ids.push_back(e.id);
+    outcome.stored.push_back(r.index);
+    outcome.seqs.push_back(seq);
+  }
+  std::sort(new_ids.begin(), new_ids.end());
+  for (const auto& [id, seq] : new_ids) {
+    key.assign("d").append(id);
+    std::string seq_bytes;
+    append_be64(seq_bytes, seq);
+    write.Put(dedup_, key, seq_bytes);
+  }
+  std::vector<std::size_t> by_key(sessions.size());
+  for (std::size_t k = 0; k < by_key.size(); ++k) by_key[k] = k;
+  std::sort(by_key.begin(), by_key.end(),
+            [&](std::size_t a, std::size_t b) { return session_keys[a] < session_keys[b]; });
+  for (auto k : by_key) write.Put(meta_, session_keys[k], encode_session(sessions[k]));
+  write.Put(meta_, stats_key, encode_stats(stats));
   auto s = db_->Write(write_options_, &write);
   if (!s.ok()) return storage_error(s);
   counters_ = stats;
+  out.sessions = std::move(sessions);
   return out;
 }
 
 suite::result<stats_counters> event_store::read_stats() const {
   std::string bytes;
-  auto s = db_->Get(rocksdb::ReadOptions(), stats_key, &bytes);
+  auto s = db_->Get(rocksdb::ReadOptions(), meta_, stats_key, &bytes);
   if (s.IsNotFound()) return stats_counters{};
   if (!s.ok()) return storage_error(s);
   auto stats = decode_stats(bytes);
@@ -388,7 +525,8 @@ suite::result<event_page> event_store::query_events(const event_query& q) const 
   rocksdb::Slice lower_slice(lower), upper_slice(upper);
   ro.iterate_lower_bound = &lower_slice;
   ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  // The session index lives in the meta family, the events in the default one.
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, q.session_id ? meta_ : events_));
   std::size_t examined = 0;
   std::string value;
   msgpack::object_handle handle;
@@ -402,7 +540,7 @@ suite::result<event_page> event_store::query_events(const event_query& q) const 
     ++examined;
     std::string_view packed;
     if (q.session_id) {
-      auto s = db_->Get(ro, event_key(seq), &value);
+      auto s = db_->Get(ro, events_, event_key(seq), &value);
       if (!s.ok()) continue;
       packed = value;
     } else {
@@ -419,6 +557,47 @@ suite::result<event_page> event_store::query_events(const event_query& q) const 
   return page;
 }
 
+suite::result<event_store::scan_outcome> event_store::scan_after(
+    std::uint64_t after, std::size_t limit,
+    const std::function<void(std::uint64_t seq, std::string_view packed)>& visit) const {
+  scan_outcome out;
+  rocksdb::ReadOptions ro;
+  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+  ro.snapshot = snapshot;
+  std::string lower = event_key(after == UINT64_MAX ? after : after + 1), upper("f");
+  rocksdb::Slice lower_slice(lower), upper_slice(upper);
+  ro.iterate_lower_bound = &lower_slice;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  std::size_t visited = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto key = it->key();
+    std::uint64_t seq = read_be64(std::string_view(key.data() + key.size() - 8, 8));
+    if (visited == limit) {
+      out.truncated = true;
+      break;
+    }
+    visit(seq, std::string_view(it->value().data(), it->value().size()));
+    out.last_seq = seq;
+    ++visited;
+  }
+  auto status = it->status();
+  if (status.ok()) {
+    // The newest seq of the snapshot, even when the limit stopped the scan early.
+    it->SeekToLast();
+    if (it->Valid()) {
+      auto key = it->key();
+      out.last_seq = read_be64(std::string_view(key.data() + key.size() - 8, 8));
+    }
+    status = it->status();
+  }
+  it.reset();
+  db_->ReleaseSnapshot(snapshot);
+  if (!status.ok()) return storage_error(status);
+  if (out.last_seq < after) out.last_seq = after;
+  return out;
+}
+
 suite::result<session_page> event_store::list_sessions(const std::optional<std::string>& after,
                                                        std::size_t limit) const {
   session_page page;
@@ -426,7 +605,7 @@ suite::result<session_page> event_store::list_sessions(const std::optional<std::
   std::string upper("T");
   rocksdb::Slice upper_slice(upper);
   ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, meta_));
   std::string start = after ? session_key(*after) : std::string("S");
   for (it->Seek(start); it->Valid(); it->Next()) {
     auto key = it->key();
@@ -446,7 +625,7 @@ suite::result<session_page> event_store::list_sessions(const std::optional<std::
 suite::result<std::optional<session_record>> event_store::read_session(
     const std::string& session_id) const {
   std::string bytes;
-  auto s = db_->Get(rocksdb::ReadOptions(), session_key(session_id), &bytes);
+  auto s = db_->Get(rocksdb::ReadOptions(), meta_, session_key(session_id), &bytes);
   if (s.IsNotFound()) return std::optional<session_record>();
   if (!s.ok()) return storage_error(s);
   auto record = decode_session(bytes);
@@ -458,7 +637,11 @@ suite::result<std::optional<session_record>> event_store::read_session(
 
 std::uint64_t event_store::memtable_bytes() const {
   std::uint64_t v = 0;
-  db_->GetIntProperty("rocksdb.cur-size-all-mem-tables", &v);
+  for (auto* family : {events_, dedup_, meta_}) {
+    std::uint64_t bytes = 0;
+    db_->GetIntProperty(family, "rocksdb.cur-size-all-mem-tables", &bytes);
+    v += bytes;
+  }
   return v;
 }
 

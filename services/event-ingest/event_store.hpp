@@ -2,12 +2,17 @@
 // RocksDB database, each group of batches written in ONE WriteBatch, so the counters
 // always equal what is stored, after any crash.
 //
-// Keys (one keyspace, a prefix byte per kind; BE64 = big-endian u64 so keys sort by it):
-//   'e' BE64(seq)                    -> event (msgpack map)   global order, newest last
-//   's' session_id '\0' BE64(seq)    -> ""                    per-session order
-//   'd' event_id                     -> BE64(seq)             dedup index
-//   'S' session_id                   -> session record        totals per session
-//   "m:stats"                        -> stats counters
+// Three column families (one WAL, so a WriteBatch across them is atomic), split so that
+// each is written in key order and RocksDB can tune each (BE64 = big-endian u64, so keys
+// sort by it):
+//   default  'e' BE64(seq)                  -> event (msgpack map)   global order, newest last
+//   "dedup"  'd' event_id                   -> BE64(seq)             dedup index
+//   "meta"   's' session_id '\0' BE64(seq)  -> ""                    per-session order
+//            'S' session_id                 -> session record        totals per session
+//            "m:stats"                      -> stats counters
+// Events arrive in seq order, so the default family's tables never overlap and reach
+// the lower levels by trivial moves (no rewrite); only the small index records are
+// compacted.
 //
 // Threads: commit_group() is called by ONE writer (it keeps the counters in memory and
 // reads sessions without locks); the read_* / query_* methods are const, read only
@@ -15,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,11 +39,16 @@ namespace event_ingest {
 // reply, so a process crash loses nothing but a power loss may.
 enum class sync_policy { fsync, os };
 
+// Memory: the block cache holds data, index and filter blocks (bounded by
+// block_cache_bytes); memtable_bytes is shared by the families' memtables (the events
+// half, each index family a quarter), and each has at most two (the full one being
+// flushed), so memtables take at most 2 x memtable_bytes.
 struct store_options {
   std::string path;
   sync_policy sync = sync_policy::fsync;
-  std::size_t block_cache_bytes = 8u << 20;
-  std::size_t memtable_bytes = 4u << 20;  // per memtable, two at most
+  std::size_t block_cache_bytes = 4u << 20;
+  std::size_t memtable_bytes = 4u << 20;
+  bool compress = false;  // LZ4 on the events' tables (costs CPU on every flush)
 };
 
 struct stats_counters {
@@ -69,6 +80,7 @@ void pack_stats(suite::msgpack_packer& p, const stats_counters& s);
 struct batch_outcome {
   std::vector<std::string> ids;     // ids of the events stored
   std::vector<std::size_t> stored;  // their positions in the batch
+  std::vector<std::uint64_t> seqs;  // their sequence numbers (global order)
   std::int64_t duplicates = 0;
 };
 
@@ -115,6 +127,16 @@ class event_store {
   suite::result<session_page> list_sessions(const std::optional<std::string>& after,
                                             std::size_t limit) const;
   suite::result<std::optional<session_record>> read_session(const std::string& session_id) const;
+  // Visits the stored events with seq > `after`, oldest first, at most `limit` of them,
+  // from one snapshot. `last_seq`: the newest seq in that snapshot; `truncated`: events
+  // after the last visited one were left out by the limit.
+  struct scan_outcome {
+    std::uint64_t last_seq = 0;
+    bool truncated = false;
+  };
+  suite::result<scan_outcome> scan_after(
+      std::uint64_t after, std::size_t limit,
+      const std::function<void(std::uint64_t seq, std::string_view packed)>& visit) const;
   // Bytes of memtables and of the block cache, for the metrics.
   std::uint64_t memtable_bytes() const;
   std::uint64_t block_cache_bytes() const;
@@ -123,6 +145,10 @@ class event_store {
   event_store() = default;
 
   std::unique_ptr<rocksdb::DB> db_;
+  // Family handles, destroyed before the database is closed (the destructor).
+  rocksdb::ColumnFamilyHandle* events_ = nullptr;
+  rocksdb::ColumnFamilyHandle* dedup_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   std::shared_ptr<rocksdb::Cache> cache_;
   rocksdb::WriteOptions write_options_;
   stats_counters counters_;

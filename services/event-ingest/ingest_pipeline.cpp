@@ -135,7 +135,8 @@ void commit_pending(writer_state& st) {
     stored += static_cast<std::int64_t>(result.ids.size());
     duplicates += result.duplicates;
     if (st.broadcaster) {
-      for (auto index : result.stored) pub.events.push_back(std::move(job.events[index].packed));
+      for (std::size_t k = 0; k < result.stored.size(); ++k)
+        pub.events.emplace_back(result.seqs[k], std::move(job.events[result.stored[k]].packed));
     }
   }
   st.metrics.stored->Increment(static_cast<double>(stored));
@@ -182,20 +183,27 @@ caf::behavior broadcaster(caf::event_based_actor*, std::shared_ptr<pub_socket> p
   return {
       [pub](publication& message) {
         msgpack::sbuffer buffer(1024);
-        auto frame = [&](const char* type, auto&& fill_data) {
+        // An event carries its seq: the gateway sends it as the SSE id, which a client
+        // gives back as Last-Event-ID to resume (events.replay).
+        auto frame = [&](const char* type, auto&& fill_data, std::uint64_t seq = 0) {
           buffer.clear();
           suite::msgpack_packer p(buffer);
-          p.pack_map(2);
+          p.pack_map(seq ? 3 : 2);
           suite::pack_string(p, "type");
           suite::pack_string(p, type);
+          if (seq) {
+            suite::pack_string(p, "seq");
+            p.pack_uint64(seq);
+          }
           suite::pack_string(p, "data");
           fill_data(p);
           send_frame(pub->socket, buffer);
         };
         try {
-          for (const auto& event : message.events) {
-            frame("event",
-                  [&](suite::msgpack_packer&) { buffer.write(event.data(), event.size()); });
+          for (const auto& [seq, event] : message.events) {
+            frame(
+                "event", [&](suite::msgpack_packer&) { buffer.write(event.data(), event.size()); },
+                seq);
           }
           for (const auto& session : message.sessions) {
             frame("session_update", [&](suite::msgpack_packer& p) { pack_session(p, session); });
@@ -271,12 +279,16 @@ suite::result<std::unique_ptr<ingest_pipeline>> ingest_pipeline::start(
                            std::shared_ptr<const pipeline_settings> limits, pipeline_metrics m,
                            caf::actor writer) -> caf::behavior {
           return {[table, limits, m, writer](const suite::bus_job& job) {
-            suite::mark_started(job);
+            if (!suite::start_unless_expired(job)) return;
             if (auto prepared = prepare(job, *table, *limits, m))
               caf::anon_send(writer, std::move(*prepared));
           }};
         };
-        return system.spawn(preparer, prices, shared_settings, counters, writer_actor);
+        // Detached (a thread each, asleep on its mailbox): on the shared scheduler, CAF
+        // 0.17's work-stealing workers poll with short sleeps between messages, and
+        // under this load those wake-ups cost more CPU than the preparing itself.
+        return system.spawn<caf::detached>(preparer, prices, shared_settings, counters,
+                                           writer_actor);
       },
       caf::actor_pool::round_robin());
   return pipeline;

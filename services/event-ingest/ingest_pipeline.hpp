@@ -1,7 +1,8 @@
 // ingest_pipeline: the actors that turn ingest requests into durable events.
 //
-//   bus --bus_job--> preparers (pool, one per worker thread: validate and encode each
-//                    event; answer 400/413 at once when nothing is left to store)
+//   bus --bus_job--> preparers (pool of detached actors, one per worker: validate and
+//                    encode each event; answer 400/413 at once when nothing is left to
+//                    store)
 //        --prepared_job--> writer (ONE detached actor: group commit; everything queued
 //                    while a WriteBatch is being synced goes into the next one, so N
 //                    concurrent batches cost one WAL sync; it replies to each request
@@ -48,7 +49,7 @@ struct prepared_job {
 
 // What the broadcaster publishes after one group commit.
 struct publication {
-  std::vector<std::string> events;  // packed event maps
+  std::vector<std::pair<std::uint64_t, std::string>> events;  // seq, packed event map
   std::vector<session_record> sessions;
   stats_counters stats;
 };

@@ -19,6 +19,11 @@ int main(int argc, char** argv) {
   // One malloc arena per thread would keep freed batch buffers in each of ~10 threads;
   // two arenas keep the peak RSS near what is live.
   mallopt(M_ARENA_MAX, 2);
+  // Blocks of 256 KB and more (memtable arena blocks, group WriteBatches, request
+  // buffers) are mapped and unmapped each time: glibc would otherwise raise this
+  // threshold after the first free and keep such blocks in the heap, where freed ones
+  // still count in RSS.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   auto started = std::chrono::steady_clock::now();
   suite::service_host host("event-ingest", "tcp://127.0.0.1:5553", "127.0.0.1:9103");
   host.settings()
@@ -31,8 +36,15 @@ int main(int argc, char** argv) {
            suite::one_of({"fsync", "os"}))
       .add("max-batch", "1000", "events in one batch request (413 above)",
            suite::integer_in(1, 100000))
-      .add("block-cache-mb", "8", "RocksDB block cache", suite::integer_in(1, 65536))
-      .add("memtable-mb", "4", "RocksDB memtable size (two at most)", suite::integer_in(1, 4096))
+      .add("block-cache-mb", "4", "RocksDB block cache (data, index and filter blocks)",
+           suite::integer_in(1, 65536))
+      .add("memtable-mb", "4",
+           "RocksDB memtables: events half, dedup and session indexes a quarter each; at most "
+           "twice this while one is flushed",
+           suite::integer_in(1, 4096))
+      .add("compression", "none",
+           "none | lz4: compress the events' tables (less disk, more CPU on every flush)",
+           suite::one_of({"none", "lz4"}))
       .add("pricing-file", "",
            "JSON pricing table (USD per million tokens by model); empty: the built-in "
            "data/pricing.json");
@@ -63,6 +75,7 @@ int main(int argc, char** argv) {
   store_options.block_cache_bytes = static_cast<std::size_t>(settings.integer("block-cache-mb"))
                                     << 20;
   store_options.memtable_bytes = static_cast<std::size_t>(settings.integer("memtable-mb")) << 20;
+  store_options.compress = settings.str("compression") == "lz4";
   std::error_code ec;
   std::filesystem::create_directories(store_options.path, ec);
   auto store = event_ingest::event_store::open(store_options);
@@ -89,6 +102,7 @@ int main(int argc, char** argv) {
   host.route("events.ingest", (*pipeline)->entry());
   host.route("events.batch", (*pipeline)->entry());
   host.route_sync(event_ingest::make_query_handlers(shared_store, started));
+  host.route("events.replay", event_ingest::spawn_replay_workers(host.actors(), shared_store, 2));
   int code = host.run();
   pipeline->reset();
   return code;

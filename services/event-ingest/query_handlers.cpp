@@ -145,4 +145,87 @@ suite::sync_handlers make_query_handlers(std::shared_ptr<const event_store> stor
   return handlers;
 }
 
+namespace {
+
+constexpr std::size_t replay_page = 256;
+
+void replay(const event_store& store, const suite::bus_job& job) {
+  suite::mark_started(job);
+  const auto& body = job.req.body.object;
+  auto after = suite::int_field(body, "after");
+  if (!after || *after < 0) {
+    suite::respond_error(job, suite::make_error(400, "validation_failed", "invalid after",
+                                                {{"after", "must be a seq (an integer >= 0)"}}));
+    return;
+  }
+  auto limit = suite::int_field(body, "limit").value_or(100000);
+  if (limit < 1 || limit > 100000) {
+    suite::respond_error(job, suite::make_error(400, "validation_failed", "invalid limit",
+                                                {{"limit", "must be 1 to 100000"}}));
+    return;
+  }
+  msgpack::sbuffer page;
+  std::size_t in_page = 0;
+  bool stopped = false;
+  // A page is packed as the array's elements first; the header is added when it is sent.
+  auto send_page = [&](bool last, const event_store::scan_outcome* outcome) {
+    msgpack::sbuffer out;
+    suite::msgpack_packer p(out);
+    p.pack_map(last ? 3 : 1);
+    suite::pack_string(p, "events");
+    p.pack_array(static_cast<std::uint32_t>(in_page));
+    out.write(page.data(), page.size());
+    if (last) {
+      suite::pack_string(p, "last_seq");
+      p.pack_uint64(outcome->last_seq);
+      suite::pack_string(p, "truncated");
+      p.pack(outcome->truncated);
+    }
+    auto value = suite::parse_msgpack(out.data(), out.size()).value();
+    if (last)
+      suite::respond_ok(job, std::move(value));
+    else
+      suite::respond_part_ok(job, std::move(value));
+    page.clear();
+    in_page = 0;
+  };
+  auto outcome =
+      store.scan_after(static_cast<std::uint64_t>(*after), static_cast<std::size_t>(limit),
+                       [&](std::uint64_t seq, std::string_view packed) {
+                         if (stopped) return;
+                         suite::msgpack_packer p(page);
+                         p.pack_map(2);
+                         suite::pack_string(p, "seq");
+                         p.pack_uint64(seq);
+                         suite::pack_string(p, "event");
+                         page.write(packed.data(), packed.size());
+                         if (++in_page == replay_page) {
+                           send_page(false, nullptr);
+                           stopped = suite::cancelled(job);  // nobody reads on
+                         }
+                       });
+  if (stopped) return;
+  if (!outcome) {
+    suite::respond_error(job, outcome.error());
+    return;
+  }
+  send_page(true, &*outcome);
+}
+
+}  // namespace
+
+caf::actor spawn_replay_workers(caf::actor_system& system, std::shared_ptr<const event_store> store,
+                                std::size_t workers) {
+  return caf::actor_pool::make(
+      system.dummy_execution_unit(), std::max<std::size_t>(1, workers),
+      [&system, store] {
+        return system.spawn(
+            [](caf::event_based_actor*, std::shared_ptr<const event_store> s) -> caf::behavior {
+              return {[s](const suite::bus_job& job) { replay(*s, job); }};
+            },
+            store);
+      },
+      caf::actor_pool::round_robin());
+}
+
 }  // namespace event_ingest

@@ -8,6 +8,11 @@
 //   sessions.list  -> {sessions: [...by session_id], next_cursor}
 //   sessions.get   -> the session with its totals and "events" (its latest `limit`, oldest first);
 //   404 if unknown
+//   events.replay  -> a streamed reply (bus_server.hpp): the events after seq `after`,
+//                     oldest first, in parts {events: [{seq, event}]} of up to 256 events,
+//                     the last part adding {last_seq, truncated}; at most `limit` events
+//                     (default and most 100000). The gateway uses it to resume an SSE
+//                     stream from Last-Event-ID. It stops early when the caller cancels.
 // The handlers share the store read-only; thread-safe.
 #pragma once
 
@@ -18,6 +23,10 @@
 #include "suite/bus_server.hpp"
 
 namespace event_ingest {
+
+// A pool of `workers` actors answering events.replay.
+caf::actor spawn_replay_workers(caf::actor_system& system, std::shared_ptr<const event_store> store,
+                                std::size_t workers);
 
 suite::sync_handlers make_query_handlers(std::shared_ptr<const event_store> store,
                                          std::chrono::steady_clock::time_point started);

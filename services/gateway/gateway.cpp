@@ -1,9 +1,13 @@
 #include "gateway.hpp"
 
 #include <atomic>
+#include <charconv>
 #include <deque>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
+#include <utility>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -11,7 +15,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "authenticator.hpp"
+#include "rate_limiter.hpp"
+#include "request_mapping.hpp"
 #include "route_table.hpp"
+#include "streamed_response.hpp"
 #include "suite/bus_client.hpp"
 #include "suite/log.hpp"
 
@@ -58,16 +66,23 @@ std::pair<std::string, std::uint16_t> split_host_port(const std::string& bind) {
 }  // namespace
 
 class sse_hub;
+struct connection_slot;
 
 // One SSE stream: owns its connection; lives on one io thread.
 class sse_client : public std::enable_shared_from_this<sse_client> {
  public:
-  sse_client(beast::tcp_stream stream, std::string topic, gateway::impl& gw)
-      : stream_(std::move(stream)), topic_(std::move(topic)), gw_(gw) {}
+  sse_client(beast::tcp_stream stream, std::string topic, gateway::impl& gw,
+             std::shared_ptr<connection_slot> slot)
+      : stream_(std::move(stream)), topic_(std::move(topic)), gw_(gw), slot_(std::move(slot)) {}
 
   void start(std::shared_ptr<const std::string> opening);
-  void push(const std::shared_ptr<const std::string>& frame);
+  // `seq` > 0 for an event with an SSE id: ids at or below the last one sent are skipped.
+  void push(const std::shared_ptr<const std::string>& frame, std::uint64_t seq = 0);
   void close();
+  // Resume (Last-Event-ID): hold live messages until the replay's last part, then send
+  // them, skipping the events the replay already sent: no gap, no duplicate.
+  void begin_replay(std::uint64_t after, std::uint64_t call_id);
+  void replay_part(const reply& part);
   bool closed() const { return closed_; }
   const std::string& topic() const { return topic_; }
 
@@ -78,21 +93,54 @@ class sse_client : public std::enable_shared_from_this<sse_client> {
   beast::tcp_stream stream_;
   std::string topic_;
   gateway::impl& gw_;
+  std::shared_ptr<connection_slot> slot_;  // counts this stream against its client IP
   std::deque<std::shared_ptr<const std::string>> queue_;
   bool writing_ = false;
   bool closed_ = false;
   char scratch_[256];
+  std::uint64_t last_seq_ = 0;
+  bool replaying_ = false;
+  std::uint64_t replay_call_ = 0;
+  std::vector<std::pair<std::shared_ptr<const std::string>, std::uint64_t>> held_;
 };
+
+// The SSE frame of one published message. A message's "seq" (an event's position in
+// the service's log) becomes the SSE id a client resumes from, and is left out of the
+// JSON, whose shape stays {type, data}.
+std::shared_ptr<const std::string> event_frame(std::uint64_t seq, const msgpack::object& message) {
+  auto frame = std::make_shared<std::string>();
+  if (seq) frame->append("id: ").append(std::to_string(seq)).append("\n");
+  frame->append("data: ");
+  if (seq && message.type == msgpack::type::MAP) {
+    frame->push_back('{');
+    bool first = true;
+    for (std::uint32_t i = 0; i < message.via.map.size; ++i) {
+      const auto& kv = message.via.map.ptr[i];
+      if (kv.key.type == msgpack::type::STR && as_string_view(kv.key) == "seq") continue;
+      if (!first) frame->push_back(',');
+      first = false;
+      msgpack_to_json(kv.key, *frame);
+      frame->push_back(':');
+      msgpack_to_json(kv.val, *frame);
+    }
+    frame->push_back('}');
+  } else {
+    msgpack_to_json(message, *frame);
+  }
+  frame->append("\n\n");
+  return frame;
+}
 
 // The SSE clients of one io thread. Used only on that thread.
 class sse_hub {
  public:
   void add(std::shared_ptr<sse_client> client) { clients_.push_back(std::move(client)); }
   // Sends `frame` to every client whose topic is a prefix of `topic` (all when empty).
-  void broadcast(std::string_view topic, const std::shared_ptr<const std::string>& frame) {
+  void broadcast(std::string_view topic, const std::shared_ptr<const std::string>& frame,
+                 std::uint64_t seq = 0) {
     for (std::size_t i = 0; i < clients_.size(); ++i) {
       if (!clients_[i]->closed() && (topic.empty() || topic.starts_with(clients_[i]->topic()))) {
-        clients_[i]->push(frame);
+        clients_[i]->push(frame, seq);
       }
     }
     std::erase_if(clients_, [](const auto& c) { return c->closed(); });
@@ -112,9 +160,15 @@ struct gateway::impl {
         catalogue(c),
         service_metrics(m),
         routes(c),
-        bus(bus_client::options{settings.timeout, std::chrono::milliseconds(50)}) {}
+        bus(bus_client::options{settings.timeout, std::chrono::milliseconds(50)}),
+        principal_limits(settings.rate_limit, settings.rate_burst),
+        anonymous_limits(settings.anonymous_rate_limit, settings.anonymous_rate_burst) {}
 
   void accept_next();
+  void refuse_connection(tcp::socket socket, std::size_t context);
+  // Connection accounting per client IP: only on connect and close, never per request.
+  bool take_connection(const std::string& ip);
+  void release_connection(const std::string& ip);
   void on_published(const std::string& topic, const msgpack_value& message);
 
   gateway_settings settings;
@@ -131,9 +185,53 @@ struct gateway::impl {
   std::size_t next_context = 0;
   std::atomic<std::size_t> sse_clients{0};
   prometheus::Gauge* sse_gauge = nullptr;
+  prometheus::Gauge* connections_gauge = nullptr;
+  authenticator auth;
+  rate_limiter principal_limits;
+  rate_limiter anonymous_limits;
+  // Requests in flight per backend; the map is filled at start and only read afterwards.
+  std::unordered_map<std::string, std::unique_ptr<std::atomic<std::size_t>>> inflight_by_service;
+  std::mutex connections_mutex;
+  std::unordered_map<std::string, std::size_t> connections_by_ip;
+  prometheus::Counter* refused_unauthenticated = nullptr;  // suite_gateway_refused_total{reason}
+  prometheus::Counter* refused_forbidden = nullptr;
+  prometheus::Counter* refused_rate_limited = nullptr;
+  prometheus::Counter* refused_connections = nullptr;
+  prometheus::Counter* slow_clients_closed = nullptr;
   std::uint16_t port = 0;
   bool running = false;
 };
+
+// One accepted connection's place in its client IP's count and in
+// suite_gateway_http_connections; released when the last owner (the HTTP session, or the
+// SSE stream it became) goes away.
+struct connection_slot {
+  gateway::impl& gw;
+  std::string ip;
+  connection_slot(gateway::impl& g, std::string address) : gw(g), ip(std::move(address)) {}
+  ~connection_slot() { gw.release_connection(ip); }
+  connection_slot(const connection_slot&) = delete;
+  connection_slot& operator=(const connection_slot&) = delete;
+};
+
+bool gateway::impl::take_connection(const std::string& ip) {
+  std::lock_guard lock(connections_mutex);
+  auto& count = connections_by_ip[ip];
+  if (settings.max_connections_per_ip > 0 && count >= settings.max_connections_per_ip) {
+    if (count == 0) connections_by_ip.erase(ip);
+    return false;
+  }
+  ++count;
+  connections_gauge->Increment();
+  return true;
+}
+
+void gateway::impl::release_connection(const std::string& ip) {
+  std::lock_guard lock(connections_mutex);
+  auto it = connections_by_ip.find(ip);
+  if (it != connections_by_ip.end() && --it->second == 0) connections_by_ip.erase(it);
+  connections_gauge->Decrement();
+}
 
 void sse_client::start(std::shared_ptr<const std::string> opening) {
   stream_.expires_never();
@@ -141,8 +239,21 @@ void sse_client::start(std::shared_ptr<const std::string> opening) {
   read_until_closed();
 }
 
-void sse_client::push(const std::shared_ptr<const std::string>& frame) {
+void sse_client::push(const std::shared_ptr<const std::string>& frame, std::uint64_t seq) {
   if (closed_) return;
+  if (replaying_) {
+    if (held_.size() >= gw_.settings.sse_queue_limit) {
+      log_warn("sse.slow_client_dropped", {{"topic", topic_}, {"while", "replaying"}});
+      close();
+      return;
+    }
+    held_.emplace_back(frame, seq);
+    return;
+  }
+  if (seq) {
+    if (seq <= last_seq_) return;  // the replay sent it already
+    last_seq_ = seq;
+  }
   if (queue_.size() >= gw_.settings.sse_queue_limit) {
     // A client this far behind holds memory for everyone else: drop it.
     log_warn("sse.slow_client_dropped", {{"topic", topic_}});
@@ -179,8 +290,58 @@ void sse_client::read_until_closed() {
                           });
 }
 
+void sse_client::begin_replay(std::uint64_t after, std::uint64_t call_id) {
+  replaying_ = true;
+  last_seq_ = after;
+  replay_call_ = call_id;
+}
+
+void sse_client::replay_part(const reply& part) {
+  if (closed_ || !replaying_) return;
+  if (part.is_error()) {
+    // The events after Last-Event-ID cannot be sent: say so, then go on live.
+    auto frame = std::make_shared<std::string>("event: error\ndata: ");
+    frame->append(error_json(*part.error)).append("\n\n");
+    queue_.push_back(std::move(frame));
+  } else if (const auto* events = find_field(part.body.object, "events");
+             events && events->type == msgpack::type::ARRAY) {
+    for (std::uint32_t i = 0; i < events->via.array.size; ++i) {
+      const auto& entry = events->via.array.ptr[i];
+      const auto* seq = find_field(entry, "seq");
+      const auto* event = find_field(entry, "event");
+      if (!seq || seq->type != msgpack::type::POSITIVE_INTEGER || !event) continue;
+      if (seq->via.u64 <= last_seq_) continue;
+      last_seq_ = seq->via.u64;
+      // The same bytes as the live frame of this event.
+      auto message = pack_value([&](msgpack_packer& p) {
+        p.pack_map(2);
+        pack_string(p, "type");
+        pack_string(p, "event");
+        pack_string(p, "data");
+        p.pack(*event);
+      });
+      // A replay is not held back by the queue limit: it is bounded by the op's limit.
+      queue_.push_back(event_frame(last_seq_, message.object));
+    }
+    if (!part.more && bool_field(part.body.object, "truncated").value_or(false))
+      queue_.push_back(std::make_shared<const std::string>(
+          ": replay truncated: older events were left out\n\n"));
+  }
+  if (part.more) {
+    if (!writing_ && !queue_.empty()) write_next();
+    return;
+  }
+  replaying_ = false;
+  replay_call_ = 0;
+  auto held = std::move(held_);
+  held_.clear();
+  for (auto& [frame, seq] : held) push(frame, seq);
+  if (!writing_ && !queue_.empty() && !closed_) write_next();
+}
+
 void sse_client::close() {
   if (closed_) return;
+  if (replay_call_) gw_.bus.cancel(replay_call_);
   closed_ = true;
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -192,8 +353,13 @@ void sse_client::close() {
 // One HTTP/1.1 keep-alive connection: read a request, answer it, repeat.
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  http_session(tcp::socket socket, gateway::impl& gw, std::size_t context)
-      : stream_(std::move(socket)), gw_(gw), context_(context), executor_(stream_.get_executor()) {}
+  http_session(tcp::socket socket, gateway::impl& gw, std::size_t context,
+               std::shared_ptr<connection_slot> slot)
+      : stream_(std::move(socket)),
+        gw_(gw),
+        context_(context),
+        executor_(stream_.get_executor()),
+        slot_(std::move(slot)) {}
 
   // Accepted on the acceptor's thread: the first read must start on the connection's
   // own io thread, or its stream and timer would be touched from two threads at once.
@@ -202,18 +368,42 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
  private:
+  // Waits for a request's first byte up to the idle time-out (an idle keep-alive
+  // connection is closed then), then gives the whole request request_timeout.
   void read() {
     parser_.emplace();
     parser_->body_limit(gw_.settings.body_limit);
     parser_->header_limit(static_cast<std::uint32_t>(gw_.settings.header_limit));
+    if (buffer_.size() > 0) {  // a pipelined request has already begun
+      read_request();
+      return;
+    }
     stream_.expires_after(gw_.settings.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              if (ec) {
+                                self->shutdown();
+                                return;
+                              }
+                              self->buffer_.commit(n);
+                              self->read_request();
+                            });
+  }
+
+  void read_request() {
+    stream_.expires_after(gw_.settings.request_timeout);
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
+    if (ec == beast::error::timeout) {  // begun but not finished in time: a slow client
+      gw_.slow_clients_closed->Increment();
+      shutdown();
+      return;
+    }
+    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
         ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
       shutdown();
       return;
@@ -256,45 +446,119 @@ class http_session : public std::enable_shared_from_this<http_session> {
       return;
     }
     op_ = &gw_.service_metrics.op(match->op->op);
+    auto who = admit(req, *match->op);
+    if (!who) return;  // answered
     if (match->op->kind == "sse") {
       start_sse(*match);
       return;
     }
-    for (const auto& header : match->op->headers) {
-      if (auto h = req.find(header); h != req.end()) {
-        std::string name = "http_";
-        for (char c : header) name.push_back(c == '-' ? '_' : static_cast<char>(std::tolower(c)));
-        match->params.push_back({std::move(name), std::string(h->value())});
-      }
-    }
-    if (match->op->schema && !match->op->schema->property_type("gateway_sse_clients").empty()) {
-      // An op whose schema declares this field gets the gateway's count of open SSE
-      // streams (event-ingest's /api/health reports it); a client cannot set it.
-      std::erase_if(match->params,
-                    [](const extra_field& f) { return f.name == "gateway_sse_clients"; });
-      match->params.push_back({"gateway_sse_clients", std::to_string(gw_.sse_clients.load())});
-    }
-    auto body = json_to_msgpack(req.body(), match->op->schema.get(), match->params);
-    if (!body) {
-      answer_error(body.error());
+    std::string service = match->service;
+    auto call =
+        build_bus_request(std::move(*match), req, gw_.sse_clients.load(), gw_.settings.timeout);
+    if (!call) {
+      answer_error(call.error());
       return;
     }
-    request call;
-    call.op = match->op->op;
-    call.tenant = "default";
-    call.principal = "anonymous";
-    call.body = std::move(*body);
-    if (auto id = req.find("X-Request-Id"); id != req.end())
-      call.trace_id = std::string(id->value());
-    call.deadline_ms = unix_ms_now() + gw_.settings.timeout.count();
+    auto bound = gw_.inflight_by_service.find(service);
+    std::atomic<std::size_t>* inflight = bound->second.get();
+    if (inflight->fetch_add(1, std::memory_order_relaxed) >=
+        gw_.settings.max_inflight_per_backend) {
+      inflight->fetch_sub(1, std::memory_order_relaxed);
+      response_.set(http::field::retry_after, "1");
+      answer_error(make_error(503, "overloaded",
+                              service + " has " +
+                                  std::to_string(gw_.settings.max_inflight_per_backend) +
+                                  " requests in flight, the gateway's bound; retry later"));
+      return;
+    }
+    call->tenant = std::move(who->tenant);
+    call->principal = std::move(who->principal);
+    call->roles = std::move(who->roles);
     gw_.service_metrics.bus_queue_depth().Increment();
-    gw_.bus.call(match->service, std::move(call), [self = shared_from_this()](reply r) {
-      asio::post(self->executor_, [self, r = std::move(r)]() mutable {
-        self->gw_.service_metrics.bus_queue_depth().Decrement();
-        self->answer_reply(r);
-      });
-    });
+    awaiting_first_part_ = true;
+    call_id_ = gw_.bus.call_stream(
+        service, std::move(*call), [self = shared_from_this(), inflight](reply r) {
+          // The bound counts calls until their last part: a stream holds its slot.
+          if (!r.more) inflight->fetch_sub(1, std::memory_order_relaxed);
+          asio::post(self->executor_,
+                     [self, r = std::move(r)]() mutable { self->on_part(std::move(r)); });
+        });
   }
+
+  // Every reply comes as parts (a one-part reply is the usual case); a streamed one is
+  // handed to a streamed_response, which owns the socket until it has ended.
+  void on_part(reply r) {
+    if (awaiting_first_part_) {
+      awaiting_first_part_ = false;
+      gw_.service_metrics.bus_queue_depth().Decrement();
+      if (!r.more) return answer_reply(r);
+      streamed_response::limits limits{gw_.settings.stream_buffer_limit, gw_.settings.timeout};
+      auto self = shared_from_this();
+      streaming_ = std::make_shared<streamed_response>(
+          stream_, buffer_, limits, keep_alive_, parser_->get().version() >= 11,
+          [this, id = call_id_] { gw_.bus.cancel(id); },
+          [this](bool reusable, int status) {
+            streaming_.reset();
+            finish_request(status);
+            if (reusable) return read();
+            shutdown();
+          },
+          self);
+    }
+    if (streaming_) streaming_->add_part(r);
+  }
+
+  // Authentication, the op's role and the caller's rate. Answers the request itself
+  // (401, 403, 429) and returns nothing when it may not go on.
+  std::optional<identity> admit(const http::request<http::string_body>& req, const op_spec& op) {
+    std::string_view api_key, authorization;
+    if (auto h = req.find("X-API-Key"); h != req.end())
+      api_key = {h->value().data(), h->value().size()};
+    if (auto h = req.find(http::field::authorization); h != req.end())
+      authorization = {h->value().data(), h->value().size()};
+    std::optional<identity> who;
+    if (api_key.empty() && authorization.empty() &&
+        (is_public(op) || (gw_.settings.anonymous_ingest && op.anonymous_in_dev))) {
+      who = identity{"anonymous", "default", {}, true};
+    } else {
+      auto checked = gw_.auth.authenticate(api_key, authorization);
+      if (!checked) {
+        gw_.refused_unauthenticated->Increment();
+        response_.set(http::field::www_authenticate,
+                      checked.error().code == "missing_credential"
+                          ? R"(Bearer realm="suite", ApiKey header="X-API-Key")"
+                          : R"(Bearer realm="suite", error="invalid_token")");
+        answer_error(checked.error());
+        return std::nullopt;
+      }
+      who = std::move(*checked);
+      if (!allowed(op, *who)) {
+        gw_.refused_forbidden->Increment();
+        std::string needed;
+        for (const auto& r : op.roles) needed += (needed.empty() ? "" : " or ") + r;
+        answer_error(make_error(403, "forbidden",
+                                "principal '" + who->principal + "' lacks the role for " + op.op +
+                                    " (needs " + needed + ")"));
+        return std::nullopt;
+      }
+    }
+    auto decision = who->anonymous ? gw_.anonymous_limits.admit(client_ip())
+                                   : gw_.principal_limits.admit(who->tenant + "/" + who->principal);
+    if (!decision.allowed) {
+      gw_.refused_rate_limited->Increment();
+      auto seconds = std::max<std::int64_t>(
+          1, std::chrono::ceil<std::chrono::seconds>(decision.retry_after).count());
+      response_.set(http::field::retry_after, std::to_string(seconds));
+      answer_error(make_error(429, "rate_limited",
+                              "too many requests from " +
+                                  (who->anonymous ? "this address" : "'" + who->principal + "'") +
+                                  "; retry after " + std::to_string(seconds) + " s"));
+      return std::nullopt;
+    }
+    return who;
+  }
+
+  const std::string& client_ip() const { return slot_->ip; }
 
   void healthz() {
     struct gather {
@@ -353,6 +617,20 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
   void start_sse(const route_match& match) {
+    std::optional<std::uint64_t> resume_after;
+    if (auto last = parser_->get().find("Last-Event-ID");
+        last != parser_->get().end() && !match.op->resume_op.empty()) {
+      std::string_view text(last->value().data(), last->value().size());
+      std::uint64_t value = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+        answer_error(make_error(400, "bad_last_event_id",
+                                "Last-Event-ID must be the id of an event this stream sent",
+                                {{"Last-Event-ID", "is not an event id"}}));
+        return;
+      }
+      resume_after = value;
+    }
     if (gw_.sse_clients.fetch_add(1) >= gw_.settings.sse_max_clients) {
       gw_.sse_clients.fetch_sub(1);
       answer_error(make_error(503, "too_many_streams",
@@ -367,9 +645,26 @@ class http_session : public std::enable_shared_from_this<http_session> {
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
         "Connection: keep-alive\r\nX-Accel-Buffering: no\r\n\r\n"
         "retry: 1000\ndata: {\"type\":\"connected\"}\n\n");
-    auto client = std::make_shared<sse_client>(std::move(stream_), match.op->topic, gw_);
+    auto client = std::make_shared<sse_client>(std::move(stream_), match.op->topic, gw_, slot_);
     gw_.hubs[context_]->add(client);
     client->start(std::move(opening));
+    // From here on (this same io thread turn) live messages are held until the replay ends.
+    if (resume_after) {
+      request replay;
+      replay.op = match.op->resume_op;
+      replay.tenant = "default";
+      replay.principal = "gateway";
+      replay.body = pack_value([&](msgpack_packer& p) {
+        p.pack_map(1);
+        pack_string(p, "after");
+        p.pack_uint64(*resume_after);
+      });
+      auto id = gw_.bus.call_stream(
+          match.service, std::move(replay), [client, executor = executor_](reply part) {
+            asio::post(executor, [client, part = std::move(part)] { client->replay_part(part); });
+          });
+      client->begin_replay(*resume_after, id);
+    }
   }
 
   void answer_reply(const reply& r) {
@@ -456,7 +751,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
   http::response<http::string_body> response_;
   steady::time_point started_;
   op_metrics* op_ = nullptr;
+  std::shared_ptr<connection_slot> slot_;
   bool keep_alive_ = true;
+  bool awaiting_first_part_ = false;
+  std::uint64_t call_id_ = 0;
+  std::shared_ptr<streamed_response> streaming_;
 };
 
 void gateway::impl::accept_next() {
@@ -464,21 +763,47 @@ void gateway::impl::accept_next() {
   acceptor->async_accept(*contexts[index], [this, index](beast::error_code ec, tcp::socket socket) {
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
-      std::make_shared<http_session>(std::move(socket), *this, index)->start();
+      auto remote = socket.remote_endpoint(ec);
+      std::string ip = ec ? std::string("unknown") : remote.address().to_string();
+      if (take_connection(ip)) {
+        auto slot = std::make_shared<connection_slot>(*this, std::move(ip));
+        std::make_shared<http_session>(std::move(socket), *this, index, std::move(slot))->start();
+      } else {
+        refuse_connection(std::move(socket), index);
+      }
     }
     if (acceptor && acceptor->is_open()) accept_next();
   });
 }
 
+void gateway::impl::refuse_connection(tcp::socket socket, std::size_t context) {
+  refused_connections->Increment();
+  static const std::string body =
+      R"({"error":"too many connections from this address","code":"too_many_connections","details":[]})";
+  static const std::string answer =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: "
+      "close\r\nRetry-After: 1\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  auto owned = std::make_shared<tcp::socket>(std::move(socket));
+  asio::post(*contexts[context], [owned] {
+    asio::async_write(*owned, asio::buffer(answer), [owned](beast::error_code, std::size_t) {
+      beast::error_code ignored;
+      owned->shutdown(tcp::socket::shutdown_both, ignored);
+      owned->close(ignored);
+    });
+  });
+}
+
 void gateway::impl::on_published(const std::string& topic, const msgpack_value& message) {
   if (sse_clients.load(std::memory_order_relaxed) == 0) return;  // nobody to render it for
-  auto frame = std::make_shared<std::string>("data: ");
-  msgpack_to_json(message.object, *frame);
-  frame->append("\n\n");
-  std::shared_ptr<const std::string> shared = std::move(frame);
+  std::uint64_t seq = 0;
+  if (const auto* s = find_field(message.object, "seq");
+      s && s->type == msgpack::type::POSITIVE_INTEGER)
+    seq = s->via.u64;
+  auto shared = event_frame(seq, message.object);
   for (std::size_t i = 0; i < contexts.size(); ++i) {
     asio::post(*contexts[i],
-               [hub = hubs[i].get(), topic, shared] { hub->broadcast(topic, shared); });
+               [hub = hubs[i].get(), topic, shared, seq] { hub->broadcast(topic, shared, seq); });
   }
 }
 
@@ -503,6 +828,8 @@ gateway::~gateway() { stop(); }
 
 std::uint16_t gateway::http_port() const { return impl_->port; }
 
+std::size_t gateway::api_key_count() const { return impl_->auth.key_count(); }
+
 status gateway::start() {
   auto& gw = *impl_;
   for (const auto& spec : gw.catalogue.ops()) gw.service_metrics.add_op(spec.op);
@@ -512,7 +839,37 @@ status gateway::start() {
                       .Help("Open server-sent-event streams.")
                       .Register(gw.service_metrics.registry())
                       .Add({{"service", gw.service_metrics.service()}});
+  gw.connections_gauge =
+      &prometheus::BuildGauge()
+           .Name("suite_gateway_http_connections")
+           .Help("Open client TCP connections (keep-alive and SSE streams alike).")
+           .Register(gw.service_metrics.registry())
+           .Add({{"service", gw.service_metrics.service()}});
+  auto& refusals = prometheus::BuildCounter()
+                       .Name("suite_gateway_refused_total")
+                       .Help("Requests refused before reaching a backend, by reason.")
+                       .Register(gw.service_metrics.registry());
+  auto refusal = [&](const char* reason) {
+    return &refusals.Add({{"service", gw.service_metrics.service()}, {"reason", reason}});
+  };
+  gw.refused_unauthenticated = refusal("unauthenticated");
+  gw.refused_forbidden = refusal("forbidden");
+  gw.refused_rate_limited = refusal("rate_limited");
+  gw.refused_connections = &prometheus::BuildCounter()
+                                .Name("suite_gateway_refused_connections_total")
+                                .Help("Connections refused: their client IP was at its cap.")
+                                .Register(gw.service_metrics.registry())
+                                .Add({{"service", gw.service_metrics.service()}});
+  gw.slow_clients_closed = &prometheus::BuildCounter()
+                                .Name("suite_gateway_slow_clients_closed_total")
+                                .Help("Connections closed: a request not complete in time.")
+                                .Register(gw.service_metrics.registry())
+                                .Add({{"service", gw.service_metrics.service()}});
+  auto auth = authenticator::create(gw.settings.api_keys_file, gw.settings.jwt_secret);
+  if (!auth) return auth.error();
+  gw.auth = std::move(*auth);
   for (const auto& service : gw.catalogue.services()) {
+    gw.inflight_by_service[service] = std::make_unique<std::atomic<std::size_t>>(0);
     auto it = gw.settings.backends.find(service);
     if (it == gw.settings.backends.end() || it->second.empty()) {
       return make_error(500, "no_backend", "no bus endpoint configured for service " + service);

@@ -4,6 +4,7 @@
 #include "embedder.hpp"
 #include "query_engine.hpp"
 #include "record_store.hpp"
+#include "rem_metrics.hpp"
 #include "rem_ops.hpp"
 #include "suite/log.hpp"
 #include "suite/service_host.hpp"
@@ -17,6 +18,8 @@ int main(int argc, char** argv) {
       .add("sync-writes", "true", "fsync the WAL before acknowledging a write",
            suite::one_of({"true", "false"}))
       .add("block-cache-mb", "64", "RocksDB block cache", suite::integer_in(1, 1 << 20))
+      .add("memtable-mb", "32", "RocksDB memtables of all column families together",
+           suite::integer_in(1, 1 << 16))
       .add("hnsw-m", "16", "HNSW M (links per node)", suite::integer_in(2, 128))
       .add("hnsw-ef-construction", "200", "HNSW ef at build time", suite::integer_in(8, 4096))
       .add("hnsw-ef-search", "64", "HNSW ef at query time (raised to k when k is larger)",
@@ -56,6 +59,7 @@ int main(int argc, char** argv) {
   options.path = settings.str("data-dir");
   options.sync_writes = settings.str("sync-writes") == "true";
   options.block_cache_bytes = static_cast<std::size_t>(settings.integer("block-cache-mb")) << 20;
+  options.memtable_bytes = static_cast<std::size_t>(settings.integer("memtable-mb")) << 20;
   options.hnsw.m = static_cast<std::size_t>(settings.integer("hnsw-m"));
   options.hnsw.ef_construction = static_cast<std::size_t>(settings.integer("hnsw-ef-construction"));
   options.hnsw.ef_search = static_cast<std::size_t>(settings.integer("hnsw-ef-search"));
@@ -82,7 +86,8 @@ int main(int argc, char** argv) {
   limits.max_rows = settings.integer("query-max-rows");
   limits.max_depth = static_cast<int>(settings.integer("query-max-depth"));
   limits.timeout_ms = settings.integer("query-timeout-ms");
-  rem::query_engine engine(**store, limits);
+  rem::rem_metrics metrics(host.metrics(), **store);
+  rem::query_engine engine(**store, limits, &metrics);
 
   host.route_sync(rem::make_rem_handlers(**store, engine));
   int code = host.run();

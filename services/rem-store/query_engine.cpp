@@ -427,7 +427,8 @@ class runner {
         r.handle = std::move(*owner);
       } else {
         // Scan callbacks lend the record: keep a copy that owns its memory.
-        auto zone = std::make_unique<msgpack::zone>();
+        // A small first chunk: the default 8 KiB per kept row dwarfs the row itself.
+        auto zone = std::make_unique<msgpack::zone>(512);
         msgpack::object copy(record, *zone);
         r.handle = msgpack::object_handle(copy, std::move(zone));
       }
@@ -663,22 +664,35 @@ suite::result<suite::msgpack_value> query_engine::run(const std::string& tenant,
   packer results(results_buffer);
   std::size_t count = 0;
   std::string query_type, plan_text;
+  // Every parsed query is timed, the failed ones too: a timeout is the tail to see.
+  struct finish_notice {
+    const query_observer* observer;
+    const std::string& type;
+    std::chrono::steady_clock::time_point started;
+    ~finish_notice() {
+      if (observer && !type.empty())
+        observer->query_finished(
+            type,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+  } notice{observer_, query_type, started};
+  if (q.explain) query_type = "explain";
   try {
     runner r(store_, limits_, tenant, clock);
     std::visit(
         [&](const auto& statement) {
           using T = std::decay_t<decltype(statement)>;
           if constexpr (std::is_same_v<T, lookup_query>) {
-            query_type = "lookup";
+            if (!q.explain) query_type = "lookup";
             r.lookup(statement, q.explain, results, count);
           } else if constexpr (std::is_same_v<T, traverse_query>) {
-            query_type = "traverse";
+            if (!q.explain) query_type = "traverse";
             r.traverse(statement, q.explain, results, count);
           } else if constexpr (std::is_same_v<T, search_query>) {
-            query_type = "search";
+            if (!q.explain) query_type = "search";
             r.search(statement, q.explain, results, count);
           } else {
-            query_type = "select";
+            if (!q.explain) query_type = "select";
             r.select(statement, q.explain, results, count, plan_text);
           }
         },
@@ -698,7 +712,7 @@ suite::result<suite::msgpack_value> query_engine::run(const std::string& tenant,
     suite::pack_string(p, "query");
     suite::pack_string(p, text);
     suite::pack_string(p, "query_type");
-    suite::pack_string(p, q.explain ? "explain" : query_type);
+    suite::pack_string(p, query_type);
     suite::pack_string(p, "execution_time_ms");
     p.pack_double(elapsed);
     suite::pack_string(p, "count");

@@ -47,9 +47,21 @@ struct access_plan {
 access_plan plan_access(const type_schema& schema, const expr* where);
 bool matches(const expr& e, const msgpack::object& record);
 
+// Told of every query that parsed, once it ends (answered or failed at run time), with
+// its query_type (lookup, traverse, search, select, explain) and wall time. Called
+// from the engine's callers' threads: it must be thread-safe and should not block.
+class query_observer {
+ public:
+  virtual ~query_observer() = default;
+  virtual void query_finished(std::string_view query_type, double seconds) const = 0;
+};
+
 class query_engine {
  public:
-  query_engine(const record_store& store, query_limits limits) : store_(store), limits_(limits) {}
+  // `observer` (optional) must outlive the engine.
+  query_engine(const record_store& store, query_limits limits,
+               const query_observer* observer = nullptr)
+      : store_(store), limits_(limits), observer_(observer) {}
 
   // deadline_ms: absolute unix ms from the envelope (0 = none); the earlier of it and
   // now + timeout_ms applies.
@@ -59,6 +71,7 @@ class query_engine {
  private:
   const record_store& store_;
   query_limits limits_;
+  const query_observer* observer_;
 };
 
 }  // namespace rem

@@ -1,10 +1,13 @@
 #include "record_store.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <unordered_map>
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -39,6 +42,16 @@ class nul_prefix_transform final : public rocksdb::SliceTransform {
   }
   int parts_;
   std::string name_;
+};
+
+// The whole key as the "prefix": lets the keys column family, which is only ever read by
+// point lookups, keep its memtable in a hash table (O(1) Get and Put instead of a
+// skiplist's O(log n) key comparisons) and its bloom filters on whole keys.
+class whole_key_transform final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "rem.whole_key"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override { return key; }
+  bool InDomain(const rocksdb::Slice&) const override { return true; }
 };
 
 suite::error_info storage_error(const rocksdb::Status& s) {
@@ -87,8 +100,16 @@ std::string pack_record(std::string_view id, std::string_view type, std::string_
   return {buffer.data(), buffer.size()};
 }
 
+// A stored record in a zone sized to it: msgpack's default zone takes 8 KiB per record,
+// which a query holding thousands of rows (or a 1M-row COUNT) multiplies into gigabytes.
+msgpack::object_handle unpack(const char* data, std::size_t size) {
+  auto zone = std::make_unique<msgpack::zone>(2 * size + 256);
+  auto object = msgpack::unpack(*zone, data, size);
+  return msgpack::object_handle(object, std::move(zone));
+}
+
 msgpack::object_handle unpack(const std::string& bytes) {
-  return msgpack::unpack(bytes.data(), bytes.size());
+  return unpack(bytes.data(), bytes.size());
 }
 
 bool is_deleted(const msgpack::object& record) {
@@ -149,6 +170,10 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
                              "cannot create " + options.path + ": " + ec.message());
 
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  store->block_cache_ = cache;
+  // Each family's memtable is at most half of the budget shared by all of them.
+  const std::size_t memtable_size = std::max<std::size_t>(options.memtable_bytes / 2, 256u << 10);
+  // prefix_parts < 0: point lookups only (see whole_key_transform).
   auto family = [&](int prefix_parts) {
     rocksdb::ColumnFamilyOptions cf;
     rocksdb::BlockBasedTableOptions table;
@@ -158,13 +183,21 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     if (prefix_parts > 0)
       cf.prefix_extractor = std::make_shared<nul_prefix_transform>(prefix_parts);
+    if (prefix_parts < 0) {
+      cf.prefix_extractor = std::make_shared<whole_key_transform>();
+      // Its bucket array (8 bytes each) is allocated with the memtable and must stay well
+      // inside the memtable's size (RocksDB asserts it): a sixteenth of it, at most 2^18.
+      std::size_t buckets = std::clamp<std::size_t>(memtable_size / 128, 1 << 10, 1 << 18);
+      cf.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(buckets));
+    }
     cf.compression = rocksdb::kLZ4Compression;
+    cf.write_buffer_size = memtable_size;
     return cf;
   };
   std::vector<rocksdb::ColumnFamilyDescriptor> families{
       {rocksdb::kDefaultColumnFamilyName, family(0)},
       {"records", family(2)},
-      {"keys", family(1)},
+      {"keys", family(-1)},
       {"indexes", family(3)},
       {"edges_out", family(2)},
       {"edges_in", family(2)},
@@ -174,6 +207,9 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
+  db_options.db_write_buffer_size = options.memtable_bytes;
+  // Required by the hash memtable of `keys`; writes are serialized by write_mutex_ anyway.
+  db_options.allow_concurrent_memtable_write = false;
   rocksdb::DB* db = nullptr;
   auto s = rocksdb::DB::Open(db_options, options.path, families, &store->handles_, &db);
   if (!s.ok()) return storage_error(s);
@@ -426,7 +462,11 @@ suite::result<std::vector<upsert_outcome>> record_store::upsert(
       old_bytes = in_batch->second;
       had_old = true;
     } else {
-      auto s = db_->Get({}, records_, key, &old_bytes);
+      // The id -> type entry is written with every record, and its lookup is a hash
+      // probe (see whole_key_transform): a new record costs no records lookup at all.
+      rocksdb::PinnableSlice known_type;
+      auto s = db_->Get({}, keys_, id_type_key(tenant, outcome.id), &known_type);
+      if (s.ok()) s = db_->Get({}, records_, key, &old_bytes);
       if (!s.ok() && !s.IsNotFound()) return storage_error(s);
       had_old = s.ok();
     }
@@ -477,15 +517,17 @@ suite::result<record> record_store::get(const std::string& tenant, std::string_v
   if (!valid_id(id))
     return suite::make_error(400, "bad_id", "an id is 16 lowercase hex digits",
                              {{"id", "malformed"}});
-  std::string type;
+  rocksdb::PinnableSlice type;
   auto s = db_->Get({}, keys_, id_type_key(tenant, id), &type);
   if (s.IsNotFound()) return not_found("no record " + std::string(id));
   if (!s.ok()) return storage_error(s);
-  std::string bytes;
-  s = db_->Get({}, records_, record_key(tenant, type, id), &bytes);
+  rocksdb::PinnableSlice bytes;
+  s = db_->Get({}, records_, record_key(tenant, std::string_view(type.data(), type.size()), id),
+               &bytes);
   if (s.IsNotFound()) return not_found("no record " + std::string(id));
   if (!s.ok()) return storage_error(s);
-  record r{std::string(id), unpack(bytes)};
+  // unpack copies every string into the handle's zone: the record outlives `bytes`.
+  record r{std::string(id), unpack(bytes.data(), bytes.size())};
   if (is_deleted(r.object())) return not_found("record " + std::string(id) + " is deleted");
   return r;
 }
@@ -607,13 +649,15 @@ void record_store::scan(
   rocksdb::Slice bound(upper);
   read.iterate_upper_bound = &bound;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, records_));
-  msgpack::zone zone;
+  // One zone for the whole scan, cleared per row: the record is only lent to `visit`.
+  msgpack::zone zone(4096);
   for (it->Seek(prefix); it->Valid(); it->Next()) {
     auto key = it->key();
     std::string_view id(key.data() + prefix.size(), key.size() - prefix.size());
-    auto handle = msgpack::unpack(it->value().data(), it->value().size());
-    if (is_deleted(handle.get())) continue;
-    if (!visit(id, handle.get())) return;
+    zone.clear();
+    auto object = msgpack::unpack(zone, it->value().data(), it->value().size());
+    if (is_deleted(object)) continue;
+    if (!visit(id, object)) return;
   }
 }
 
@@ -633,6 +677,22 @@ void record_store::index_ids(const std::string& tenant, std::string_view type,
     if (key.size() < base.size() + id_length + 1) continue;
     if (!visit(std::string_view(key.data() + key.size() - id_length, id_length))) return;
   }
+}
+
+store_stats record_store::stats() const {
+  store_stats out;
+  db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &out.memtable_bytes);
+  out.block_cache_bytes = block_cache_->GetUsage();
+  const std::pair<const char*, rocksdb::ColumnFamilyHandle*> families[] = {
+      {"records", records_},     {"keys", keys_},         {"indexes", indexes_},
+      {"edges_out", edges_out_}, {"edges_in", edges_in_}, {"embeddings", embeddings_}};
+  for (const auto& [name, family] : families) {
+    std::uint64_t keys = 0;
+    db_->GetIntProperty(family, rocksdb::DB::Properties::kEstimateNumKeys, &keys);
+    out.estimated_entries.emplace_back(name, keys);
+  }
+  out.hnsw_elements = vectors_->total_size();
+  return out;
 }
 
 suite::result<std::vector<vector_hit>> record_store::nearest(const std::string& tenant,

@@ -43,6 +43,9 @@ struct store_options {
   std::string path;
   bool sync_writes = true;
   std::size_t block_cache_bytes = 64u << 20;
+  // Memtables of all column families together (RocksDB flushes the largest past it);
+  // each family's memtable is at most half of it.
+  std::size_t memtable_bytes = 32u << 20;
   hnsw_settings hnsw;  // hnsw.dir defaults to <path>/hnsw; its dimension is the embedder's
   // Null: the built-in hashing embedder (offline stand-in) of hnsw.dimension.
   std::shared_ptr<const embedder> text_embedder;
@@ -62,6 +65,17 @@ struct upsert_outcome {
 };
 
 enum class edge_direction { out, in };
+
+// What the store holds and what RocksDB's memory is, read on demand (a metrics scrape).
+struct store_stats {
+  std::uint64_t memtable_bytes = 0;     // the memtables of every column family
+  std::uint64_t block_cache_bytes = 0;  // the block cache all column families share
+  // RocksDB's estimate of the keys in each column family (records, keys, indexes,
+  // edges_out, edges_in, embeddings): an estimate, since deletes and overwrites are
+  // only reconciled by compaction.
+  std::vector<std::pair<std::string, std::uint64_t>> estimated_entries;
+  std::uint64_t hnsw_elements = 0;  // live vectors over every graph
+};
 
 // Reads a top-level field of a stored record: id, type, key, created_at, modified_at,
 // deleted_at, properties; any other name is a property, with '.' walking into nested maps.
@@ -123,6 +137,8 @@ class record_store {
   suite::result<std::vector<vector_hit>> nearest(const std::string& tenant, std::string_view type,
                                                  std::string_view text, std::size_t k) const;
   const vector_catalog& vectors() const { return *vectors_; }
+  // Thread-safe; a few RocksDB property reads, no scan.
+  store_stats stats() const;
   const embedder& text_embedder() const { return *embedder_; }
 
   // Clean stop: flushes and saves the HNSW graphs (so the next start loads them).
@@ -136,6 +152,7 @@ class record_store {
   std::string embedding_text(const type_schema& schema, const msgpack::object& properties) const;
 
   store_options options_;
+  std::shared_ptr<rocksdb::Cache> block_cache_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* records_ = nullptr;

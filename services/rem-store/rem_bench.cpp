@@ -9,11 +9,15 @@
 //            brute force; then uniform random unit vectors as the stress case
 // Usage: rem-bench [--n=100000] [--batch=1000] [--dir=/tmp/rem-bench] [--sync=false]
 //                  [--vectors=10000] [--ef=64] [--m=16]
+//                  [--core-only=true]  (insert, get and scan only, then get again after a
+//                                       flush: for profiling and 1M runs)
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -29,6 +33,14 @@ using clock_type = std::chrono::steady_clock;
 
 double seconds_since(clock_type::time_point start) {
   return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+// CPU time of the calling thread: on a shared, loaded machine a rate per CPU-second is
+// steadier than one per wall second (RocksDB's background flushes are not in it).
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
 }
 
 std::string arg(int argc, char** argv, const std::string& name, const std::string& fallback) {
@@ -48,6 +60,16 @@ long rss_mb() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_maxrss / 1024;
+}
+
+// Resident set now (not the peak), from /proc/self/statm.
+long rss_now_mb() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return resident * sysconf(_SC_PAGESIZE) / (1 << 20);
 }
 
 std::uintmax_t dir_bytes(const std::filesystem::path& dir) {
@@ -91,6 +113,7 @@ int main(int argc, char** argv) {
   // Insert: ~120-byte entities, `code` has n/10 distinct values (10 rows each).
   std::mt19937_64 rng(42);
   auto start = clock_type::now();
+  auto cpu = thread_cpu_seconds();
   for (std::size_t first = 0; first < n; first += batch_size) {
     std::vector<suite::msgpack_value> bodies;
     std::vector<const msgpack::object*> records;
@@ -116,39 +139,60 @@ int main(int argc, char** argv) {
     }
   }
   auto insert_s = seconds_since(start);
+  auto insert_cpu = thread_cpu_seconds() - cpu;
   std::printf(
       "insert    %10.0f entities/s  (%lu in %.2f s, batches of %lu, validated + 2 indexed "
-      "fields)\n",
-      static_cast<double>(n) / insert_s, n, insert_s, batch_size);
+      "fields; %.0f per CPU-second)\n",
+      static_cast<double>(n) / insert_s, n, insert_s, batch_size,
+      static_cast<double>(n) / insert_cpu);
 
   // Get by id.
   const std::size_t gets = std::min<std::size_t>(n * 2, 500000);
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < gets; ++i)
     ids.push_back(rem::record_id("bench", "person", "user" + std::to_string(rng() % n)));
-  start = clock_type::now();
-  std::size_t found = 0;
-  for (const auto& id : ids) found += store.get("bench", id).ok();
-  auto get_s = seconds_since(start);
-  std::printf("get       %10.0f reads/s     (%lu random ids, %lu found)\n",
-              static_cast<double>(gets) / get_s, gets, found);
+  auto get_all = [&](const char* label, const char* where) {
+    auto begin = clock_type::now();
+    auto begin_cpu = thread_cpu_seconds();
+    std::size_t found = 0;
+    for (const auto& id : ids) found += store.get("bench", id).ok();
+    auto wall = seconds_since(begin);
+    auto used = thread_cpu_seconds() - begin_cpu;
+    std::printf("%-9s %10.0f reads/s     (%lu random ids, %lu found, %s; %.0f per CPU-second)\n",
+                label, static_cast<double>(gets) / wall, gets, found, where,
+                static_cast<double>(gets) / used);
+  };
+  get_all("get", "as inserted: mostly memtables");
+  std::printf("rss       %ld MB now, after insert and get (the store, memtables, ids)\n",
+              rss_now_mb());
 
   // Scan.
   start = clock_type::now();
+  cpu = thread_cpu_seconds();
   std::size_t scanned = 0;
   store.scan("bench", "person", [&](std::string_view, const msgpack::object&) {
     ++scanned;
     return true;
   });
   auto scan_s = seconds_since(start);
-  std::printf("scan      %10.0f entities/s  (%lu entities, store.scan)\n",
-              static_cast<double>(scanned) / scan_s, scanned);
+  auto scan_cpu = thread_cpu_seconds() - cpu;
+  std::printf("scan      %10.0f entities/s  (%lu entities, store.scan; %.0f per CPU-second)\n",
+              static_cast<double>(scanned) / scan_s, scanned,
+              static_cast<double>(scanned) / scan_cpu);
   start = clock_type::now();
   auto counted = engine.run("bench", "SELECT COUNT(*) FROM person WHERE age >= 0 OR age IS NULL");
   auto count_s = seconds_since(start);
   std::printf("scan+eval %10.0f entities/s  (SELECT COUNT(*) with a WHERE on every row: %.1f ms)\n",
               static_cast<double>(n) / count_s, count_s * 1000);
   (void)counted;
+  if (arg(argc, argv, "core-only", "false") == "true") {
+    if (!store.close()) return 1;  // flushes the memtables: reads now go to table files
+    get_all("get-sst", "after a flush: table files via the block cache");
+    std::printf("disk      %.1f MB for %lu entities (after flush)\n",
+                static_cast<double>(dir_bytes(dir)) / 1e6, n);
+    std::printf("rss       %ld MB peak\n", rss_mb());
+    return 0;
+  }
 
   // Indexed equality latency.
   std::vector<double> latencies;

@@ -155,6 +155,20 @@ std::size_t vector_catalog::size(const std::string& tenant, const std::string& t
   return g->live();
 }
 
+std::size_t vector_catalog::total_size() const {
+  std::vector<std::shared_ptr<graph>> all;
+  {
+    std::shared_lock lock(graphs_mutex_);
+    for (const auto& [name, g] : graphs_) all.push_back(g);
+  }
+  std::size_t total = 0;
+  for (const auto& g : all) {
+    std::shared_lock lock(g->mutex);
+    total += g->live();
+  }
+  return total;
+}
+
 bool vector_catalog::consume_clean_marker() {
   if (settings_.dir.empty()) return false;
   std::error_code ignored;

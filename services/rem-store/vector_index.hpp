@@ -62,6 +62,8 @@ class vector_catalog {
   std::vector<vector_hit> search(const std::string& tenant, const std::string& type,
                                  const float* query, std::size_t k) const;
   std::size_t size(const std::string& tenant, const std::string& type) const;
+  // Live vectors over every graph (metrics).
+  std::size_t total_size() const;
 
   // Start-up: true when the previous run stopped cleanly (and consumes the marker).
   bool consume_clean_marker();

@@ -4,11 +4,16 @@
 // upstream that is down, the byte bound, and invalidation.
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <thread>
 
+#include <utility>  // Boost 1.74 Asio uses std::exchange without including it
+
 #include <rapidjson/document.h>
+#include <boost/asio.hpp>
 
 #include "http_client.hpp"
+#include "test_credentials.hpp"
 #include "test_process.hpp"
 
 using namespace suite::test;
@@ -76,11 +81,12 @@ struct suite_under_test {
                     "--cache-shards=2", "--llm-connect-retries=1", "--llm-breaker-failures=3",
                     "--llm-breaker-cooldown-ms=60000"},
                    cache_args)),
-        gateway(bin_dir() + "/gateway",
-                {"--http=127.0.0.1:" + std::to_string(http_port),
-                 "--metrics=127.0.0.1:" + std::to_string(free_port()),
-                 "--backend-chat-cache=tcp://127.0.0.1:" + std::to_string(bus_port), "--threads=2",
-                 "--timeout-ms=10000"}) {
+        gateway(
+            bin_dir() + "/gateway",
+            with_gateway_auth({"--http=127.0.0.1:" + std::to_string(http_port),
+                               "--metrics=127.0.0.1:" + std::to_string(free_port()),
+                               "--backend-chat-cache=tcp://127.0.0.1:" + std::to_string(bus_port),
+                               "--threads=2", "--timeout-ms=10000"})) {
     fake.start();
     cache.start();
     gateway.start();
@@ -115,6 +121,34 @@ std::string chat_body(const std::string& prompt, const std::string& extra = R"("
   return R"({"model":"fake","messages":[{"role":"user","content":")" + prompt + R"("}],)" + extra +
          "}";
 }
+
+// One POST on its own connection whose chunked answer is read chunk by chunk, as a
+// streaming client reads it.
+struct chunked_reader {
+  boost::asio::ip::tcp::iostream s;
+  std::string head;
+  chunked_reader(int port, const std::string& target, const std::string& body) {
+    s.expires_after(20s);
+    s.connect("127.0.0.1", std::to_string(port));
+    s << "POST " << target << " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+      << "X-API-Key: " << admin_api_key() << "\r\n"
+      << "Content-Length: " << body.size() << "\r\n\r\n"
+      << body << std::flush;
+    std::string line;
+    while (std::getline(s, line) && line != "\r") head += line + "\n";
+  }
+  // The next chunk's payload; nullopt at the end of the body (or of the connection).
+  std::optional<std::string> next() {
+    std::string line;
+    if (!std::getline(s, line) || line == "\r") return std::nullopt;
+    auto size = std::stoul(line, nullptr, 16);
+    if (size == 0) return std::nullopt;
+    std::string payload(size, '\0');
+    s.read(payload.data(), static_cast<std::streamsize>(size));
+    std::getline(s, line);
+    return payload;
+  }
+};
 
 }  // namespace
 
@@ -299,4 +333,63 @@ TEST_CASE("DELETE /api/cache by key, by model and all") {
   CHECK(s.stats()["entries"].GetInt64() == 0);
   CHECK(s.stats()["evictions"]["explicit"].GetInt64() == 4);
   CHECK(client.request("DELETE", "/api/cache?key=nothex").status == 400);
+}
+
+TEST_CASE("stream: true passes tokens on live, to every waiter of the load, late joiners too") {
+  // 16 tokens at 10 per second: the load runs for about 1.6 s after its first token.
+  suite_under_test s({}, {"--ttft-ms=100", "--tokens-per-second=10"});
+  for (const auto& [target, body] :
+       {std::pair<std::string, std::string>{"/api/chat", chat_body("live", R"("stream":true)")},
+        {"/v1/chat/completions", chat_body("live", R"("stream":true)")}}) {
+    CAPTURE(target);
+    auto t0 = std::chrono::steady_clock::now();
+    chunked_reader first(s.http_port, target, body);
+    CHECK(first.head.find("Transfer-Encoding: chunked") != std::string::npos);
+    CHECK(first.head.find("X-Cache: MISS") != std::string::npos);
+    auto first_chunk = first.next();
+    REQUIRE(first_chunk);
+    auto ttft = std::chrono::steady_clock::now() - t0;
+    // The first token is here while the LLM is still generating the rest: the load is
+    // still in flight (ordering, not a time threshold).
+    CHECK(s.stats()["loads_in_flight"].GetInt64() == 1);
+
+    // A second identical request joins the running load late, on its own connection.
+    chunked_reader late(s.http_port, target, body);
+    std::string first_body = *first_chunk, late_body;
+    std::size_t first_chunks = 1;
+    while (auto c = first.next()) {
+      first_body += *c;
+      ++first_chunks;
+    }
+    auto total = std::chrono::steady_clock::now() - t0;
+    while (auto c = late.next()) late_body += *c;
+    MESSAGE("time to first chunk "
+            << std::chrono::duration<double, std::milli>(ttft).count() << " ms, whole stream "
+            << std::chrono::duration<double, std::milli>(total).count() << " ms, " << first_chunks
+            << " chunks");
+    CHECK(first_chunks > 2);         // arrived in pieces, not as one body
+    CHECK(late_body == first_body);  // what had arrived, then the rest: the same stream
+    CHECK(content_of(first_body).size() > 16);
+    if (target.starts_with("/v1")) CHECK(first_body.ends_with("data: [DONE]\n\n"));
+    // A hit replays the very same bytes.
+    http_client client("127.0.0.1", s.http_port);
+    auto hit = client.post(target, body);
+    CHECK(hit.headers["x-cache"] == "HIT");
+    CHECK(hit.body == first_body);
+  }
+  CHECK(s.llm_served() == 2);  // one load per API, shared by both waiters
+}
+
+TEST_CASE("an LLM failing mid-stream ends the stream with an error and caches nothing") {
+  suite_under_test s({}, {"--ttft-ms=50", "--tokens-per-second=5"});
+  chunked_reader reader(s.http_port, "/api/chat", chat_body("doomed", R"("stream":true)"));
+  REQUIRE(reader.next());
+  s.fake.kill_hard();
+  std::string last, chunk;
+  while (auto c = reader.next()) last = *c;
+  auto doc = parse_json(last.substr(0, last.find('\n')));
+  REQUIRE(doc.HasMember("error"));
+  CHECK(std::string(doc["code"].GetString()) == "upstream_failed");
+  CHECK(s.stats()["entries"].GetInt64() == 0);
+  CHECK(s.stats()["loads_in_flight"].GetInt64() == 0);
 }

@@ -87,3 +87,56 @@ TEST_CASE("pieces of any length survive the compact storage") {
   answer.shrink();
   CHECK(answer.weight() < answer.content().size() + 400);
 }
+
+TEST_CASE("upstream_reader: fed byte by byte, it yields the pieces live and the same answer") {
+  std::string body =
+      "data: "
+      R"({"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]})"
+      "\n\ndata: "
+      R"({"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":null}]})"
+      "\n\ndata: "
+      R"({"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})"
+      "\n\ndata: [DONE]\n\n";
+  upstream_reader reader(api_family::openai_chat);
+  std::vector<std::string> live;
+  std::vector<std::size_t> seen_at;  // byte offsets at which each piece became available
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    reader.feed(std::string_view(body).substr(i, 1));
+    for (auto& piece : reader.take_new_pieces()) {
+      live.push_back(piece);
+      seen_at.push_back(i);
+    }
+  }
+  CHECK(live == std::vector<std::string>{"Hel", "lo"});
+  REQUIRE(seen_at.size() == 2);
+  CHECK(seen_at[0] < body.find("\"lo\""));  // the first piece before the second was sent
+  auto answer = reader.finish();
+  REQUIRE(answer.ok());
+  auto whole = parse_upstream(api_family::openai_chat, body);
+  REQUIRE(whole.ok());
+  CHECK(answer->pieces() == whole->pieces());
+  CHECK(answer->model == "m");
+
+  // The streamed rendering is exactly the live chunks followed by the end.
+  for (auto api : {api_family::openai_chat, api_family::ollama_chat, api_family::ollama_generate}) {
+    auto full = render(api, *answer, true);
+    CHECK(full.content_type == stream_content_type(api));
+    CHECK(full.body == render_stream_pieces(api, *answer, {"Hel"}) +
+                           render_stream_pieces(api, *answer, {"lo"}) +
+                           render_stream_end(api, *answer));
+  }
+}
+
+TEST_CASE("upstream_reader: a broken line is an error, an unfinished last line is still read") {
+  upstream_reader broken(api_family::ollama_chat);
+  broken.feed("{\"model\":\"m\",\"message\":{\"content\":\"a\"},\"done\":false}\nnot json\n");
+  CHECK(broken.take_new_pieces() == std::vector<std::string>{"a"});
+  CHECK(!broken.finish().ok());
+
+  upstream_reader unfinished(api_family::ollama_generate);
+  unfinished.feed(R"({"model":"m","response":"x","done":true})");
+  CHECK(unfinished.take_new_pieces().empty());
+  auto answer = unfinished.finish();
+  REQUIRE(answer.ok());
+  CHECK(answer->content() == "x");
+}

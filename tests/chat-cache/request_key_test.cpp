@@ -10,10 +10,11 @@ using namespace suite::chat_cache;
 
 namespace {
 
-cache_key key_of(std::string_view json, std::string_view api = "ollama.chat") {
+cache_key key_of(std::string_view json, std::string_view api = "ollama.chat",
+                 std::string_view tenant = "default") {
   auto body = json_to_msgpack(json, nullptr);
   REQUIRE(body.ok());
-  return request_key(api, body->object);
+  return request_key(tenant, api, body->object);
 }
 
 }  // namespace
@@ -30,6 +31,13 @@ TEST_CASE("delivery fields and gateway headers are not part of the key") {
   auto a = key_of(R"({"model":"m","prompt":"p"})");
   CHECK(a == key_of(R"({"model":"m","prompt":"p","stream":true,"keep_alive":"5m"})"));
   CHECK(a == key_of(R"({"model":"m","prompt":"p","http_cache_control":"no-cache"})"));
+}
+
+TEST_CASE("tenants never share a key: one cannot read, or detect, another's answers") {
+  auto body = R"({"model":"m","prompt":"p"})";
+  CHECK_FALSE(key_of(body, "ollama.generate", "tenant-a") ==
+              key_of(body, "ollama.generate", "tenant-b"));
+  CHECK(key_of(body, "ollama.generate", "tenant-a") == key_of(body, "ollama.generate", "tenant-a"));
 }
 
 TEST_CASE("anything that changes the answer changes the key") {

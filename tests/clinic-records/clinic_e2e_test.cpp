@@ -16,6 +16,7 @@
 #include <string>
 
 #include "http_client.hpp"
+#include "test_credentials.hpp"
 #include "test_process.hpp"
 
 using namespace suite::test;
@@ -75,10 +76,10 @@ class clinic_stack {
                                  "--pg=" + pg_uri_, "--pg-pool=3", "--workers=2"});
     gateway_ = std::make_unique<test_process>(
         bin_dir() + "/gateway",
-        std::vector<std::string>{"--http=127.0.0.1:" + std::to_string(http_port_),
-                                 "--metrics=127.0.0.1:" + std::to_string(free_port()),
-                                 "--backend-clinic-records=" + bus_, "--threads=1",
-                                 "--timeout-ms=5000"});
+        with_gateway_auth({"--http=127.0.0.1:" + std::to_string(http_port_),
+                           "--metrics=127.0.0.1:" + std::to_string(free_port()),
+                           "--backend-clinic-records=" + bus_, "--threads=1",
+                           "--timeout-ms=5000"}));
     start_service();
     gateway_->start();
     REQUIRE_MESSAGE(
@@ -393,14 +394,100 @@ TEST_CASE("reads and writes of patient data are in the audit log") {
   std::vector<std::string> actions;
   for (const auto& e : parse(r)["items"].GetArray()) {
     actions.push_back(e["action"].GetString());
-    CHECK(std::string(e["principal"].GetString()) == "anonymous");
+    // The gateway's credential, never anything the client sent (test_credentials.hpp).
+    CHECK(std::string(e["principal"].GetString()) == "admin");
+    CHECK(std::string(e["tenant"].GetString()) == "default");
   }
   CHECK(actions == std::vector<std::string>{"patients.create", "patients.get", "patients.update"});
+}
+
+TEST_CASE("roles: billing never reads clinical notes, clinicians do; the audit names who") {
+  auto& s = stack();
+  auto as = [&](const std::string& who, const std::string& method, const std::string& target,
+                const std::string& body = {}) {
+    return s.call(method, target, body, api_key_header(who));
+  };
+  auto created =
+      as("clinician", "POST", "/api/patients", patient_json(unique("R"), "Role", "Person"));
+  REQUIRE_MESSAGE(created.status == 201, created.body);
+  auto patient = parse(created)["id"].GetInt64();
+  auto visit = as("clinician", "POST", "/api/visits",
+                  R"({"patient_id":)" + std::to_string(patient) + R"(,"reason":"private notes"})");
+  REQUIRE_MESSAGE(visit.status == 201, visit.body);
+  auto visit_path = id_path("/api/visits", parse(visit)["id"].GetInt64());
+
+  auto denied = as("billing", "GET", visit_path);
+  CHECK(denied.status == 403);
+  CHECK(denied.body.find(R"("code":"forbidden")") != std::string::npos);
+  CHECK(denied.body.find("private notes") == std::string::npos);
+  CHECK(as("billing", "GET", "/api/visits?patient_id=" + std::to_string(patient)).status == 403);
+  CHECK(as("billing", "GET", id_path("/api/patients", patient)).status == 200);
+  CHECK(as("clinician", "GET", visit_path).status == 200);
+  CHECK(as("clinician", "GET", "/api/reports/financial?from=2020-01-01&to=2020-01-31").status ==
+        403);
+  CHECK(as("clinician", "GET", "/api/audit").status == 403);
+  CHECK(as("billing", "GET", "/api/audit").status == 403);
+  CHECK(as("no-roles", "GET", id_path("/api/patients", patient)).status == 403);
+
+  // Only the refused read is missing from the audit log: a 403 never reached the service.
+  auto audit = s.call("GET", "/api/audit?patient_id=" + std::to_string(patient));
+  REQUIRE_MESSAGE(audit.status == 200, audit.body);
+  std::vector<std::string> entries;
+  for (const auto& e : parse(audit)["items"].GetArray()) {
+    entries.push_back(std::string(e["principal"].GetString()) + " " + e["action"].GetString());
+  }
+  CHECK(entries == std::vector<std::string>{"clinician patients.create", "clinician visits.create",
+                                            "billing patients.get", "clinician visits.get"});
+}
+
+// Many reads in flight against 3 connections: the pool answers queued patients.get jobs in
+// batches (one statement each). Whatever the batching, every read gets its own patient
+// (or its own 404) and leaves exactly one audit row.
+TEST_CASE("concurrent reads are each answered with their own patient and audited once") {
+  auto& s = stack();
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 4; ++i) {
+    ids.push_back(create_patient(patient_json(unique("C"), "Concurrent", "Reader")));
+  }
+  auto missing = ids.back() + 1000000;
+  constexpr int clients = 12, reads_per_client = 20;
+  std::atomic<int> wrong = 0;
+  std::vector<std::future<void>> done;
+  for (int c = 0; c < clients; ++c) {
+    done.push_back(std::async(std::launch::async, [&, c] {
+      http_client client("127.0.0.1", s.http_port());
+      for (int n = 0; n < reads_per_client; ++n) {
+        bool ask_missing = (c + n) % 5 == 0;
+        auto id = ask_missing ? missing : ids[(c + n) % ids.size()];
+        auto r = client.request("GET", id_path("/api/patients", id));
+        rapidjson::Document d;
+        d.Parse(r.body.c_str());
+        bool ok = ask_missing ? r.status == 404
+                              : r.status == 200 && !d.HasParseError() && d["id"].GetInt64() == id;
+        if (!ok) ++wrong;
+      }
+    }));
+  }
+  for (auto& f : done) f.get();
+  CHECK(wrong == 0);
+  int expected_audits = 0;
+  for (int c = 0; c < clients; ++c) {
+    for (int n = 0; n < reads_per_client; ++n) expected_audits += (c + n) % 5 == 0 ? 0 : 1;
+  }
+  std::string id_list;
+  for (auto id : ids) id_list += (id_list.empty() ? "" : ",") + std::to_string(id);
+  CHECK(s.psql("SELECT count(*) FROM audit_log WHERE action = 'patients.get' AND patient_id IN (" +
+               id_list + ")") == std::to_string(expected_audits));
+  CHECK(s.psql("SELECT count(*) FROM audit_log WHERE patient_id = " + std::to_string(missing)) ==
+        "0");
+  auto metrics = s.service_metrics();
+  CHECK(metrics.find("suite_clinic_records_pg_batch_size_count") != std::string::npos);
 }
 
 TEST_CASE("pool metrics are exported") {
   auto text = stack().service_metrics();
   CHECK(text.find("suite_clinic_records_pg_pool_connections 3") != std::string::npos);
+  CHECK(text.find("suite_clinic_records_pg_pool_size 3") != std::string::npos);
   CHECK(text.find("suite_clinic_records_pg_pool_in_use") != std::string::npos);
   CHECK(text.find("suite_clinic_records_pg_pool_wait_seconds_count") != std::string::npos);
 }

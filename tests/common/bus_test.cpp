@@ -2,7 +2,10 @@
 // CAF actor, deadlines, reconnect, round robin and malformed frames.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <future>
+#include <map>
+#include <thread>
 
 #include "suite/bus_client.hpp"
 #include "suite/bus_server.hpp"
@@ -339,4 +342,315 @@ TEST_CASE("a subscription receives what a PUB socket publishes") {
   }
   REQUIRE(future.wait_for(1s) == std::future_status::ready);
   CHECK(future.get() == "events.e1:v");
+}
+
+namespace {
+
+// A streaming service: "count" answers {n} parts {i} and a final {done: n}, each part
+// sent from a separate message to itself, so the actor may hop between scheduler threads
+// between parts; "slow" sends a part every `gap_ms` for `n` parts; "stall" sends one
+// part and then holds the job until it sees it cancelled (polling every 10 ms).
+struct stream_step {
+  bus_job job;
+  std::int64_t next = 0, total = 0, gap_ms = 0;
+  bool until_cancelled = false;
+};
+
+}  // namespace
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(stream_step)
+
+namespace {
+
+msgpack_value n_body(const char* key, std::int64_t n) {
+  return pack_value([&](msgpack_packer& p) {
+    p.pack_map(1);
+    pack_string(p, key);
+    p.pack_int64(n);
+  });
+}
+
+caf::actor streamer(caf::actor_system& system, std::shared_ptr<std::atomic<int>> saw_cancel) {
+  return system.spawn(
+      [](caf::event_based_actor* self, std::shared_ptr<std::atomic<int>> cancels) -> caf::behavior {
+        return {
+            [self](const bus_job& job) {
+              mark_started(job);
+              stream_step step{job, 0, int_field(job.req.body.object, "n").value_or(0), 0, false};
+              if (job.req.op == "slow") step.gap_ms = 60;
+              if (job.req.op == "stall") step.until_cancelled = true;
+              self->send(self, std::move(step));
+            },
+            [self, cancels](stream_step& step) {
+              if (step.until_cancelled) {
+                if (step.next == 0) respond_part_ok(step.job, n_body("i", 0));
+                step.next = 1;
+                if (cancelled(step.job)) {
+                  ++*cancels;
+                  return;  // dropping the job: its final 500 goes nowhere (cancelled)
+                }
+                self->delayed_send(self, std::chrono::milliseconds(10), std::move(step));
+                return;
+              }
+              if (step.next == step.total) {
+                respond_ok(step.job, n_body("done", step.total));
+                return;
+              }
+              respond_part_ok(step.job, n_body("i", step.next));
+              ++step.next;
+              if (step.gap_ms > 0)
+                self->delayed_send(self, std::chrono::milliseconds(step.gap_ms), std::move(step));
+              else
+                self->send(self, std::move(step));
+            },
+        };
+      },
+      std::move(saw_cancel));
+}
+
+struct stream_result {
+  std::vector<reply> parts;  // read only after `ended` or through `count`
+  std::atomic<int> count{0};
+  std::promise<void> ended;
+};
+
+std::shared_ptr<stream_result> collect(bus_client& client, request r,
+                                       std::uint64_t* id_out = nullptr) {
+  auto out = std::make_shared<stream_result>();
+  auto id = client.call_stream("svc", std::move(r), [out](reply part) {
+    bool last = !part.more;
+    out->parts.push_back(std::move(part));
+    ++out->count;
+    if (last) out->ended.set_value();
+  });
+  if (id_out) *id_out = id;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a streamed reply arrives part by part, in order, over inproc and tcp") {
+  bus_fixture f;
+  for (const std::string& endpoint : {unique_inproc_endpoint("bus-test"), tcp_endpoint()}) {
+    CAPTURE(endpoint);
+    metrics m("bus-test");
+    bus_server server(endpoint, m);
+    auto actor = streamer(f.system, std::make_shared<std::atomic<int>>(0));
+    server.route("count", actor);
+    server.route("echo", f.echo_workers());
+    REQUIRE(server.start().ok());
+    bus_client client;
+    client.add_service("svc", {endpoint});
+    REQUIRE(client.start().ok());
+    REQUIRE(test::wait_until([&] { return client.connected("svc"); }));
+
+    auto got = collect(client, make_request("count", 500));
+    REQUIRE(got->ended.get_future().wait_for(10s) == std::future_status::ready);
+    REQUIRE(got->parts.size() == 501);
+    for (std::int64_t i = 0; i < 500; ++i) {
+      CHECK(got->parts[static_cast<std::size_t>(i)].more);
+      CHECK(int_field(got->parts[static_cast<std::size_t>(i)].body.object, "i") == i);
+    }
+    CHECK(!got->parts.back().more);
+    CHECK(int_field(got->parts.back().body.object, "done") == 500);
+
+    // A one-reply op through call_stream is one part; call() still works beside it.
+    auto single = collect(client, make_request("echo", 7));
+    REQUIRE(single->ended.get_future().wait_for(5s) == std::future_status::ready);
+    REQUIRE(single->parts.size() == 1);
+    CHECK(int_field(single->parts[0].body.object, "n") == 7);
+    CHECK(call_sync(client, "svc", make_request("echo", 8)).status == 200);
+
+    auto text = m.render();
+    CHECK(text.find(R"(suite_inflight_requests{service="bus-test"} 0)") != std::string::npos);
+    CHECK(text.find(R"(suite_bus_queue_depth{service="bus-test"} 0)") != std::string::npos);
+  }
+}
+
+TEST_CASE("a stream's deadline covers each gap between parts, not the whole stream") {
+  bus_fixture f;
+  auto endpoint = tcp_endpoint();
+  metrics m("bus-test");
+  bus_server server(endpoint, m);
+  auto cancels = std::make_shared<std::atomic<int>>(0);
+  auto actor = streamer(f.system, cancels);
+  server.route("slow", actor);
+  server.route("stall", actor);
+  REQUIRE(server.start().ok());
+  bus_client client(bus_client::options{300ms, 50ms});
+  client.add_service("svc", {endpoint});
+  REQUIRE(client.start().ok());
+  REQUIRE(test::wait_until([&] { return client.connected("svc"); }));
+
+  // 10 parts 60 ms apart: 600 ms in all, twice the 300 ms allowance, yet never a gap of it.
+  auto slow = collect(client, make_request("slow", 10));
+  REQUIRE(slow->ended.get_future().wait_for(10s) == std::future_status::ready);
+  REQUIRE(slow->parts.size() == 11);
+  CHECK(slow->parts.back().status == 200);
+
+  // One part, then silence: the stream ends with a 504 error part.
+  auto stalled = collect(client, make_request("stall"));
+  REQUIRE(stalled->ended.get_future().wait_for(10s) == std::future_status::ready);
+  REQUIRE(stalled->parts.size() == 2);
+  CHECK(stalled->parts[0].more);
+  CHECK(stalled->parts[1].status == 504);
+  CHECK(!stalled->parts[1].more);
+}
+
+TEST_CASE("cancel tells the service to stop and ends the caller's stream quietly") {
+  bus_fixture f;
+  for (const std::string& endpoint : {unique_inproc_endpoint("bus-test"), tcp_endpoint()}) {
+    CAPTURE(endpoint);
+    metrics m("bus-test");
+    bus_server server(endpoint, m);
+    auto cancels = std::make_shared<std::atomic<int>>(0);
+    server.route("stall", streamer(f.system, cancels));
+    REQUIRE(server.start().ok());
+    bus_client client(bus_client::options{10s, 50ms});
+    client.add_service("svc", {endpoint});
+    REQUIRE(client.start().ok());
+    REQUIRE(test::wait_until([&] { return client.connected("svc"); }));
+
+    std::uint64_t id = 0;
+    auto got = collect(client, make_request("stall"), &id);
+    REQUIRE(test::wait_until([&] { return got->count == 1; }));
+    CHECK(*cancels == 0);
+    client.cancel(id);
+    REQUIRE(test::wait_until([&] { return *cancels == 1; }));
+    CHECK(client.in_flight() == 0);
+    std::this_thread::sleep_for(50ms);
+    CHECK(got->count == 1);  // nothing after the cancel, not even the dropped job's 500
+  }
+}
+
+TEST_CASE("a connection lost mid-stream ends the stream with a 503 part") {
+  bus_fixture f;
+  auto endpoint = tcp_endpoint();
+  bus_client client(bus_client::options{10s, 20ms});
+  client.add_service("svc", {endpoint});
+  REQUIRE(client.start().ok());
+  metrics m("bus-test");
+  auto server = std::make_unique<bus_server>(endpoint, m);
+  server->route("stall", streamer(f.system, std::make_shared<std::atomic<int>>(0)));
+  REQUIRE(server->start().ok());
+  REQUIRE(test::wait_until([&] { return client.connected("svc"); }));
+  auto got = collect(client, make_request("stall"));
+  REQUIRE(test::wait_until([&] { return got->count == 1; }));
+  server.reset();
+  REQUIRE(got->ended.get_future().wait_for(5s) == std::future_status::ready);
+  REQUIRE(got->parts.size() == 2);
+  CHECK(got->parts[0].more);
+  CHECK(got->parts[1].status == 503);
+}
+
+TEST_CASE("parts sent from several threads in turn arrive in the order they were sent") {
+  bus_fixture f;
+  auto endpoint = unique_inproc_endpoint("bus-test");
+  metrics m("bus-test");
+  bus_server server(endpoint, m);
+  auto held = std::make_shared<std::vector<bus_job>>();
+  server.route("hold", f.holder(held));
+  REQUIRE(server.start().ok());
+  bus_client client;
+  client.add_service("svc", {endpoint});
+  REQUIRE(client.start().ok());
+  auto got = collect(client, make_request("hold"));
+  REQUIRE(test::wait_until([&] { return held->size() == 1; }));
+  bus_job job = held->front();
+  // Four long-lived threads take turns in a shuffled order, each part leaving through
+  // another thread's socket to the bridge, while a flood of junk frames keeps the bridge
+  // busy, so parts queue up in several sockets at once and could overtake each other.
+  constexpr int parts = 2000, threads = 4;
+  std::vector<int> sender_of(parts);
+  std::uint32_t lcg = 12345;
+  for (auto& s : sender_of)
+    s = static_cast<int>((lcg = lcg * 1103515245u + 12345u) >> 16) % threads;
+  std::atomic<bool> flooding{true};
+  std::thread flood([&] {
+    zmq::socket_t raw(bus_context(), zmq::socket_type::dealer);
+    raw.set(zmq::sockopt::linger, 0);
+    raw.connect(endpoint);
+    while (flooding) (void)raw.send(zmq::str_buffer("junk"), zmq::send_flags::dontwait);
+  });
+  std::atomic<int> turn{0};
+  std::vector<std::thread> senders;
+  for (int t = 0; t < threads; ++t) {
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < parts; ++i) {
+        if (sender_of[static_cast<std::size_t>(i)] != t) continue;
+        while (turn.load() != i) std::this_thread::yield();
+        respond_part_ok(job, n_body("i", i));
+        turn.store(i + 1);
+      }
+    });
+  }
+  for (auto& s : senders) s.join();
+  flooding = false;
+  flood.join();
+  respond_ok(job, n_body("done", parts));
+  REQUIRE(got->ended.get_future().wait_for(10s) == std::future_status::ready);
+  REQUIRE(got->parts.size() == parts + 1);
+  int out_of_order = 0;
+  for (int i = 0; i < parts; ++i)
+    out_of_order += int_field(got->parts[static_cast<std::size_t>(i)].body.object, "i") != i;
+  CHECK(out_of_order == 0);
+}
+
+TEST_CASE("work found past its deadline when a worker picks it up is dropped, 504, and counted") {
+  bus_fixture f;
+  auto endpoint = tcp_endpoint();
+  metrics m("bus-test");
+  bus_server server(endpoint, m);
+  sync_handlers handlers;
+  std::atomic<int> served{0};
+  handlers["slow"] = [](const request& r) {
+    std::this_thread::sleep_for(300ms);
+    return ok_reply(r.id, r.body);
+  };
+  handlers["echo"] = [&served](const request& r) {
+    ++served;
+    return ok_reply(r.id, r.body);
+  };
+  // One worker for both ops, so "echo" waits in its mailbox behind "slow".
+  auto one_worker = spawn_sync_workers(f.system, 1, handlers);
+  server.route("slow", one_worker);
+  server.route("echo", one_worker);
+  REQUIRE(server.start().ok());
+
+  zmq::socket_t raw(bus_context(), zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.set(zmq::sockopt::rcvtimeo, 5000);
+  raw.connect(endpoint);
+  auto send = [&](const std::string& op, std::uint64_t id, std::int64_t deadline_ms) {
+    request r = make_request(op);
+    r.id = id;
+    r.deadline_ms = deadline_ms;
+    msgpack::sbuffer frame;
+    encode(r, frame);
+    REQUIRE(raw.send(zmq::buffer(frame.data(), frame.size()), zmq::send_flags::none));
+  };
+  double dropped_before = m.deadline_dropped().Value();
+  send("slow", 1, 0);
+  send("echo", 2, unix_ms_now() + 100);  // expires while "slow" holds the only worker
+  std::map<std::uint64_t, reply> replies;
+  for (int i = 0; i < 2; ++i) {
+    zmq::message_t answer;
+    REQUIRE(raw.recv(answer));
+    auto r = decode_reply(answer.data<char>(), answer.size());
+    REQUIRE(r.ok());
+    replies[r->id] = *r;
+  }
+  CHECK(replies[1].status == 200);
+  CHECK(replies[2].status == 504);
+  REQUIRE(replies[2].error);
+  CHECK(replies[2].error->code == "deadline_exceeded");
+  CHECK(served.load() == 0);  // the expired request never ran
+  CHECK(m.deadline_dropped().Value() == dropped_before + 1);
+
+  send("echo", 3, unix_ms_now() - 1000);  // already late on arrival: dropped by the bridge
+  zmq::message_t answer;
+  REQUIRE(raw.recv(answer));
+  CHECK(decode_reply(answer.data<char>(), answer.size())->status == 504);
+  CHECK(m.deadline_dropped().Value() == dropped_before + 2);
+  CHECK(m.render().find("suite_deadline_dropped_total{service=\"bus-test\"}") != std::string::npos);
 }

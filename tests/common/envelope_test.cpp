@@ -156,3 +156,33 @@ TEST_CASE("deadlines") {
   r.deadline_ms = unix_ms_now() + 10000;
   CHECK(!past_deadline(r));
 }
+
+TEST_CASE("a reply part carries more: true; a plain reply has no such key") {
+  auto part = ok_reply(9, empty_map());
+  part.more = true;
+  msgpack::sbuffer b;
+  encode(part, b);
+  auto decoded = decode_reply(b.data(), b.size());
+  REQUIRE(decoded.ok());
+  CHECK(decoded->more);
+  CHECK(decoded->id == 9);
+
+  msgpack::sbuffer plain;
+  encode(ok_reply(10, empty_map()), plain);
+  auto parsed = parse_msgpack(plain.data(), plain.size());
+  REQUIRE(parsed.ok());
+  CHECK(find_field(parsed->object, "more") == nullptr);
+  CHECK(!decode_reply(plain.data(), plain.size())->more);
+
+  // {id: 1, status: 200, more: "yes"}: a wrong type is a bad frame, not a guess.
+  msgpack::sbuffer wrong;
+  msgpack_packer p(wrong);
+  p.pack_map(3);
+  pack_string(p, "id");
+  p.pack_uint64(1);
+  pack_string(p, "status");
+  p.pack_int(200);
+  pack_string(p, "more");
+  pack_string(p, "yes");
+  CHECK(!decode_reply(wrong.data(), wrong.size()).ok());
+}

@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "suite/json_msgpack.hpp"
 
 using namespace suite;
@@ -130,4 +134,26 @@ TEST_CASE("nesting beyond the depth limit is refused") {
   auto value = json_to_msgpack(deep, nullptr);
   REQUIRE(!value.ok());
   CHECK(value.error().status == 400);
+}
+
+TEST_CASE("one compiled schema with a pattern validates on many threads at once") {
+  // RapidJSON 1.1 keeps regex match state in the compiled schema; shared naively, this
+  // gave spurious "must match" errors and crashes in the gateway under load.
+  auto schema = json_schema::compile(
+      R"({"type":"object","required":["id"],"properties":{"id":{"type":"string","pattern":"^[0-9a-f]{16}$"}}})");
+  REQUIRE(schema.ok());
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20000; ++i) {
+        bool good = (i + t) % 3 != 0;
+        std::string id = good ? "0123456789abcdef" : "0123456789abcdeX";
+        auto value = json_to_msgpack(R"({"id":")" + id + "\"}", schema->get());
+        if (value.ok() != good) ++wrong;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(wrong == 0);
 }

@@ -1,6 +1,11 @@
 #include <doctest/doctest.h>
 
+#include <string>
+#include <vector>
+
+#include "suite/config.hpp"
 #include "suite/metrics.hpp"
+#include "suite/start_settings.hpp"
 
 using namespace suite;
 
@@ -80,4 +85,22 @@ TEST_CASE("serving on a taken port is a clear error") {
     REQUIRE(!second.ok());
     CHECK(second.error().message.find("39417") != std::string::npos);
   }
+}
+
+TEST_CASE("every binary's start-up reads metrics-recording") {
+  auto start = [](std::vector<std::string> args) {
+    config settings;
+    settings.add("log-level", "info", "log level");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    return start_settings(settings, "test-svc", static_cast<int>(argv.size()), argv.data());
+  };
+  CHECK_FALSE(start({"svc", "--metrics-recording=false"}).has_value());
+  CHECK_FALSE(metrics::recording());
+  CHECK_FALSE(start({"svc"}).has_value());
+  CHECK(metrics::recording());  // on by default
+  // A bad value stops the start and changes nothing.
+  metrics::set_recording(true);
+  CHECK(start({"svc", "--metrics-recording=maybe"}) == 2);
+  CHECK(metrics::recording());
 }

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "suite/op_catalogue.hpp"
 
 using namespace suite;
@@ -12,7 +14,7 @@ TEST_CASE("the embedded catalogue loads and every op is complete") {
   CHECK(catalogue->find("sys.health")->service == "*");
   for (const auto& op : catalogue->ops()) {
     CHECK_MESSAGE(!op.summary.empty(), op.op);
-    CHECK_MESSAGE(!op.role.empty(), op.op);
+    CHECK_MESSAGE(!op.roles.empty(), op.op);
   }
   CHECK(catalogue->ops_of("event-ingest").size() >= 2);
 }
@@ -46,6 +48,16 @@ TEST_CASE("catalogue mistakes are errors naming the op") {
   auto sse_without_topic =
       R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","kind":"sse"}]})";
   CHECK(!load(sse_without_topic).ok());
+  auto resumable =
+      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","kind":"sse","topic":"t","resume_op":"r"},{"op":"r","service":"s","method":"GET","route":"/r"}]})";
+  REQUIRE(load(resumable).ok());
+  CHECK(load(resumable)->find("a")->resume_op == "r");
+  auto resume_unknown =
+      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","kind":"sse","topic":"t","resume_op":"zz"}]})";
+  CHECK(load(resume_unknown).error().message.find("zz") != std::string::npos);
+  auto resume_on_call =
+      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","resume_op":"a"}]})";
+  CHECK(!load(resume_on_call).ok());
   CHECK(!load("not json").ok());
 }
 
@@ -60,4 +72,43 @@ TEST_CASE("a service's ops come from ops/<service>.json, checked like the rest")
   CHECK(ok->find("s.get"));
   CHECK(!op_catalogue::load({{"ops.json", base}, {"ops/s.json", clash}}).ok());
   CHECK(!op_catalogue::load({{"ops.json", base}, {"ops/s.json", "{}"}}).ok());
+}
+
+TEST_CASE("an op's role is a name or a list; an op without one is admin only") {
+  auto load = [](const std::string& role_field) {
+    static std::vector<std::string> keep;
+    keep.push_back(
+        R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a")" +
+        role_field + "}]}");
+    return op_catalogue::load({{"ops.json", keep.back()}});
+  };
+  CHECK(load(R"(,"role":"any")")->ops()[0].roles == std::vector<std::string>{"any"});
+  CHECK(load(R"(,"role":["clinician","billing"])")->ops()[0].roles ==
+        std::vector<std::string>{"clinician", "billing"});
+  CHECK(load("")->ops()[0].roles == std::vector<std::string>{"admin"});
+  CHECK(!load(R"(,"role":[])").ok());
+  CHECK(!load(R"(,"role":"")").ok());
+  CHECK(!load(R"(,"role":[1])").ok());
+}
+
+TEST_CASE("the embedded catalogue uses only the documented role vocabulary") {
+  // docs/security.md lists these; a new role must be added there and here.
+  const std::vector<std::string> vocabulary{"public", "any",     "admin",    "clinician", "billing",
+                                            "ingest", "monitor", "rem.read", "rem.write", "chat"};
+  auto catalogue = op_catalogue::load(embedded_schema_files());
+  REQUIRE(catalogue.ok());
+  for (const auto& op : catalogue->ops()) {
+    for (const auto& role : op.roles) {
+      CHECK_MESSAGE(std::find(vocabulary.begin(), vocabulary.end(), role) != vocabulary.end(),
+                    op.op << " has role " << role);
+    }
+  }
+  auto roles_of = [&](const char* op) { return catalogue->find(op)->roles; };
+  // Billing never reads clinical notes; clinicians do.
+  auto visit_roles = roles_of("visits.get");
+  CHECK(std::find(visit_roles.begin(), visit_roles.end(), "billing") == visit_roles.end());
+  CHECK(std::find(visit_roles.begin(), visit_roles.end(), "clinician") != visit_roles.end());
+  CHECK(roles_of("audit.list") == std::vector<std::string>{"admin"});
+  CHECK(roles_of("chat.cache_clear") == std::vector<std::string>{"admin"});
+  CHECK(roles_of("sys.info") == std::vector<std::string>{"admin"});
 }

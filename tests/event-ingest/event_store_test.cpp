@@ -129,3 +129,61 @@ TEST_CASE("queries page newest first, by session or globally, with filters") {
   CHECK(sessions.next_cursor == "even");
   CHECK(store->list_sessions(std::string("even"), 10)->sessions.size() == 1);
 }
+
+TEST_CASE("a session whose only events in a group are duplicates is neither created nor changed") {
+  temp_dir dir;
+  auto store = open_store(dir.path);
+  std::vector<prepared_event> first{make("s1", "tool_use", "a", 4)};
+  REQUIRE(store->commit_group({&first}).ok());
+  std::vector<prepared_event> repeats{make("s2", "tool_use", "a", 9),
+                                      make("s1", "tool_use", "a", 9)};
+  auto outcome = store->commit_group({&repeats});
+  REQUIRE(outcome.ok());
+  CHECK(outcome->batches[0].duplicates == 2);
+  CHECK(outcome->sessions.empty());
+  CHECK_FALSE(store->read_session("s2")->has_value());
+  CHECK(store->read_session("s1")->value().tokens_in == 4);
+  auto stats = store->read_stats().value();
+  CHECK(stats.total_events == 1);
+  CHECK(stats.total_sessions == 1);
+  CHECK(stats.duplicates == 2);
+}
+
+TEST_CASE("sessions come back in the order the group first stored them, each once") {
+  temp_dir dir;
+  auto store = open_store(dir.path);
+  std::vector<prepared_event> one{make("zeta", "tool_use", "1", 1),
+                                  make("alpha", "tool_use", "2", 2)};
+  std::vector<prepared_event> two{make("zeta", "tool_use", "3", 4), make("mid", "tool_use", "1", 8),
+                                  make("mid", "tool_use", "4", 16)};
+  auto outcome = store->commit_group({&one, &two});
+  REQUIRE(outcome.ok());
+  REQUIRE(outcome->sessions.size() == 3);
+  CHECK(outcome->sessions[0].session_id == "zeta");
+  CHECK(outcome->sessions[0].tokens_in == 5);
+  CHECK(outcome->sessions[1].session_id == "alpha");
+  CHECK(outcome->sessions[2].session_id == "mid");
+  CHECK(outcome->sessions[2].event_count == 1);  // event_id "1" was a duplicate
+  CHECK(outcome->batches[1].stored == std::vector<std::size_t>{0, 2});
+}
+
+TEST_CASE("a database of another layout is refused and left as it was") {
+  temp_dir dir;
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(o, dir.path, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    REQUIRE(db->Put(rocksdb::WriteOptions(), "m:stats", "old").ok());
+    REQUIRE(db->Close().ok());
+  }
+  store_options options;
+  options.path = dir.path;
+  auto store = event_store::open(options);
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().code == "storage_layout");
+  std::vector<std::string> families;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.path, &families).ok());
+  CHECK(families == std::vector<std::string>{rocksdb::kDefaultColumnFamilyName});
+}

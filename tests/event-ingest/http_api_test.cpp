@@ -6,7 +6,10 @@
 
 #include <rapidjson/document.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "ingest_fixture.hpp"
 
@@ -357,4 +360,96 @@ TEST_CASE("the service exports its ingest counters and RocksDB memory") {
     CAPTURE(series);
     CHECK(scrape.body.find(series) != std::string::npos);
   }
+}
+
+namespace {
+
+// The event ids of the "event" messages of an SSE text, in order, each with the SSE id
+// line that preceded it (0 when there was none).
+std::vector<std::pair<std::uint64_t, std::string>> streamed_events(const std::string& text) {
+  std::vector<std::pair<std::uint64_t, std::string>> out;
+  std::uint64_t sse_id = 0;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos) break;
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    if (line.starts_with("id: ")) sse_id = std::stoull(line.substr(4));
+    if (line.starts_with(R"(data: {"type":"event","data":{"id":")")) {
+      auto from = std::string(R"(data: {"type":"event","data":{"id":")").size();
+      out.emplace_back(sse_id, line.substr(from, line.find('"', from) - from));
+    }
+    if (line.empty()) sse_id = 0;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Last-Event-ID resumes the stream: exactly the events after it, in order, then live") {
+  // A live stream learns the SSE ids of six events.
+  sse_reader live(api().http_port(), "/api/stream");
+  REQUIRE(live.wait_for(R"("type":"connected")"));
+  for (int i = 1; i <= 6; ++i) {
+    REQUIRE(api()
+                .post("/api/events",
+                      event("resume", R"(,"event_id":"resume-)" + std::to_string(i) + "\""))
+                .status == 201);
+  }
+  REQUIRE(live.wait_for(R"("id":"resume-6")"));
+  auto seen = streamed_events(live.received());
+  REQUIRE(seen.size() == 6);
+  for (std::size_t i = 0; i < 6; ++i) {
+    CHECK(seen[i].second == "resume-" + std::to_string(i + 1));
+    CHECK(seen[i].first > 0);
+    if (i > 0) CHECK(seen[i].first > seen[i - 1].first);
+  }
+  auto third = seen[2].first;
+
+  // Resume after the third while more events are being posted: the switch from the
+  // replay to the live messages happens with events arriving on both sides of it.
+  std::atomic<bool> posting{true};
+  std::thread poster([&] {
+    for (int i = 7; i <= 40; ++i) {
+      api().post("/api/events",
+                 event("resume", R"(,"event_id":"resume-)" + std::to_string(i) + "\""));
+      if (i == 20) posting = false;
+    }
+  });
+  while (posting) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  sse_reader resumed(api().http_port(), "/api/stream",
+                     "Last-Event-ID: " + std::to_string(third) + "\r\n");
+  poster.join();
+  REQUIRE(resumed.wait_for(R"("id":"resume-40")"));
+  auto got = streamed_events(resumed.received());
+  REQUIRE(got.size() == 37);  // resume-4 .. resume-40, nothing twice, nothing missing
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    CHECK(got[i].second == "resume-" + std::to_string(i + 4));
+    CHECK(got[i].first > third);
+    if (i > 0) CHECK(got[i].first == got[i - 1].first + 1);
+  }
+  CHECK(resumed.received().find(R"(data: {"type":"connected"})") <
+        resumed.received().find(R"("id":"resume-4")"));
+
+  // The replay op itself, over HTTP: pages of {seq, event}; one page is a plain JSON
+  // reply (more pages would be NDJSON lines, one part each).
+  auto replay = api().get("/api/events/replay?after=" + std::to_string(seen[4].first) + "&limit=3");
+  REQUIRE(replay.status == 200);
+  CHECK(replay.headers["content-type"] == "application/json");
+  auto page = json(replay.body.substr(0, replay.body.find('\n')));
+  REQUIRE(page["events"].Size() == 3);
+  CHECK(std::string(page["events"][0]["event"]["id"].GetString()) == "resume-6");
+  CHECK(page["events"][0]["seq"].GetUint64() == seen[5].first);
+  CHECK(page["truncated"].GetBool());
+  CHECK(page["last_seq"].GetUint64() >= got.back().first);
+}
+
+TEST_CASE("a Last-Event-ID that is not an event id is a 400; a bad replay query too") {
+  sse_reader bad(api().http_port(), "/api/stream", "Last-Event-ID: yesterday\r\n");
+  CHECK(bad.wait_for("400 Bad Request"));
+  CHECK(bad.wait_for("bad_last_event_id"));
+  CHECK(api().get("/api/events/replay").status == 400);
+  CHECK(api().get("/api/events/replay?after=-1").status == 400);
+  CHECK(api().get("/api/events/replay?after=1&limit=0").status == 400);
 }

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "test_credentials.hpp"
+
 namespace suite::test {
 
 ingest_fixture::ingest_fixture(std::vector<std::string> service_args,
@@ -31,6 +33,7 @@ ingest_fixture::ingest_fixture(std::vector<std::string> service_args,
                                 "--sse-heartbeat-ms=200",
                                 "--backend-event-ingest=" + local(bus_port_),
                                 "--sub-event-ingest=" + local(pub_port_)};
+  for (auto& flag : gateway_auth_flags()) args.push_back(std::move(flag));
   args.insert(args.end(), gateway_args.begin(), gateway_args.end());
   gateway_ = std::make_unique<test_process>(bin_dir() + "/gateway", args);
   gateway_->start();
@@ -59,7 +62,7 @@ void ingest_fixture::start_service() {
                              service_->log());
 }
 
-sse_reader::sse_reader(int port, const std::string& target) {
+sse_reader::sse_reader(int port, const std::string& target, const std::string& extra_headers) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -67,8 +70,9 @@ sse_reader::sse_reader(int port, const std::string& target) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     throw std::runtime_error("connect failed");
-  std::string request =
-      "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
+  std::string request = "GET " + target +
+                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n" +
+                        "X-API-Key: " + admin_api_key() + "\r\n" + extra_headers + "\r\n";
   if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size())) {
     throw std::runtime_error("send failed");

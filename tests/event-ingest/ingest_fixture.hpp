@@ -41,7 +41,8 @@ class ingest_fixture {
 // An open SSE stream read through a plain socket.
 class sse_reader {
  public:
-  sse_reader(int port, const std::string& target);
+  // `extra_headers`: whole header lines, each ending "\r\n" (e.g. a Last-Event-ID).
+  sse_reader(int port, const std::string& target, const std::string& extra_headers = {});
   ~sse_reader();
   // Reads until `text` has been received (true) or `timeout` passes (false).
   bool wait_for(const std::string& text,

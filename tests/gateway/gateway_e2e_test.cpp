@@ -1,12 +1,16 @@
 // The real gateway and a real service as processes, over real HTTP and ZeroMQ.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <regex>
 #include <thread>
+
+#include <unistd.h>
 
 #include "http_client.hpp"
 #include "suite/envelope.hpp"
 #include "suite/inproc_mailbox.hpp"
+#include "test_credentials.hpp"
 #include "test_process.hpp"
 
 using namespace suite;
@@ -15,26 +19,35 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// An empty directory of this test process (a leftover of an earlier run is removed).
+std::string fresh_dir(const std::string& name) {
+  auto path = "/tmp/" + name + "-" + std::to_string(::getpid());
+  std::filesystem::remove_all(path);
+  return path;
+}
+
 // event-ingest (the service under test) and a gateway pointed at it; the other
 // backends point at ports where nothing listens, or at `silent_router` (clinic-records).
 struct suite_under_test {
   int http = free_port(), gateway_metrics = free_port();
   int ingest_bus = free_port(), ingest_metrics = free_port();
   int silent = free_port();
-  test_process ingest{bin_dir() + "/event-ingest",
-                      {"--bus=tcp://127.0.0.1:" + std::to_string(ingest_bus),
-                       "--metrics=127.0.0.1:" + std::to_string(ingest_metrics),
-                       "--data-dir=/tmp/suite-e2e-ingest-" + std::to_string(ingest_bus),
-                       "--pub=tcp://127.0.0.1:" + std::to_string(free_port())}};
+  std::string ingest_dir = fresh_dir("suite-e2e-ingest");
+  test_process ingest{
+      bin_dir() + "/event-ingest",
+      {"--bus=tcp://127.0.0.1:" + std::to_string(ingest_bus),
+       "--metrics=127.0.0.1:" + std::to_string(ingest_metrics), "--data-dir=" + ingest_dir,
+       "--pub=tcp://127.0.0.1:" + std::to_string(free_port())}};
   test_process gateway{
       bin_dir() + "/gateway",
-      {"--http=127.0.0.1:" + std::to_string(http),
-       "--metrics=127.0.0.1:" + std::to_string(gateway_metrics),
-       "--backend-event-ingest=tcp://127.0.0.1:" + std::to_string(ingest_bus),
-       "--backend-clinic-records=tcp://127.0.0.1:" + std::to_string(silent),
-       "--backend-chat-cache=tcp://127.0.0.1:" + std::to_string(free_port()),
-       "--backend-rem-store=tcp://127.0.0.1:" + std::to_string(free_port()),
-       "--sub-event-ingest=", "--timeout-ms=300", "--body-limit=1024", "--threads=2"}};
+      with_gateway_auth({"--http=127.0.0.1:" + std::to_string(http),
+                         "--metrics=127.0.0.1:" + std::to_string(gateway_metrics),
+                         "--backend-event-ingest=tcp://127.0.0.1:" + std::to_string(ingest_bus),
+                         "--backend-clinic-records=tcp://127.0.0.1:" + std::to_string(silent),
+                         "--backend-chat-cache=tcp://127.0.0.1:" + std::to_string(free_port()),
+                         "--backend-rem-store=tcp://127.0.0.1:" + std::to_string(free_port()),
+                         "--sub-event-ingest=", "--timeout-ms=300", "--body-limit=1024",
+                         "--threads=2"})};
 
   suite_under_test() {
     ingest.start();

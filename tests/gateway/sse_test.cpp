@@ -1,5 +1,6 @@
 // SSE plumbing: the in-process gateway streams what a real PUB socket publishes to
-// real HTTP clients, with heartbeats and a client limit.
+// real HTTP clients, with heartbeats and a client limit; and the open-connection gauge
+// over keep-alive and SSE connections.
 #include <doctest/doctest.h>
 
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
@@ -16,7 +17,7 @@ using namespace std::chrono_literals;
 namespace {
 
 const std::string sse_ops = R"({"services":["a"],"ops":[
-  {"op":"a.stream","service":"a","method":"GET","route":"/api/stream","kind":"sse","topic":"events"}
+  {"op":"a.stream","service":"a","method":"GET","route":"/api/stream","kind":"sse","topic":"events","role":"public"}
 ]})";
 
 struct stream_reader {
@@ -121,5 +122,53 @@ TEST_CASE("SSE routes stream the service's PUB topic with heartbeats and a clien
         5s);
     CHECK(admitted);
   }
+  gw.stop();
+}
+
+TEST_CASE("open connections are counted, keep-alive and SSE alike, until they close") {
+  auto catalogue = op_catalogue::load({{"ops.json", sse_ops}});
+  REQUIRE(catalogue.ok());
+  std::string pub_endpoint = "tcp://127.0.0.1:" + std::to_string(test::free_port());
+  gateway::gateway_settings settings;
+  settings.http_bind = "127.0.0.1:0";
+  settings.threads = 2;
+  settings.backends["a"] = {"tcp://127.0.0.1:" + std::to_string(test::free_port())};
+  settings.publishers["a"] = pub_endpoint;
+  settings.sse_heartbeat = 100ms;
+  metrics m("gateway");
+  gateway::gateway gw(settings, *catalogue, m);
+  REQUIRE(gw.start().ok());
+  auto connections = [&] {
+    const std::string series = "suite_gateway_http_connections{service=\"gateway\"} ";
+    auto text = m.render();
+    auto at = text.find(series);
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + series.size()));
+  };
+  auto becomes = [&](double expected) {
+    return test::wait_until([&] { return connections() == expected; }, 5s);
+  };
+  CHECK(connections() == 0);
+
+  // Two keep-alive connections, each answered once (an unknown route: 404) and left open.
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::iostream>> plain;
+  for (int i = 0; i < 2; ++i) {
+    auto s = std::make_unique<boost::asio::ip::tcp::iostream>();
+    s->expires_after(5s);
+    s->connect("127.0.0.1", std::to_string(gw.http_port()));
+    *s << "GET /nowhere HTTP/1.1\r\nHost: test\r\n\r\n" << std::flush;
+    std::string status;
+    REQUIRE(std::getline(*s, status));
+    CHECK(status.find("404") != std::string::npos);
+    plain.push_back(std::move(s));
+  }
+  CHECK(becomes(2));
+  {
+    stream_reader stream(gw.http_port());
+    REQUIRE(stream.read_until(R"("type":"connected")"));
+    CHECK(becomes(3));  // the session handed its connection to the stream: still one
+    plain.clear();
+    CHECK(becomes(1));
+  }
+  CHECK(becomes(0));
   gw.stop();
 }

@@ -8,6 +8,7 @@
 #include <boost/asio.hpp>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -38,6 +39,11 @@ class delay_server {
     stall_end_ = (begin + length).time_since_epoch().count();
   }
   std::uint64_t requests() const { return requests_; }
+  // The head (request line and headers) of the latest request.
+  std::string last_head() const {
+    std::lock_guard lock(head_mutex_);
+    return last_head_;
+  }
   std::thread::id thread_id() const { return thread_.get_id(); }
 
  private:
@@ -58,6 +64,10 @@ class delay_server {
       const std::string head(static_cast<const char*>(buffer.data().data()), head_size);
       buffer.consume(head_size);
       ++server.requests_;
+      {
+        std::lock_guard lock(server.head_mutex_);
+        server.last_head_ = head;
+      }
       const bool fail = head.find(" /fail") != std::string::npos;
       reply = fail ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nfail"
                    : "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{\"id\":42}\n";
@@ -98,6 +108,8 @@ class delay_server {
   std::atomic<clock_type::rep> stall_begin_{0};
   std::atomic<clock_type::rep> stall_end_{0};
   std::atomic<std::uint64_t> requests_{0};
+  mutable std::mutex head_mutex_;
+  std::string last_head_;
   std::thread thread_;
 };
 

@@ -2,7 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 using loadgen::http_response_parser;
 using result = http_response_parser::result;
@@ -73,4 +75,63 @@ TEST_CASE("malformed responses are errors, not hangs") {
   std::string bad_length = "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n";
   parser.reset();
   CHECK(parser.parse(bad_length.data(), bad_length.size()) == result::error);
+}
+
+// Regression: the parser kept a pointer to the body's first byte, so when the caller's
+// buffer grew (and moved) between two reads, body() read freed memory. Scrapes of
+// /metrics over 64 KiB (the gateway's, clinic-records') lost their last lines, among
+// them process_resident_memory_bytes, and the demo showed RSS 0.
+TEST_CASE("the body survives the buffer moving between reads") {
+  const std::string payload(100'000, 'x');
+  const std::string wire =
+      "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload;
+  std::vector<char> buffer(64);
+  std::size_t received = 0;
+  http_response_parser parser;
+  parser.reset();
+  result r = result::incomplete;
+  while (r == result::incomplete && received < wire.size()) {
+    if (received == buffer.size()) {
+      std::vector<char> bigger(buffer.size() * 2);  // a new block: the old one is gone
+      std::copy(buffer.begin(), buffer.end(), bigger.begin());
+      std::fill(buffer.begin(), buffer.end(), '?');
+      buffer.swap(bigger);
+    }
+    const std::size_t n = std::min(buffer.size() - received, wire.size() - received);
+    std::copy_n(wire.data() + received, n, buffer.data() + received);
+    received += n;
+    r = parser.parse(buffer.data(), received);
+  }
+  REQUIRE(r == result::complete);
+  CHECK(parser.body() == payload);
+}
+
+TEST_CASE("a chunked body survives the buffer moving between reads") {
+  std::string wire = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string payload;
+  for (int i = 0; i < 40; ++i) {
+    const std::string chunk(1000, static_cast<char>('a' + i % 26));
+    wire += "3e8\r\n" + chunk + "\r\n";
+    payload += chunk;
+  }
+  wire += "0\r\n\r\n";
+  std::vector<char> buffer(100);
+  std::size_t received = 0;
+  http_response_parser parser;
+  parser.reset();
+  result r = result::incomplete;
+  while (r == result::incomplete && received < wire.size()) {
+    if (received == buffer.size()) {
+      std::vector<char> bigger(buffer.size() * 2);
+      std::copy(buffer.begin(), buffer.end(), bigger.begin());
+      std::fill(buffer.begin(), buffer.end(), '?');
+      buffer.swap(bigger);
+    }
+    const std::size_t n = std::min(buffer.size() - received, wire.size() - received);
+    std::copy_n(wire.data() + received, n, buffer.data() + received);
+    received += n;
+    r = parser.parse(buffer.data(), received);
+  }
+  REQUIRE(r == result::complete);
+  CHECK(parser.body() == payload);
 }

@@ -155,9 +155,33 @@ TEST_CASE("captured ids feed later requests") {
   create.captures.push_back({pools.pool_index("ids"), "id"});
   plan.mix.push_back(std::move(create));
   plan.request_count = 5;
-  const auto result = loadgen::run_load(plan, transport, pools);
+  auto result = loadgen::run_load(plan, transport, pools);
   REQUIRE(result.pools.pool_count() == 1);
   CHECK(result.pools.size(0) == 5);
   std::mt19937_64 rng(1);
   CHECK(result.pools.pick(0, rng)->text == "42");
+}
+
+TEST_CASE("extra headers (--header, a scenario's headers) go with every request") {
+  loadgen_test::delay_server server(1ms);
+  loadgen::http_transport transport("127.0.0.1", server.port(), "X-API-Key: k-123\r\n");
+  loadgen::value_pools pools;
+  loadgen::load_plan plan;
+  plan.mix.push_back(get("/x", pools));
+  plan.request_count = 3;
+  const auto result = loadgen::run_load(plan, transport, pools);
+  CHECK(result.total_count() == 3);
+  CHECK(server.last_head().find("\r\nX-API-Key: k-123\r\n") != std::string::npos);
+}
+
+TEST_CASE("a header given on the command line is checked before anything is sent") {
+  std::string name, value;
+  REQUIRE(loadgen::split_header("X-API-Key:  abc def ", name, value));
+  CHECK(name == "X-API-Key");
+  CHECK(value == "abc def");
+  CHECK(loadgen::header_problem(name, value).empty());
+  CHECK_FALSE(loadgen::split_header("no colon", name, value));
+  CHECK(loadgen::header_problem("Bad Name", "v").find("not allowed") != std::string::npos);
+  CHECK(loadgen::header_problem("X", "a\r\nInjected: 1").find("CR or LF") != std::string::npos);
+  CHECK(loadgen::header_problem("host", "x").find("Host") != std::string::npos);
 }

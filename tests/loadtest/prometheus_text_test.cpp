@@ -2,7 +2,9 @@
 
 #include <doctest/doctest.h>
 
+#include <boost/asio.hpp>
 #include <cmath>
+#include <thread>
 
 #include "loadgen/service_monitor.hpp"
 
@@ -60,4 +62,36 @@ TEST_CASE("quantiles interpolate within a bucket, as histogram_quantile does") {
   CHECK(b[2].second == 90);
   // Rank 45 of 90, all 80 of the window's first observations in (1 ms, 2 ms].
   CHECK(loadgen::histogram_quantile(0.5, b) == doctest::Approx(0.0015625));
+}
+
+// Regression for RSS 0 in the demo: the gateway's and clinic-records' /metrics are over
+// 64 KiB, and the scrape lost the lines after the first 64 KiB. A real HTTP scrape of a
+// 150 KiB exposition, with the process metrics last as prometheus-cpp writes them.
+TEST_CASE("a scrape over 64 KiB still reads the process metrics at its end") {
+  std::string body;
+  for (int i = 0; body.size() < 150 * 1024; ++i) {
+    body += "suite_requests_total{service=\"gateway\",op=\"op" + std::to_string(i) +
+            "\",status=\"200\"} 1\n";
+  }
+  body += "process_cpu_seconds_total 3.5\nprocess_resident_memory_bytes 12345678\n";
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+                               std::to_string(body.size()) + "\r\n\r\n" + body;
+
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = acceptor.local_endpoint().port();
+  std::thread server([&] {
+    boost::system::error_code ec;
+    auto socket = acceptor.accept(ec);
+    if (ec) return;
+    boost::asio::streambuf request;
+    boost::asio::read_until(socket, request, "\r\n\r\n", ec);
+    boost::asio::write(socket, boost::asio::buffer(response), ec);
+  });
+  loadgen::service_monitor monitor("127.0.0.1", {{"gateway", port}});
+  const auto snapshot = monitor.snapshot();
+  server.join();
+  REQUIRE(snapshot.count("gateway") == 1);
+  CHECK(snapshot.at("gateway").rss_bytes == 12345678);
+  CHECK(snapshot.at("gateway").cpu_seconds == 3.5);
 }

@@ -86,7 +86,7 @@ TEST_CASE("picks draw from captured values and keep their JSON type") {
   REQUIRE(request_template::compile_json(doc, f.pools, body).empty());
   std::string out;
   CHECK_FALSE(path.render(f.context, out));  // empty pool
-  f.pools.add(ids, "p-7", true, f.rng);
+  f.pools.add(ids, "p-7", true);
   out.clear();
   REQUIRE(path.render(f.context, out));
   CHECK(out == "/api/patients/p-7");
@@ -116,4 +116,47 @@ TEST_CASE("find_json_field finds strings, numbers and first array elements") {
   CHECK(value == "17");
   CHECK_FALSE(is_string);
   CHECK_FALSE(loadgen::find_json_field(R"({"name":"id"})", "id", value, is_string));
+}
+
+TEST_CASE("${pick:POOL@BASE} draws the partner captured with the value picked from BASE") {
+  fixture f;
+  const auto visits = f.pools.pool_index("visits");
+  const auto patients = f.pools.pool_index("visit_patients");
+  // Captured in lockstep: visit 100+i belongs to patient 200+i.
+  for (int i = 0; i < 50; ++i) {
+    f.pools.add(visits, std::to_string(100 + i), false);
+    f.pools.add(patients, std::to_string(200 + i), false);
+  }
+  for (int round = 0; round < 100; ++round) {
+    const std::string out = f.render_json(
+        R"({"visit_id":"${pick:visits}","patient_id":"${pick:visit_patients@visits}"})");
+    rapidjson::Document doc;
+    doc.Parse(out.c_str());
+    REQUIRE_FALSE(doc.HasParseError());
+    INFO(out);
+    CHECK(doc["patient_id"].GetInt() == doc["visit_id"].GetInt() + 100);
+  }
+  request_template t;
+  CHECK(request_template::compile_text("/x/${pick:@visits}", f.pools, t).find("two pool names") !=
+        std::string::npos);
+}
+
+TEST_CASE("a full pool replaces its oldest value, so paired pools stay paired") {
+  loadgen::value_pools pools(3);
+  std::mt19937_64 rng{1};
+  const auto a = pools.pool_index("a");
+  const auto b = pools.pool_index("b");
+  for (int i = 0; i < 10; ++i) {
+    pools.add(a, "a" + std::to_string(i), true);
+    pools.add(b, "b" + std::to_string(i), true);
+  }
+  REQUIRE(pools.size(a) == 3);
+  for (int round = 0; round < 20; ++round) {
+    const auto* first = pools.pick(a, rng);
+    const auto* partner = pools.pick_paired(b, a, rng);
+    REQUIRE(first);
+    REQUIRE(partner);
+    CHECK(partner->text.substr(1) == first->text.substr(1));
+    CHECK(std::stoi(first->text.substr(1)) >= 7);  // only the three newest are kept
+  }
 }

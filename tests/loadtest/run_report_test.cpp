@@ -75,3 +75,16 @@ TEST_CASE("the markdown table has the original reports' rows") {
   CHECK(md.find("| failed requests | 0 |") != std::string::npos);
   CHECK(md.find("| binary size | gateway 3.25 MB |") != std::string::npos);
 }
+
+TEST_CASE("the summary has one row per report, with its status and figures") {
+  run_report ok = sample({1000}, 2.0);
+  ok.add("total.latency_ms.p50", 0.5);
+  ok.add("total.errors", 0);
+  run_report skipped;
+  skipped.scenario = "later";
+  skipped.status = "skipped";
+  skipped.message = "not landed";
+  const std::string table = loadgen::summary_table({ok, skipped});
+  CHECK(table.find("| demo | ok | 1,000 | 0.500 | 2.00 | 0 | 12.5 | - |") != std::string::npos);
+  CHECK(table.find("| later | skipped: not landed | - | - | - | - | - | - |") != std::string::npos);
+}

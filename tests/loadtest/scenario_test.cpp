@@ -123,3 +123,18 @@ TEST_CASE("every scenario file of the suite is valid") {
   }
   CHECK(files >= 19);
 }
+
+TEST_CASE("a scenario's headers are read and checked with their line") {
+  const auto result = loadgen::parse_scenario(
+      with("\"duration_s\": 10,", "\"duration_s\": 10,\n  \"headers\": {\"X-API-Key\": \"k1\"},"),
+      "demo.json");
+  REQUIRE_MESSAGE(result.ok, result.error);
+  REQUIRE(result.value.headers.size() == 1);
+  CHECK(result.value.headers[0].first == "X-API-Key");
+  CHECK(result.value.headers[0].second == "k1");
+  CHECK(error_of(
+            with("\"duration_s\": 10,", "\"duration_s\": 10,\n  \"headers\": {\"X Key\": \"k\"},"))
+            .starts_with("demo.json:7: headers.X Key: header name"));
+  CHECK(error_of(with("\"duration_s\": 10,", "\"duration_s\": 10,\n  \"headers\": {\"K\": 5},")) ==
+        "demo.json:7: headers.K: must be a string");
+}

@@ -3,10 +3,13 @@
 
 Starts the local suite (scripts/up) and a real Prometheus on a free loopback port with
 the repository's config (rewritten for loopback by localize.py, 1s intervals) and
-rules, drives a short load through the gateway (loadgen when built, else a keep-alive
-GET loop), then evaluates through Prometheus' HTTP API every PromQL expression of
+rules, sends a few requests that give the service-internal panels real samples (EXERCISE:
+rem-store schema, records and queries; a chat question twice; an event twice), drives a
+short load through the gateway (loadgen when built, else a keep-alive GET loop), then
+evaluates through Prometheus' HTTP API every PromQL expression of
 every dashboard panel, query variable, recording rule and alert rule. Each must parse; each panel's must return data, except the panels
-listed in pending_panels.txt (metrics a later issue adds). Every rule must also
+listed in pending_panels.txt (metrics a later issue adds), and those of NEEDS_VALUES must
+show a finite (or positive) number, not only a series. Every rule must also
 evaluate without error inside Prometheus.
 
 Everything started here is stopped on the way out, on failure too: every step has
@@ -21,6 +24,7 @@ import ctypes
 import glob
 import http.client
 import json
+import math
 import os
 import re
 import shutil
@@ -46,6 +50,47 @@ BACKENDS = ["clinic-records", "chat-cache", "event-ingest", "rem-store"]
 # What the load asks the gateway for: /healthz touches every backend over the bus, and
 # each /api/sys/<service>/health is one op on one backend.
 LOAD_PATHS = ["/healthz"] + [f"/api/sys/{s}/health" for s in BACKENDS]
+# Service-internal panels need more than health checks to show anything: these
+# requests (through the gateway, before the load) give each of them real samples.
+# (method, path, body, accepted statuses)
+EXERCISE = [
+    ("POST", "/api/rem/schemas",
+     {"name": "live_probe", "key_field": "k", "indexed_fields": ["n"], "embedding_fields": ["t"],
+      "schema": {"type": "object", "required": ["k"],
+                 "properties": {"k": {"type": "string"}, "n": {"type": "integer"}, "t": {"type": "string"}}}},
+     (200, 201)),
+    ("POST", "/api/rem/types/live_probe/records", {"record": {"k": "a", "n": 1, "t": "live dashboards probe"}},
+     (200, 201)),
+    ("POST", "/api/rem/types/live_probe/records", {"record": {"k": "b", "n": 2, "t": "another probe"}},
+     (200, 201)),
+    ("POST", "/api/rem/query", {"query": "SELECT * FROM live_probe WHERE n = 1"}, (200,)),
+    ("POST", "/api/rem/query", {"query": "LOOKUP 'a', 'b'"}, (200,)),
+    ("POST", "/api/rem/query", {"query": "SEARCH 'probe' IN live_probe LIMIT 2"}, (200,)),
+    # The same question twice: a miss, then a hit.
+    ("POST", "/api/chat", {"model": "fake", "messages": [{"role": "user", "content": "live probe"}], "stream": False},
+     (200,)),
+    ("POST", "/api/chat", {"model": "fake", "messages": [{"role": "user", "content": "live probe"}], "stream": False},
+     (200,)),
+    # The same event_id twice: stored, then deduplicated.
+    ("POST", "/api/events", {"session_id": "live-probe", "agent_type": "claude-code", "event_type": "tool_use",
+                             "event_id": "live-probe-1"}, (200, 201)),
+    ("POST", "/api/events", {"session_id": "live-probe", "agent_type": "claude-code", "event_type": "tool_use",
+                             "event_id": "live-probe-1"}, (200, 201)),
+]
+# Panels that must show a number, not only a series: at least one sample finite
+# ("finite") or finite and above zero ("positive"), so that a series made at start-up
+# and never recorded into (a NaN quantile, a 0/0 ratio) does not pass as proof.
+NEEDS_VALUES = {
+    ("suite-gateway", "Open HTTP connections"): "finite",
+    ("suite-chat-cache", "Cache hit ratio"): "positive",
+    ("suite-chat-cache", "Evictions/s"): "finite",
+    ("suite-chat-cache", "Cache size"): "positive",
+    ("suite-event-ingest", "Events ingested and deduplicated /s"): "positive",
+    ("suite-event-ingest", "RocksDB memory"): "positive",
+    ("suite-rem-store", "Query p99 by type"): "positive",
+    ("suite-rem-store", "Index sizes"): "positive",
+    ("suite-rem-store", "RocksDB memory"): "positive",
+}
 # Dashboard variables as the test sets them: every machine, and a rate window that
 # holds enough 1s scrapes.
 VARIABLES = {"__rate_interval": "1m", "__interval": "15s", "machine": ".+"}
@@ -158,6 +203,39 @@ def drive_load(gateway, seconds, max_requests, workers=4):
     return totals
 
 
+def exercise(gateway, api_key=""):
+    """Sends EXERCISE through the gateway (with scripts/up's development key, when it
+    made one); returns failures (unexpected statuses)."""
+    host, port = gateway.rsplit(":", 1)
+    failures = []
+    for method, path, body, accepted in EXERCISE:
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            headers = {"Content-Type": "application/json"}
+            if api_key:
+                headers["X-API-Key"] = api_key
+            connection.request(method, path, json.dumps(body), headers)
+            response = connection.getresponse()
+            text = response.read().decode(errors="replace")
+            if response.status not in accepted:
+                failures.append(f"exercise {method} {path} answered {response.status}: {text[:300]}")
+            else:
+                log(f"  exercise {method} {path}: {response.status}")
+        except (OSError, http.client.HTTPException) as error:
+            failures.append(f"exercise {method} {path}: {type(error).__name__} {error}")
+        finally:
+            connection.close()
+    return failures
+
+
+def sample_values(answer):
+    """Every sample value of an instant query's answer, as floats."""
+    result = answer["data"]["result"]
+    if answer["data"].get("resultType") == "scalar":
+        return [float(result[1])]
+    return [float(series["value"][1]) for series in result]
+
+
 def drive_load_with_loadgen(loadgen, gateway, seconds):
     """One `loadgen url` per path, all at once; each must finish cleanly."""
     runs = [subprocess.Popen([loadgen, "url", f"http://{gateway}{path}", "-c", "2", "-t", "1", "-d", str(int(seconds))],
@@ -238,6 +316,12 @@ def evaluate(prometheus):
             continue
         has_data = bool(answer["data"]["result"])
         panels_with_data[(uid, title)] = panels_with_data.get((uid, title), True) and has_data
+        need = NEEDS_VALUES.get((uid, title))
+        if need and has_data:
+            values = sample_values(answer)
+            finite = [v for v in values if math.isfinite(v)]
+            if not finite or (need == "positive" and not any(v > 0 for v in finite)):
+                failures.append(f"{where}: no {need} sample (got {values[:6]})\n    {query}")
     for key, has_data in sorted(panels_with_data.items()):
         where = " / ".join(key)
         if key in pending:
@@ -250,6 +334,8 @@ def evaluate(prometheus):
             log(f"ok: {where}")
         else:
             failures.append(f"{where}: returns no data")
+    for key in sorted(set(NEEDS_VALUES) - set(panels_with_data)):
+        failures.append(f"NEEDS_VALUES names {' / '.join(key)}, which no dashboard has")
     for key in sorted(set(pending) - seen_pending):
         failures.append(f"pending_panels.txt names {' / '.join(key)}, which no dashboard has")
 
@@ -341,12 +427,15 @@ def main():
             return up == prometheus.jobs
         wait_for("every target scraped", all_targets_up, 30)
 
+        log("exercise: the requests that give service-internal panels their samples")
+        key_path = os.path.join(suite_env["SUITE_VAR"], "dev-api-key")
+        api_key = open(key_path).read().strip() if os.path.exists(key_path) else ""
+        load_failures = exercise(args.gateway, api_key)
         # loadgen when this tree has it (issue 3), else a plain keep-alive loop.
         loadgen = os.path.join(os.environ.get("SUITE_BUILD", os.path.join(REPO, "build")), "bin", "loadgen")
-        load_failures = []
         if os.access(loadgen, os.X_OK):
             log(f"load: loadgen url, {args.load_seconds}s on {args.gateway} {LOAD_PATHS}")
-            load_failures = drive_load_with_loadgen(loadgen, args.gateway, args.load_seconds)
+            load_failures += drive_load_with_loadgen(loadgen, args.gateway, args.load_seconds)
         else:
             log(f"load: keep-alive GET loop (no {loadgen}), {args.load_seconds}s on {args.gateway} {LOAD_PATHS}")
             for key, count in sorted(drive_load(args.gateway, args.load_seconds, args.max_requests).items()):

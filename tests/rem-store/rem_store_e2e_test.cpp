@@ -14,6 +14,7 @@
 #include "http_client.hpp"
 #include "suite/bus_client.hpp"
 #include "suite/json_msgpack.hpp"
+#include "test_credentials.hpp"
 #include "test_process.hpp"
 
 using namespace suite::test;
@@ -35,12 +36,12 @@ struct suite_under_test {
     auto tcp = [](int port) { return "tcp://127.0.0.1:" + std::to_string(port); };
     gateway = std::make_unique<test_process>(
         bin_dir() + "/gateway",
-        std::vector<std::string>{
-            "--http=127.0.0.1:" + std::to_string(http_port),
-            "--metrics=127.0.0.1:" + std::to_string(free_port()), "--threads=1",
-            "--backend-rem-store=" + tcp(bus_port), "--backend-clinic-records=" + tcp(free_port()),
-            "--backend-chat-cache=" + tcp(free_port()),
-            "--backend-event-ingest=" + tcp(free_port()), "--sub-event-ingest="});
+        with_gateway_auth({"--http=127.0.0.1:" + std::to_string(http_port),
+                           "--metrics=127.0.0.1:" + std::to_string(free_port()), "--threads=1",
+                           "--backend-rem-store=" + tcp(bus_port),
+                           "--backend-clinic-records=" + tcp(free_port()),
+                           "--backend-chat-cache=" + tcp(free_port()),
+                           "--backend-event-ingest=" + tcp(free_port()), "--sub-event-ingest="}));
     gateway->start();
     REQUIRE(wait_until(
         [&] { return http_once(http_port, "GET", "/api/sys/rem-store/health").status == 200; }));

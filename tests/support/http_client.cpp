@@ -6,6 +6,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "test_credentials.hpp"
+
 namespace suite::test {
 
 namespace beast = boost::beast;
@@ -18,6 +20,7 @@ struct http_client::impl {
   asio::io_context io;
   std::unique_ptr<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
+  credential send = credential::admin;
 
   void connect() {
     asio::ip::tcp::resolver resolver(io);
@@ -28,9 +31,11 @@ struct http_client::impl {
   }
 };
 
-http_client::http_client(std::string host, int port) : impl_(std::make_unique<impl>()) {
+http_client::http_client(std::string host, int port, credential send)
+    : impl_(std::make_unique<impl>()) {
   impl_->host = std::move(host);
   impl_->port = port;
+  impl_->send = send;
 }
 
 http_client::~http_client() = default;
@@ -45,6 +50,10 @@ http_response http_client::request(const std::string& method, const std::string&
       http::request<http::string_body> req(http::string_to_verb(method), target, 11);
       req.set(http::field::host, impl_->host);
       for (const auto& [k, v] : headers) req.set(k, v);
+      if (impl_->send == credential::admin && !headers.count("X-API-Key") &&
+          !headers.count("Authorization")) {
+        req.set("X-API-Key", admin_api_key());
+      }
       if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
         req.set(http::field::content_type, "application/json");
         req.body() = body;
@@ -75,9 +84,10 @@ http_response http_client::request(const std::string& method, const std::string&
 }
 
 http_response http_once(int port, const std::string& method, const std::string& target,
-                        const std::string& body) {
-  http_client client("127.0.0.1", port);
-  return client.request(method, target, body);
+                        const std::string& body, const std::map<std::string, std::string>& headers,
+                        credential send) {
+  http_client client("127.0.0.1", port, send);
+  return client.request(method, target, body, headers);
 }
 
 }  // namespace suite::test

@@ -12,6 +12,16 @@
 //     (the request's deadline_ms, or now + options.timeout when it has none);
 //   - 404 "unknown_service" for a service that was never added.
 // ZeroMQ reconnects by itself; a service that comes back is used again at once.
+//
+// call_stream() is call() for a reply that may come in parts (envelope.hpp): on_part
+// runs, on the client thread, once per part in order, the last one with more = false
+// (the errors above arrive as that last part, also after some parts have come). The
+// deadline covers the first part and then each gap between parts (the same span
+// again from each part), so a stream may run as long as it keeps moving. It returns
+// the call's id: cancel(id) stops waiting (on_part is not called again) and sends
+// "sys.cancel" {id} to the instance serving it, so the service can stop working.
+// call() on an op that answers in parts skips the parts and gets the last one only, with
+// the deadline covering the whole answer.
 #pragma once
 
 #include <atomic>
@@ -34,6 +44,7 @@ class bus_client {
     std::chrono::milliseconds reconnect{50};
   };
   using reply_callback = std::function<void(reply)>;
+  using part_callback = std::function<void(reply)>;
   using message_callback =
       std::function<void(const std::string& topic, const msgpack_value& message)>;
 
@@ -54,6 +65,10 @@ class bus_client {
 
   // Thread-safe; assigns req.id and, when missing, req.deadline_ms.
   void call(const std::string& service, request req, reply_callback done);
+  // Thread-safe; as call() for a streamed reply. Returns the call's id, for cancel().
+  std::uint64_t call_stream(const std::string& service, request req, part_callback on_part);
+  // Thread-safe; a no-op for a call that already ended.
+  void cancel(std::uint64_t call_id);
 
   // Thread-safe snapshots.
   bool connected(const std::string& service) const;
@@ -65,6 +80,9 @@ class bus_client {
   struct subscription;
   struct pending_call;
   class loop;
+
+  std::uint64_t submit(const std::string& service, request req, reply_callback on_reply,
+                       bool streamed);
 
   options options_;
   std::vector<std::string> service_names_;

@@ -2,6 +2,11 @@
 // service, each a msgpack map in one ZeroMQ frame.
 //   request: {id, op, tenant, principal, roles, deadline_ms, trace_id, body}
 //   reply:   {id, status, body}  or  {id, status, error: {code, message, details}}
+//            plus `more: true` on every part of a streamed reply but the last (absent,
+//            i.e. false, on a one-part reply, so plain replies are unchanged on the wire).
+// A streamed reply is a sequence of replies with the request's id: zero or more parts
+// with more = true, then exactly one with more = false (a success or an error) that
+// ends it. The status of the first part is the status of the whole answer.
 // Decoding never throws: a malformed frame gives an error_info that the receiver turns
 // into an error reply (status 400, code "bad_frame").
 #pragma once
@@ -32,6 +37,7 @@ struct reply {
   int status = 200;                  // HTTP-like
   msgpack_value body = empty_map();  // meaningful when !error
   std::optional<error_info> error;   // set for an error reply; its status equals `status`
+  bool more = false;                 // a part of a streamed reply that is not its last
 
   bool is_error() const { return error.has_value(); }
 };

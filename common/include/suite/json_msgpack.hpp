@@ -19,7 +19,8 @@
 
 namespace suite {
 
-// A compiled JSON Schema. Immutable after construction; share it between threads.
+// A compiled JSON Schema. Immutable after construction; share it between threads (each
+// thread validates with its own copy, since RapidJSON 1.1 keeps regex match state inside).
 class json_schema {
  public:
   static result<std::shared_ptr<const json_schema>> compile(std::string_view schema_json);

@@ -5,7 +5,8 @@
 // Hot path: op_metrics::record() takes no lock and allocates nothing: the per-op
 // histogram and the (op, status) counters are created before serving starts (statuses
 // outside the usual set are created once, on first use, under a cold-path lock).
-// Everything else here (construction, add_op, serve) runs at start-up on one thread.
+// Everything else here (construction, add_op, add_collectable, serve) runs at start-up on
+// one thread.
 #pragma once
 
 #include <array>
@@ -15,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
@@ -68,8 +70,15 @@ class metrics {
 
   prometheus::Gauge& inflight() { return *inflight_; }
   prometheus::Gauge& bus_queue_depth() { return *queue_depth_; }
+  // suite_deadline_dropped_total: work found past its deadline and not done.
+  prometheus::Counter& deadline_dropped() { return *deadline_dropped_; }
   // Time from process start to ready to serve, exported as suite_startup_seconds.
   void set_startup_seconds(double seconds) { startup_->Set(seconds); }
+
+  // Start-up only (before serve): a collectable read at every scrape, for state a service
+  // measures on demand (RocksDB memory, index sizes) rather than on its hot path. It is
+  // called from the exposer's thread, so its Collect() must be thread-safe.
+  void add_collectable(std::shared_ptr<prometheus::Collectable> collectable);
 
   // Serves /metrics on `bind` ("host:port") from its own thread.
   status serve(const std::string& bind);
@@ -88,6 +97,7 @@ class metrics {
   prometheus::Family<prometheus::Histogram>* duration_;
   prometheus::Gauge* inflight_;
   prometheus::Gauge* queue_depth_;
+  prometheus::Counter* deadline_dropped_;
   prometheus::Gauge* startup_;
   struct string_hash {
     using is_transparent = void;
@@ -95,6 +105,7 @@ class metrics {
   };
   std::unordered_map<std::string, std::unique_ptr<op_metrics>, string_hash, std::equal_to<>> ops_;
   std::shared_ptr<prometheus::Collectable> process_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
   std::unique_ptr<op_metrics> other_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 };

@@ -21,7 +21,15 @@ struct op_spec {
   std::string route;    // e.g. "/api/patients/{id}"
   std::string kind;     // "call" (request/reply) or "sse" (stream of a PUB topic)
   std::string topic;    // kind "sse": the PUB topic prefix streamed
-  std::string role;     // role required; "any" for none
+  // Roles any one of which grants the op ("role" in the catalogue: a name or a list);
+  // "any" grants it to every authenticated caller, and "admin" is granted everything.
+  std::vector<std::string> roles;
+  // The gateway's local development mode (--anonymous-ingest) lets requests with no
+  // credential run this op ("anonymous_in_dev": true in the catalogue).
+  bool anonymous_in_dev = false;
+  // kind "sse", optional: the op (same service) that replays, as a streamed reply of
+  // {events: [{seq, event}]} parts, the messages after a client's Last-Event-ID.
+  std::string resume_op;
   std::string summary;
   // HTTP request headers passed to the service, each as a body field named
   // "http_<header>" (lower case, '-' as '_'), e.g. If-Match -> "http_if_match".

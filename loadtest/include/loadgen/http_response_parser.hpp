@@ -2,7 +2,9 @@
 //
 // The caller keeps every byte of the current response in one buffer, from its first
 // byte on, and calls parse() each time more bytes arrive; the parser remembers how far
-// it got, so each byte is looked at about once. It understands Content-Length and
+// it got, so each byte is looked at about once. The buffer may move between calls (a
+// vector that grows): the parser keeps offsets, never pointers, and body() refers to
+// the buffer of the latest parse() call. It understands Content-Length and
 // chunked bodies (joined in place, so body() is contiguous), 1xx/204/304 and HEAD
 // responses without a body, and Connection: close / HTTP/1.0. Trailers are skipped.
 // A response with neither a length nor chunking (read-until-close) is refused as an
@@ -29,10 +31,13 @@ class http_response_parser {
 
   int status() const noexcept { return status_; }
   bool keep_alive() const noexcept { return keep_alive_; }
-  std::string_view body() const noexcept { return {body_begin_, body_size_}; }
+  std::string_view body() const noexcept { return {buffer_ + body_offset_, body_size_}; }
   // Bytes of the buffer this response occupied; what follows belongs to the next one.
   std::size_t consumed() const noexcept { return consumed_; }
   const char* error() const noexcept { return error_; }
+  // After an error: the head was read, but the body has no length (a stream such as
+  // server-sent events, read until close); status() is valid.
+  bool length_unknown() const noexcept { return length_unknown_; }
 
  private:
   enum class stage { head, sized_body, chunk_size, chunk_data, chunk_data_end, trailer, done };
@@ -44,11 +49,13 @@ class http_response_parser {
   bool head_only_ = false;
   bool keep_alive_ = true;
   bool chunked_ = false;
+  bool length_unknown_ = false;
   int status_ = 0;
   std::size_t pos_ = 0;  // next byte to scan
   std::size_t content_length_ = 0;
   std::size_t chunk_left_ = 0;
-  char* body_begin_ = nullptr;
+  char* buffer_ = nullptr;  // the latest parse() call's buffer
+  std::size_t body_offset_ = 0;
   std::size_t body_size_ = 0;
   std::size_t consumed_ = 0;
   const char* error_ = "";

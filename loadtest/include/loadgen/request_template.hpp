@@ -10,6 +10,8 @@
 //   ${uuid}           a random version-4 UUID
 //   ${now_ms}         the Unix time in milliseconds
 //   ${pick:POOL}      a value captured earlier into POOL (see value_pools)
+//   ${pick:POOL@BASE} the value of POOL captured together with the one just picked
+//                     from BASE (earlier in the same request): a visit and its patient
 // In a body, a string that is exactly one numeric placeholder (seq, uniform, zipf,
 // now_ms, or a pick of a captured number) renders as a JSON number, not a string.
 // An object {"$repeat": N, "item": X} in a body renders as an array of N items X.
@@ -54,6 +56,7 @@ class request_template {
   std::vector<std::size_t> picked_pools() const;
 
  private:
+  static constexpr std::size_t no_pool = static_cast<std::size_t>(-1);
   enum class kind { literal, sequence, uniform, zipf, text, choice, uuid, now_ms, pick, repeat };
   struct piece {
     kind kind_ = kind::literal;
@@ -61,6 +64,7 @@ class request_template {
     std::int64_t low = 0, high = 0;  // uniform bounds; text length; repeat count
     bool as_json_value = false;      // a whole JSON string value: quote it as its type needs
     std::size_t pool = 0;
+    std::size_t paired_with = no_pool;  // pick: draw the partner of this pool's last pick
     std::shared_ptr<const std::vector<double>> zipf_cdf;
     std::vector<std::string> words;  // choice words
     std::size_t repeat_end = 0;      // for repeat: index one past its last piece

@@ -43,6 +43,10 @@ struct run_report {
   int runs = 0;
   std::vector<std::string> errors;  // sample failures
   std::map<std::string, std::vector<double>> figures;
+  // The reference system measured with the same load in the same run (e.g. nginx
+  // serving a static file), its figures under "reference.": name and where it ran.
+  std::string reference_name;
+  std::string reference_url;
 
   void add(const std::string& path, double value) { figures[path].push_back(value); }
   bool has(const std::string& path) const { return figures.count(path) != 0; }
@@ -52,11 +56,16 @@ struct run_report {
   std::string to_markdown() const;
 };
 
+// One markdown table, one row per report: status, throughput, p50 / p99, errors, the
+// busiest service's peak RSS, and the reference ratio where there is one.
+std::string summary_table(const std::vector<run_report>& reports);
+
 // Reads a report written by to_json(); returns "" or an error.
 std::string read_report(const std::string& json_text, run_report& out);
 
 // The side-by-side table of `compare`: every figure both reports have, B / A, and
-// "noise" where the ranges overlap.
+// "noise" where the ranges overlap; with each side's reference (name and the suite's
+// throughput and p50 relative to it) when the reports have one.
 std::string compare_reports(const run_report& a, const run_report& b);
 
 }  // namespace loadgen

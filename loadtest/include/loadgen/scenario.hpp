@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "loadgen/load_plan.hpp"
@@ -43,9 +44,17 @@ struct scenario {
   // The backends the scenario exercises besides the gateway; a backend whose binary
   // is not built yet also makes the scenario skip.
   std::vector<std::string> services;
+  // Request headers sent with every HTTP request of the scenario (setup, load, probe,
+  // held connections), e.g. {"X-API-Key": "..."}; --header adds to them.
+  std::vector<std::pair<std::string, std::string>> headers;
   std::vector<setup_step> setup;
   load_plan plan;
   held_connections hold;
+  // A reference system run with the same load plan right after each measured run
+  // ("reference": {"name": ..., "path": ...}); its address comes from the command
+  // line (--reference-url), since it is not part of the suite.
+  std::string reference_name;
+  std::string reference_path;
   value_pools pools;  // pool names known to the templates (empty pools)
 };
 

@@ -1,7 +1,8 @@
 // scenario_runner: runs one scenario against the suite and fills a run_report.
 //
 // In order: skip if a service the scenario needs is not built; probe the scenario's
-// "requires" route (404 = not landed yet: skipped, no answer = failed); scrape every
+// "requires" route (404 = not landed yet, 503 = its service is not up: skipped; 401 or
+// 403 = the key is missing or wrong, no answer: failed); scrape every
 // service's /metrics while idle; run the setup steps; open held connections; then,
 // `repeat` times, run the measured load while sampling /metrics every second, and
 // record client-side and server-side figures for the run window.
@@ -10,6 +11,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "loadgen/request_transport.hpp"
@@ -28,6 +30,11 @@ struct runner_options {
   std::string git_rev;
   // The measured load goes through this transport; null means HTTP to host:port.
   transport* load_transport = nullptr;
+  // Where the scenario's reference system listens (--reference-url); port 0: none.
+  std::string reference_host = "127.0.0.1";
+  unsigned short reference_port = 0;
+  // Sent with every HTTP request after the scenario's own "headers" (--header).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 run_report run_scenario(const scenario& s, const runner_options& options);

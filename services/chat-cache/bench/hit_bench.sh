@@ -16,22 +16,26 @@ cleanup() { for p in ${pids:-}; do kill "$p" 2>/dev/null || true; done; rm -rf "
 trap cleanup EXIT
 "$bin/fake-llm" --listen=127.0.0.1:$fake --tokens=300 >"$work/fake.log" 2>&1 & pids="$!"
 "$bin/chat-cache" --bus=tcp://127.0.0.1:$bus --metrics=127.0.0.1:$cm --llm=http://127.0.0.1:$fake >"$work/cache.log" 2>&1 & pids="$pids $!"
-"$bin/gateway" --http=127.0.0.1:$http --metrics=127.0.0.1:$gm --backend-chat-cache=tcp://127.0.0.1:$bus >"$work/gw.log" 2>&1 & pids="$pids $!"
+# An API key for this run (docs/security.md); no rate limit, so wrk measures the cache.
+"$bin/gateway" --mint-api-key=bench:default:admin 2>/dev/null >"$work/minted"
+key=$(sed -n 1p "$work/minted"); sed -n 2p "$work/minted" >"$work/keys"
+"$bin/gateway" --http=127.0.0.1:$http --metrics=127.0.0.1:$gm --backend-chat-cache=tcp://127.0.0.1:$bus --api-keys-file="$work/keys" --rate-limit=0 >"$work/gw.log" 2>&1 & pids="$pids $!"
 body='{"model":"fake","stream":false,"messages":[{"role":"user","content":"benchmark me"}]}'
 for _ in $(seq 100); do
   curl -sf -o /dev/null "http://127.0.0.1:$http/api/sys/chat-cache/health" && break
   sleep 0.05
 done
-size=$(curl -s -X POST -d "$body" "http://127.0.0.1:$http/api/chat" | wc -c)
-echo "cached answer: $size bytes; $(curl -s -D - -o /dev/null -X POST -d "$body" "http://127.0.0.1:$http/api/chat" | grep -i x-cache: | tr -d '\r')"
+size=$(curl -s -H "X-API-Key: $key" -X POST -d "$body" "http://127.0.0.1:$http/api/chat" | wc -c)
+echo "cached answer: $size bytes; $(curl -s -H "X-API-Key: $key" -D - -o /dev/null -X POST -d "$body" "http://127.0.0.1:$http/api/chat" | grep -i x-cache: | tr -d '\r')"
 cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '$body'
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-API-Key"] = "$key"
 LUA
 for c in $conns; do
   echo "--- $c connections, ${seconds}s, closed loop"
   wrk -t2 -c"$c" -d"${seconds}s" --latency -s "$work/post.lua" "http://127.0.0.1:$http/api/chat" | grep -E "Requests/sec|Latency|50%|90%|99%|requests in|Non-2xx|Socket errors"
 done
-curl -s "http://127.0.0.1:$http/api/cache/stats"; echo
+curl -s -H "X-API-Key: $key" "http://127.0.0.1:$http/api/cache/stats"; echo
 echo "chat-cache RSS: $(grep VmRSS /proc/$(echo $pids | cut -d' ' -f2)/status)"

@@ -17,30 +17,34 @@ trap cleanup EXIT
 "$bin/chat-cache" --bus=tcp://127.0.0.1:$bus --metrics=127.0.0.1:$cm --llm=http://127.0.0.1:$fake \
   --cache-max-bytes=$((entries * 4096)) --cache-max-entries=$((entries * 2)) >"$work/cache.log" 2>&1 & cache_pid=$!
 pids="$pids $cache_pid"
-"$bin/gateway" --http=127.0.0.1:$http --metrics=127.0.0.1:$gm --backend-chat-cache=tcp://127.0.0.1:$bus >"$work/gw.log" 2>&1 & pids="$pids $!"
+# An API key for this run (docs/security.md); no rate limit, so wrk measures the cache.
+"$bin/gateway" --mint-api-key=bench:default:admin 2>/dev/null >"$work/minted"
+key=$(sed -n 1p "$work/minted"); sed -n 2p "$work/minted" >"$work/keys"
+export BENCH_API_KEY="$key"  # read by fill.lua
+"$bin/gateway" --http=127.0.0.1:$http --metrics=127.0.0.1:$gm --backend-chat-cache=tcp://127.0.0.1:$bus --api-keys-file="$work/keys" --rate-limit=0 >"$work/gw.log" 2>&1 & pids="$pids $!"
 for _ in $(seq 100); do
   curl -sf -o /dev/null "http://127.0.0.1:$http/api/sys/chat-cache/health" && break
   sleep 0.05
 done
 sleep 1
 echo "idle RSS: $(grep VmRSS /proc/$cache_pid/status | awk '{print $2}') kB"
-payload=$(curl -s -X POST -d '{"model":"fake","stream":false,"prompt":"size probe"}' "http://127.0.0.1:$http/api/generate" | wc -c)
+payload=$(curl -s -H "X-API-Key: $key" -X POST -d '{"model":"fake","stream":false,"prompt":"size probe"}' "http://127.0.0.1:$http/api/generate" | wc -c)
 cat >"$work/fill.lua" <<'LUA'
 counter = 0
 request = function()
   counter = counter + 1
   local body = '{"model":"fake","stream":false,"prompt":"prompt ' .. counter .. ' ' .. math.random(1, 1000000000) .. '"}'
-  return wrk.format("POST", "/api/generate", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", "/api/generate", {["Content-Type"] = "application/json", ["X-API-Key"] = os.getenv("BENCH_API_KEY")}, body)
 end
 LUA
 start=$(date +%s)
 while :; do
-  n=$(curl -s "http://127.0.0.1:$http/api/cache/stats" | sed -E 's/.*"entries":([0-9]+).*/\1/')
+  n=$(curl -s -H "X-API-Key: $key" "http://127.0.0.1:$http/api/cache/stats" | sed -E 's/.*"entries":([0-9]+).*/\1/')
   [ "$n" -ge "$entries" ] && break
   wrk -t1 -c32 -d2s -s "$work/fill.lua" "http://127.0.0.1:$http/api/generate" >/dev/null
 done
 sleep 1
-stats=$(curl -s "http://127.0.0.1:$http/api/cache/stats")
+stats=$(curl -s -H "X-API-Key: $key" "http://127.0.0.1:$http/api/cache/stats")
 n=$(echo "$stats" | sed -E 's/.*"entries":([0-9]+).*/\1/')
 rss=$(grep VmRSS /proc/$cache_pid/status | awk '{print $2}')
 echo "filled in $(( $(date +%s) - start )) s; $stats"

@@ -10,7 +10,16 @@
 //
 //   build/bin/event-ingest-bench [--bin-dir=build/bin] [--events=20000] [--clients=40]
 //       [--batch=50] [--warmup=500] [--sync=fsync|os] [--port=P] [--rate=0]
-//       [--service-args="--block-cache-mb=4 --memtable-mb=2"]
+//       [--service-args="--block-cache-mb=4 --memtable-mb=2"] [--db-bench=db_bench|none]
+//       [--value-size=393]
+//
+// As the storage reference of the same run, RocksDB's db_bench (Debian's rocksdb-tools)
+// writes as many values as events are sent, each as large as a stored event of this
+// workload (393 bytes of msgpack: event-ingest-write-bench prints it), from as many
+// threads in batches of the same size with the same sync policy, once before and once
+// after the workload (--db-bench=none skips it); the ratio to their mean says how close
+// to the storage limit the whole path gets (db_bench writes one key per value,
+// event-ingest three plus the session and stats records).
 //
 // --rate=R (batches per second) switches to an open loop: batch i is due at start + i/R
 // and its latency is timed from when it was due, not from when a client got to send
@@ -21,6 +30,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,7 +42,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,9 +57,9 @@ using steady = std::chrono::steady_clock;
 
 std::map<std::string, std::string> parse_args(int argc, char** argv) {
   std::map<std::string, std::string> args{
-      {"bin-dir", "build/bin"}, {"events", "20000"}, {"clients", "40"}, {"batch", "50"},
-      {"warmup", "500"},        {"sync", "fsync"},   {"port", ""},      {"rate", "0"},
-      {"service-args", ""}};
+      {"bin-dir", "build/bin"}, {"events", "20000"},      {"clients", "40"},    {"batch", "50"},
+      {"warmup", "500"},        {"sync", "fsync"},        {"port", ""},         {"rate", "0"},
+      {"service-args", ""},     {"db-bench", "db_bench"}, {"value-size", "393"}};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto eq = a.find('=');
@@ -188,6 +200,56 @@ pid_t spawn(const std::string& binary, const std::vector<std::string>& args,
   return pid;
 }
 
+// CPU seconds (user + system) a process has used so far, from /proc/PID/stat.
+double cpu_seconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double own_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// Runs db_bench and returns its ops/s for fillrandom (0 when it could not run).
+double db_bench_ops(const std::string& binary, long values, int threads, int batch, long value_size,
+                    bool sync, const std::string& dir) {
+  std::string command = binary + " --benchmarks=fillrandom --db=" + dir +
+                        " --num=" + std::to_string((values + threads - 1) / threads) +
+                        " --threads=" + std::to_string(threads) +
+                        " --batch_size=" + std::to_string(batch) +
+                        " --value_size=" + std::to_string(value_size) +
+                        " --key_size=16 --sync=" + (sync ? "true" : "false") +
+                        " --compression_type=none --write_buffer_size=2097152 2>&1";
+  std::fprintf(stderr, "reference: %s\n", command.c_str());
+  FILE* out = ::popen(command.c_str(), "r");
+  if (!out) return 0;
+  double ops = 0;
+  char line[1024];
+  while (std::fgets(line, sizeof line, out)) {
+    // "fillrandom   :      12.345 micros/op 81004 ops/sec ..."
+    if (std::strncmp(line, "fillrandom", 10) == 0) {
+      const char* at = std::strstr(line, "micros/op");
+      if (at) ops = std::strtod(at + 9, nullptr);
+    }
+  }
+  ::pclose(out);
+  return ops;
+}
+
 double percentile(std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   auto index = static_cast<std::size_t>(p / 100.0 * static_cast<double>(sorted.size() - 1) + 0.5);
@@ -203,6 +265,7 @@ int main(int argc, char** argv) {
   const double rate = std::stod(args["rate"]);
   int port = args["port"].empty() ? 0 : std::stoi(args["port"]);
   pid_t service = -1, gateway = -1;
+  int service_metrics_port = 0;
   std::string data_dir;
   double startup_ms = 0;
   long idle_rss = -1;
@@ -222,12 +285,14 @@ int main(int argc, char** argv) {
                     "/tmp/event-ingest-bench-gateway.log");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     auto started = steady::now();
-    std::vector<std::string> service_args{"--bus=" + local(bus),
-                                          "--pub=" + local(pub),
-                                          "--metrics=127.0.0.1:" + std::to_string(free_port()),
-                                          "--data-dir=" + data_dir,
-                                          "--sync=" + args["sync"],
-                                          "--log-level=warn"};
+    service_metrics_port = free_port();
+    std::vector<std::string> service_args{
+        "--bus=" + local(bus),
+        "--pub=" + local(pub),
+        "--metrics=127.0.0.1:" + std::to_string(service_metrics_port),
+        "--data-dir=" + data_dir,
+        "--sync=" + args["sync"],
+        "--log-level=warn"};
     for (std::size_t start = 0; start < args["service-args"].size();) {
       auto end = args["service-args"].find(' ', start);
       if (end == std::string::npos) end = args["service-args"].size();
@@ -286,11 +351,32 @@ int main(int argc, char** argv) {
     return std::pair{seconds, failed.load()};
   };
 
+  const long sent = (events + batch - 1) / batch * batch;
+  auto reference = [&] {
+    if (args["db-bench"] == "none") return 0.0;
+    std::string dir = (std::filesystem::temp_directory_path() /
+                       ("event-ingest-bench-db_bench-" + std::to_string(::getpid())))
+                          .string();
+    std::filesystem::remove_all(dir);
+    double ops = db_bench_ops(args["db-bench"], sent, clients, batch, std::stol(args["value-size"]),
+                              args["sync"] == "fsync", dir);
+    std::filesystem::remove_all(dir);
+    return ops;
+  };
+  const double reference_before = reference();
+
   if (warmup > 0) run(warmup, 1, nullptr);
   std::vector<double> latencies;
+  const double service_cpu0 = service > 0 ? cpu_seconds(service) : 0;
+  const double gateway_cpu0 = gateway > 0 ? cpu_seconds(gateway) : 0;
+  const double client_cpu0 = own_cpu_seconds();
   auto [seconds, failed] = run(events, 2, &latencies);
+  const double client_cpu = own_cpu_seconds() - client_cpu0;
+  const double service_cpu = service > 0 ? cpu_seconds(service) - service_cpu0 : 0;
+  const double gateway_cpu = gateway > 0 ? cpu_seconds(gateway) - gateway_cpu0 : 0;
+  double load[3] = {0, 0, 0};
+  getloadavg(load, 3);
   std::sort(latencies.begin(), latencies.end());
-  long sent = (events + batch - 1) / batch * batch;
 
   std::printf(
       "event-ingest batch ingest: %ld events, %d clients, batches of %d, sync=%s, %s (through the "
@@ -310,15 +396,48 @@ int main(int argc, char** argv) {
     std::printf("| startup (spawn to first answer through the gateway) | %.0f ms |\n", startup_ms);
   }
   std::printf("| failed requests | %ld |\n", failed);
+  const double per_event = 1e6 / static_cast<double>(sent);
+  if (service > 0) {
+    std::printf(
+        "\nCPU per event: event-ingest %.2f us, gateway %.2f us, this client %.2f us (%.2f s "
+        "of CPU in %.2f s on %ld cores)\n",
+        service_cpu * per_event, gateway_cpu * per_event, client_cpu * per_event,
+        service_cpu + gateway_cpu + client_cpu, seconds, sysconf(_SC_NPROCESSORS_ONLN));
+  } else {
+    std::printf("\nCPU per event: this client %.2f us\n", client_cpu * per_event);
+  }
+  std::printf("load average during the run: %.2f %.2f %.2f\n", load[0], load[1], load[2]);
   if (service > 0) {
     connection conn(port);
     conn.request("GET", "/api/stats", "");
     std::printf("\nstats after the run: %s\n", conn.last_body().c_str());
+    // RocksDB's memory as the service reports it (memtables, block cache).
+    connection metrics(service_metrics_port);
+    if (metrics.request("GET", "/metrics", "") == 200) {
+      std::istringstream lines(metrics.last_body());
+      for (std::string line; std::getline(lines, line);) {
+        if (line.find("rocksdb") != std::string::npos && !line.starts_with("#"))
+          std::printf("%s\n", line.c_str());
+      }
+    }
     kill(service, SIGTERM);
     kill(gateway, SIGTERM);
     waitpid(service, nullptr, 0);
     waitpid(gateway, nullptr, 0);
     std::filesystem::remove_all(data_dir);
+  }
+  if (args["db-bench"] != "none") {
+    double after = reference();
+    if (reference_before > 0 && after > 0) {
+      double mean = (reference_before + after) / 2;
+      std::printf(
+          "db_bench: %.0f writes/s before, %.0f after (%s-byte values); event-ingest through the "
+          "gateway: %.2f of their mean\n",
+          reference_before, after, args["value-size"].c_str(),
+          static_cast<double>(sent) / seconds / mean);
+    } else {
+      std::printf("db_bench did not run (install rocksdb-tools, or pass --db-bench=PATH)\n");
+    }
   }
   return failed == 0 ? 0 : 1;
 }

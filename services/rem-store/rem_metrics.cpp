@@ -1,0 +1,96 @@
+#include "rem_metrics.hpp"
+
+#include <mutex>
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+namespace rem {
+
+struct rem_metrics::store_link {
+  std::mutex mutex;  // cold path: a scrape against this object's destruction
+  const record_store* store;
+};
+
+namespace {
+
+prometheus::ClientMetric gauge_sample(double value,
+                                      std::vector<prometheus::ClientMetric::Label> labels = {}) {
+  prometheus::ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.gauge.value = value;
+  return metric;
+}
+
+prometheus::MetricFamily gauge_family(std::string name, std::string help) {
+  prometheus::MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = prometheus::MetricType::Gauge;
+  return family;
+}
+
+// Reads the store's state at every scrape, on the exposer's thread.
+template <class Link>
+class store_collector final : public prometheus::Collectable {
+ public:
+  explicit store_collector(std::shared_ptr<Link> link) : link_(std::move(link)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    store_stats stats;
+    {
+      std::lock_guard lock(link_->mutex);
+      if (!link_->store) return {};
+      stats = link_->store->stats();
+    }
+    auto entries = gauge_family("suite_rem_store_index_entries",
+                                "Entries per column family (RocksDB's estimate of its keys).");
+    for (const auto& [index, count] : stats.estimated_entries)
+      entries.metric.push_back(gauge_sample(static_cast<double>(count), {{"index", index}}));
+    auto hnsw =
+        gauge_family("suite_rem_store_hnsw_elements", "Live vectors over every HNSW graph.");
+    hnsw.metric.push_back(gauge_sample(static_cast<double>(stats.hnsw_elements)));
+    auto memtables = gauge_family("suite_rem_store_rocksdb_memtable_bytes",
+                                  "RocksDB memtables of every column family.");
+    memtables.metric.push_back(gauge_sample(static_cast<double>(stats.memtable_bytes)));
+    auto cache = gauge_family("suite_rem_store_rocksdb_block_cache_bytes",
+                              "RocksDB block cache in use (shared by every column family).");
+    cache.metric.push_back(gauge_sample(static_cast<double>(stats.block_cache_bytes)));
+    return {std::move(entries), std::move(hnsw), std::move(memtables), std::move(cache)};
+  }
+
+ private:
+  std::shared_ptr<Link> link_;
+};
+
+}  // namespace
+
+rem_metrics::rem_metrics(suite::metrics& metrics, const record_store& store)
+    : link_(std::make_shared<store_link>()) {
+  link_->store = &store;
+  auto& family = prometheus::BuildHistogram()
+                     .Name("suite_rem_store_query_duration_seconds")
+                     .Help("Query language run time (parse to packed result), by query_type.")
+                     .Register(metrics.registry());
+  for (std::size_t i = 0; i < query_types.size(); ++i)
+    durations_[i] = &family.Add({{"type", std::string(query_types[i])}}, suite::latency_buckets());
+  metrics.add_collectable(std::make_shared<store_collector<store_link>>(link_));
+}
+
+rem_metrics::~rem_metrics() {
+  std::lock_guard lock(link_->mutex);
+  link_->store = nullptr;
+}
+
+void rem_metrics::query_finished(std::string_view query_type, double seconds) const {
+  std::size_t slot = query_types.size() - 1;
+  for (std::size_t i = 0; i + 1 < query_types.size(); ++i) {
+    if (query_types[i] == query_type) {
+      slot = i;
+      break;
+    }
+  }
+  durations_[slot]->Observe(seconds);
+}
+
+}  // namespace rem
