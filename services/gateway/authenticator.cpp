@@ -151,10 +151,13 @@ result<identity> authenticator::check_token(std::string_view token, std::int64_t
       CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) != 0) {
     return unauthorized("bad_token", "the token's signature is not valid");
   }
-  rapidjson::Document claims;
-  claims.Parse(payload_json.data(), payload_json.size());
-  if (claims.HasParseError() || !claims.IsObject())
+  rapidjson::Document parsed_claims;
+  parsed_claims.Parse(payload_json.data(), payload_json.size());
+  if (parsed_claims.HasParseError() || !parsed_claims.IsObject())
     return unauthorized("bad_token", "the token's claims are not a JSON object");
+  // Read through a const view: RapidJSON's mutable member iterators compare ambiguously
+  // under C++20's reversed operators (clang's -Wambiguous-reversed-operator).
+  const rapidjson::Value& claims = parsed_claims;
   auto number = [&](const char* name) -> std::optional<std::int64_t> {
     auto it = claims.FindMember(name);
     if (it == claims.MemberEnd() || !it->value.IsNumber()) return std::nullopt;
