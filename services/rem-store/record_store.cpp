@@ -180,6 +180,15 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
     table.block_cache = cache;
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     table.whole_key_filtering = true;
+    // Index and filter blocks live in the block cache, partitioned, so the cache bound
+    // covers them: left outside it, they grow with every table file and RSS with the data.
+    table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+    table.partition_filters = true;
+    table.metadata_block_size = 4096;
+    table.cache_index_and_filter_blocks = true;
+    table.cache_index_and_filter_blocks_with_high_priority = true;
+    table.pin_top_level_index_and_filter = true;
+    table.pin_l0_filter_and_index_blocks_in_cache = true;
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     if (prefix_parts > 0)
       cf.prefix_extractor = std::make_shared<nul_prefix_transform>(prefix_parts);
@@ -362,7 +371,9 @@ suite::status record_store::register_schema(const std::string& tenant, type_sche
     std::unique_lock schemas_lock(schemas_mutex_);
     schemas_[tenant][schema->name] = schema;
   }
-  if (reembed || !previous) {
+  if (schema->embedding_fields.empty()) {
+    vectors_->drop_graph(tenant, schema->name);  // a type without embeddings needs no graph
+  } else if (reembed || !previous) {
     auto prefix = type_prefix(tenant, schema->name);
     auto upper = prefix_end(prefix);
     auto each = [&](const std::function<void(std::uint64_t, const float*)>& visit) {

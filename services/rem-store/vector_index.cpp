@@ -113,6 +113,18 @@ std::string vector_catalog::open_graph(const std::string& tenant, const std::str
   return "rebuilt";
 }
 
+void vector_catalog::drop_graph(const std::string& tenant, const std::string& type) {
+  {
+    std::unique_lock lock(graphs_mutex_);
+    graphs_.erase(graph_key(tenant, type));
+  }
+  if (settings_.dir.empty()) return;
+  std::error_code ignored;
+  auto stem = file_stem(tenant, type);
+  std::filesystem::remove(stem + ".hnsw", ignored);
+  std::filesystem::remove(stem + ".sum", ignored);
+}
+
 void vector_catalog::upsert(const std::string& tenant, const std::string& type, std::uint64_t label,
                             const float* vector) {
   auto g = find_or_create(tenant, type);

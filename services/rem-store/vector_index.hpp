@@ -55,6 +55,9 @@ class vector_catalog {
                          std::size_t expected_count, const embedding_source& source,
                          bool trust_files);
 
+  // Forgets one type's graph and its files (its schema no longer has embedding fields).
+  void drop_graph(const std::string& tenant, const std::string& type);
+
   void upsert(const std::string& tenant, const std::string& type, std::uint64_t label,
               const float* vector);
   void remove(const std::string& tenant, const std::string& type, std::uint64_t label);

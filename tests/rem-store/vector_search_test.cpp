@@ -153,3 +153,38 @@ TEST_CASE("HNSW recall against brute force, filters, and rebuild from RocksDB") 
     CHECK(store->vectors().size("t", "note") == n);
   }
 }
+
+TEST_CASE("a type gets a graph only while its schema has embedding fields") {
+  rem::test::temp_dir dir;
+  const char* plain_note =
+      R"({"name":"note","category":"resource","key_field":"uri","indexed_fields":["lang"],
+  "schema":{"type":"object","required":["uri","text"],"properties":{"uri":{"type":"string"},"text":{"type":"string"},"lang":{"type":"string"}}}})";
+  auto register_as = [](record_store& store, const char* schema_json) {
+    auto registration = json(schema_json);
+    REQUIRE(store.register_schema("t", *parse_type_schema(registration.object)).ok());
+  };
+  auto store = open_store(dir.path);
+  register_as(*store, plain_note);
+  auto record = json(R"({"uri":"doc1","lang":"en","text":"t1w1 t1w2 t1w3"})");
+  REQUIRE(store->upsert("t", "note", {&record.object}).ok());
+  CHECK(store->vectors().total_size() == 0);
+  CHECK(search_ids(*store, "t1w1").empty());
+
+  register_as(*store, note_schema);  // embeddings added: the stored record is embedded
+  CHECK(store->vectors().size("t", "note") == 1);
+  CHECK(search_ids(*store, "t1w1") == std::vector<std::string>{record_id("t", "note", "doc1")});
+
+  register_as(*store, plain_note);  // and removed again: no graph, nothing found
+  CHECK(store->vectors().total_size() == 0);
+  CHECK(search_ids(*store, "t1w1").empty());
+  REQUIRE(store->close().ok());
+  store.reset();
+  // No graph was kept for it, so a clean stop saved none.
+  std::size_t graph_files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path / "hnsw"))
+    graph_files += entry.path().extension() == ".hnsw";
+  CHECK(graph_files == 0);
+  auto reopened = open_store(dir.path);
+  CHECK(reopened->startup_report().empty());
+  CHECK(search_ids(*reopened, "t1w1").empty());
+}
