@@ -6,7 +6,9 @@ Started by `scripts/chaos soak`. Brings up a throw-away PostgreSQL 15 cluster
 build/bin on free ports, drives a mixed load through the gateway (event-ingest writes and
 reads, rem-store record writes and reads, clinic-records patient writes and reads,
 chat-cache chats, /healthz) at a fixed rate, and samples every process's VmRSS from
-/proc once a minute. Fails (exit 1) when any process's RSS grows more than --max-growth
+/proc once a minute. The warm-up starts by writing 20,000 rem-store records and 20,000
+events in batches, so the stores' bounded memtables, tables and caches are full before
+the baseline (see Driver.prefill). Fails (exit 1) when any process's RSS grows more than --max-growth
 (10 %) above its value at the end of the warm-up, or when a request gets no answer or
 an unexpected status. Prints a table and writes var/chaos/soak.tsv.
 """
@@ -130,6 +132,29 @@ class Driver:
                        "properties": {"handle": {"type": "string"}, "n": {"type": "integer"}}}})
         if st not in (200, 201):
             raise SystemExit(f"rem-store schema: {st}")
+        self.prefill()
+
+    def prefill(self, batches=40, per_batch=500):
+        """Part of the warm-up: writes enough to the RocksDB stores that their bounded
+        memtables flush, their tables compact and their caches fill before the baseline
+        is taken. At the mix's own write rate that takes longer than the warm-up, so the
+        growth measured after it would be buffers filling, not memory leaking."""
+        run = os.getpid()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        for b in range(batches):
+            records = [{"handle": f"pre-{run}-{b}-{i}", "n": i} for i in range(per_batch)]
+            st, body = request(self.port, "POST", "/api/rem/types/soak/records/batch",
+                               {"records": records}, conn)
+            if st != 201:
+                raise SystemExit(f"rem-store prefill: {st} {body[:200]!r}")
+            self.ids["rem"].extend(o["id"] for o in json.loads(body)["upserted"])
+            events = [{"session_id": f"soak-{i % 50}", "agent_type": "soak", "event_type": "tool_use",
+                       "tokens_in": 3, "tokens_out": 5, "event_id": f"pre-{run}-{b}-{i}"}
+                      for i in range(per_batch)]
+            st, body = request(self.port, "POST", "/api/events/batch", {"events": events}, conn)
+            if st not in (200, 201):
+                raise SystemExit(f"event-ingest prefill: {st} {body[:200]!r}")
+        conn.close()
 
     def one(self, conn, n):
         kind = random.choices(["event", "events", "rem_put", "rem_get", "patient_put",
