@@ -105,6 +105,18 @@ struct number_kind {
   double d = 0;
 };
 
+// True when `text` holds the UTF-8 form of a UTF-16 surrogate (U+D800..U+DFFF: ED A0..BF).
+// The parser validates the input's own UTF-8, so such bytes can only come from a lone
+// surrogate escape such as "\uDDDD", which RapidJSON decodes without complaint into
+// bytes that are not UTF-8 and that no JSON writer or reader downstream accepts.
+bool holds_surrogate(const char* text, std::size_t len) {
+  for (const char* p = text; (p = static_cast<const char*>(std::memchr(p, '\xED', text + len - p)));
+       ++p) {
+    if (p + 1 < text + len && (static_cast<unsigned char>(p[1]) & 0xE0) == 0xA0) return true;
+  }
+  return false;
+}
+
 number_kind classify_number(std::string_view text) {
   number_kind n{number_kind::decimal};
   bool integral = text.find_first_of(".eE") == std::string_view::npos;
@@ -173,6 +185,7 @@ class tee_handler {
     return false;
   }
   bool String(const char* str, rapidjson::SizeType len, bool copy) {
+    if (holds_surrogate(str, len)) return lone_surrogate();
     return scalar([&] { return !validator_ || validator_->String(str, len, copy); },
                   [&] {
                     pack_string(writer_.packer(), {str, len});
@@ -185,6 +198,7 @@ class tee_handler {
     return true;
   }
   bool Key(const char* str, rapidjson::SizeType len, bool copy) {
+    if (holds_surrogate(str, len)) return lone_surrogate();
     path_.back().key.assign(str, len);
     path_.back().keys.emplace_back(str, len);
     if (path_.size() == 1 && !in_extras_) {
@@ -251,6 +265,7 @@ class tee_handler {
   // A body field that is also given in the path or query string.
   const std::string& conflict() const { return conflict_; }
   bool root_not_object() const { return root_not_object_; }
+  bool lone_surrogate_found() const { return lone_surrogate_; }
 
  private:
   struct level {
@@ -310,6 +325,12 @@ class tee_handler {
   bool in_extras_ = false;
   std::string conflict_;
   bool root_not_object_ = false;
+  bool lone_surrogate_ = false;
+
+  bool lone_surrogate() {
+    lone_surrogate_ = true;
+    return false;
+  }
 };
 
 std::string join_values(const rapidjson::Value& array) {
@@ -451,6 +472,11 @@ result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* 
     return make_error(400, "bad_request",
                       "body nests deeper than " + std::to_string(limits.max_depth) + " levels",
                       {{handler.current_path(), "nests too deep"}});
+  }
+  if (handler.lone_surrogate_found()) {
+    return make_error(400, "bad_json",
+                      "malformed JSON: a \\u escape is a lone UTF-16 surrogate (not a character)",
+                      {{handler.current_path(), "holds a lone UTF-16 surrogate escape"}});
   }
   if (!handler.conflict().empty()) {
     return make_error(400, "bad_request",

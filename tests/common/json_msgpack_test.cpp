@@ -63,6 +63,22 @@ TEST_CASE("malformed JSON is a 400 that says where") {
   }
 }
 
+TEST_CASE("a lone UTF-16 surrogate escape is a 400, a paired one is a character") {
+  // Found by fuzz_json_msgpack: "\uDDDD" decoded into bytes that are not UTF-8, so the
+  // body could not be written back as JSON (fuzz/corpus/json_msgpack/crash_lone_surrogate).
+  for (const char* bad : {R"({"a":"\uDDDD"})", R"({"\uD800":1})", R"({"a":["x\uDFFFy"]})"}) {
+    auto value = json_to_msgpack(bad, nullptr);
+    REQUIRE(!value.ok());
+    CHECK(value.error().status == 400);
+    CHECK(value.error().message.find("surrogate") != std::string::npos);
+  }
+  auto pair = json_to_msgpack(R"({"a":"\uD83D\uDE00"})", nullptr);  // U+1F600
+  REQUIRE(pair.ok());
+  std::string back;
+  msgpack_to_json(pair->object, back);
+  CHECK(back == "{\"a\":\"\xF0\x9F\x98\x80\"}");
+}
+
 TEST_CASE("schema violations name every missing field and the failing one") {
   auto schema = json_schema::compile(patient_schema);
   REQUIRE(schema.ok());
