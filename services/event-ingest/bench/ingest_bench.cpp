@@ -49,6 +49,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench_batch.hpp"
+
 extern char** environ;
 
 namespace {
@@ -152,23 +154,6 @@ class connection {
   int fd_ = -1;
   std::string buffer_, last_body_;
 };
-
-std::string make_batch(int client, long number, int size) {
-  static const char* types[] = {"tool_use", "llm_request", "llm_response", "response"};
-  std::string body = "{\"events\":[";
-  for (int i = 0; i < size; ++i) {
-    char event[512];
-    std::snprintf(
-        event, sizeof event,
-        R"(%s{"event_id":"bench-%d-%ld-%d","session_id":"bench-session-%d-%ld","agent_type":"claude-code",)"
-        R"("event_type":"%s","tool_name":"Bash","status":"success","tokens_in":%d,"tokens_out":%d,)"
-        R"("model":"claude-3-5-sonnet","project":"suite","branch":"main","duration_ms":%d,)"
-        R"("metadata":{"command":"ls -la","cwd":"/work/suite"}})",
-        i ? "," : "", client, number, i, client, number / 20, types[i % 4], 100 + i, 20 + i, 5 + i);
-    body += event;
-  }
-  return body + "]}";
-}
 
 long rss_kb(pid_t pid, const char* field) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -328,7 +313,7 @@ int main(int argc, char** argv) {
       threads.emplace_back([&, c] {
         connection conn(port);
         for (long n; (n = next.fetch_add(1)) < batches;) {
-          auto body = make_batch(tag * 1000 + c, n, batch);
+          auto body = event_ingest::bench::make_batch(tag * 1000 + c, n, batch);
           auto t0 = steady::now();
           if (rate > 0 && latencies) {
             auto due = start + std::chrono::duration_cast<steady::duration>(

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_batch.hpp"
 #include "event_model.hpp"
 #include "event_store.hpp"
 #include "pricing_table.hpp"
@@ -41,24 +42,6 @@ double process_cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-// The same events as event-ingest-bench sends (bench/ingest_bench.cpp, make_batch).
-std::string make_batch(int client, long number, int size) {
-  static const char* types[] = {"tool_use", "llm_request", "llm_response", "response"};
-  std::string body = "{\"events\":[";
-  for (int i = 0; i < size; ++i) {
-    char event[512];
-    std::snprintf(
-        event, sizeof event,
-        R"(%s{"event_id":"bench-%d-%ld-%d","session_id":"bench-session-%d-%ld","agent_type":"claude-code",)"
-        R"("event_type":"%s","tool_name":"Bash","status":"success","tokens_in":%d,"tokens_out":%d,)"
-        R"("model":"claude-3-5-sonnet","project":"suite","branch":"main","duration_ms":%d,)"
-        R"("metadata":{"command":"ls -la","cwd":"/work/suite"}})",
-        i ? "," : "", client, number, i, client, number / 20, types[i % 4], 100 + i, 20 + i, 5 + i);
-    body += event;
-  }
-  return body + "]}";
 }
 
 std::map<std::string, std::string> parse_args(int argc, char** argv) {
@@ -113,7 +96,7 @@ int main(int argc, char** argv) {
   for (long first = 0; first < batches; first += group) {
     std::vector<std::vector<event_ingest::prepared_event>> prepared;
     for (long n = first; n < std::min(batches, first + group); ++n) {
-      auto json = make_batch(static_cast<int>(n % 40), n, batch);
+      auto json = event_ingest::bench::make_batch(static_cast<int>(n % 40), n, batch);
       double t0 = thread_cpu_seconds();
       auto body = suite::json_to_msgpack(json, nullptr);
       double t1 = thread_cpu_seconds();
