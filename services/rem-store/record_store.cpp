@@ -217,6 +217,16 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
   db_options.db_write_buffer_size = options.memtable_bytes;
+  // RocksDB opens table files at start with this many threads per column family: the
+  // default 16 makes 128 short-lived threads for our 8 families, most of the start time.
+  db_options.max_file_opening_threads = 1;
+  db_options.keep_log_file_num = 2;
+  db_options.info_log_level = rocksdb::WARN_LEVEL;
+  // A WAL past this forces the families holding its oldest records to flush, so a
+  // rarely written family does not keep every old WAL (and a long replay) alive.
+  db_options.max_total_wal_size = 4 * options.memtable_bytes;
+  // Each file being written buffers up to this much (default 1 MB each).
+  db_options.writable_file_max_buffer_size = 256u << 10;
   // Required by the hash memtable of `keys`; writes are serialized by write_mutex_ anyway.
   db_options.allow_concurrent_memtable_write = false;
   rocksdb::DB* db = nullptr;

@@ -1,5 +1,6 @@
 #include "vector_index.hpp"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -19,11 +20,19 @@ std::string graph_key(const std::string& tenant, const std::string& type) {
 }
 
 std::optional<std::uint64_t> file_checksum(const std::string& path, std::uint64_t& size_out) {
-  std::ifstream in(path, std::ios::binary);
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!in) return std::nullopt;
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_out = content.size();
-  return XXH3_64bits(content.data(), content.size());
+  std::unique_ptr<XXH3_state_t, XXH_errorcode (*)(XXH3_state_t*)> state(XXH3_createState(),
+                                                                       &XXH3_freeState);
+  XXH3_64bits_reset(state.get());
+  std::vector<char> buffer(1 << 16);
+  size_out = 0;
+  while (auto got = std::fread(buffer.data(), 1, buffer.size(), in.get())) {
+    XXH3_64bits_update(state.get(), buffer.data(), got);
+    size_out += got;
+  }
+  if (std::ferror(in.get())) return std::nullopt;
+  return XXH3_64bits_digest(state.get());
 }
 
 }  // namespace
