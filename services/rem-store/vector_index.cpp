@@ -23,7 +23,7 @@ std::optional<std::uint64_t> file_checksum(const std::string& path, std::uint64_
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!in) return std::nullopt;
   std::unique_ptr<XXH3_state_t, XXH_errorcode (*)(XXH3_state_t*)> state(XXH3_createState(),
-                                                                       &XXH3_freeState);
+                                                                        &XXH3_freeState);
   XXH3_64bits_reset(state.get());
   std::vector<char> buffer(1 << 16);
   size_out = 0;
