@@ -1,6 +1,7 @@
 #include "suite/bus_server.hpp"
 
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -142,22 +143,76 @@ bool start_unless_expired(const bus_job& job) {
 
 namespace {
 
-caf::behavior sync_worker(caf::event_based_actor*, std::shared_ptr<const sync_handlers> handlers) {
-  return {[handlers](const bus_job& job) {
-    if (!start_unless_expired(job)) return;  // waited in the mailbox past its deadline
-    auto it = handlers->find(job.req.op);
-    if (it == handlers->end()) {
-      respond_error(job, make_error(404, "unknown_op", "no handler for op '" + job.req.op + "'"));
+void run_sync_job(const sync_handlers& handlers, const bus_job& job) {
+  if (!start_unless_expired(job)) return;  // waited past its deadline
+  auto it = handlers.find(job.req.op);
+  if (it == handlers.end()) {
+    respond_error(job, make_error(404, "unknown_op", "no handler for op '" + job.req.op + "'"));
+    return;
+  }
+  try {
+    respond(job, it->second(job.req));
+  } catch (const std::exception& e) {
+    log_error("handler.failed", {{"op", job.req.op}, {"error", e.what()}});
+    respond_error(job, make_error(500, "internal", "internal error"));
+  }
+}
+
+// What a pool's workers share: which of them are free, and the jobs that came while
+// none was. A job goes to a free worker, else waits here until the first worker to
+// finish takes it, so no job waits behind a slow one (an fsync, a long scan) while
+// another worker could run it, as it would with round robin.
+struct pool_queue {
+  std::mutex mutex;
+  std::vector<bool> free;  // by the worker's index in the pool
+  std::deque<bus_job> waiting;
+};
+
+caf::behavior sync_worker(caf::event_based_actor* self,
+                          std::shared_ptr<const sync_handlers> handlers,
+                          std::shared_ptr<pool_queue> queue, std::size_t index) {
+  return {[self, handlers, queue, index](const bus_job& job) {
+    run_sync_job(*handlers, job);
+    std::unique_lock lock(queue->mutex);
+    if (queue->waiting.empty()) {
+      queue->free[index] = true;
       return;
     }
-    try {
-      respond(job, it->second(job.req));
-    } catch (const std::exception& e) {
-      log_error("handler.failed", {{"op", job.req.op}, {"error", e.what()}});
-      respond_error(job, make_error(500, "internal", "internal error"));
-    }
+    auto next = std::move(queue->waiting.front());
+    queue->waiting.pop_front();
+    lock.unlock();
+    // Through the mailbox, not a loop here, so other actors on this scheduler thread
+    // still get their turn while jobs keep coming.
+    self->send(self, std::move(next));
   }};
 }
+
+// The pool's dispatch policy (it runs on the sender's thread).
+struct to_free_worker {
+  std::shared_ptr<pool_queue> queue;
+
+  void operator()(caf::actor_system&, caf::actor_pool::uplock& guard,
+                  const caf::actor_pool::actor_vec& workers, caf::mailbox_element_ptr& element,
+                  caf::execution_unit* host) const {
+    auto& content = element->content();
+    if (content.size() != 1 || !content.match_element<bus_job>(0)) {
+      log_error("pool.unexpected_message", {});
+      return;
+    }
+    std::unique_lock lock(queue->mutex);
+    auto n = std::min(workers.size(), queue->free.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!queue->free[i]) continue;
+      queue->free[i] = false;
+      lock.unlock();
+      auto chosen = workers[i];
+      guard.unlock();
+      chosen->enqueue(std::move(element), host);
+      return;
+    }
+    queue->waiting.push_back(std::move(content.get_mutable_as<bus_job>(0)));
+  }
+};
 
 void send_frames(zmq::socket_t& router, const zmq::message_t& identity,
                  const msgpack::sbuffer& payload) {
@@ -171,10 +226,14 @@ void send_frames(zmq::socket_t& router, const zmq::message_t& identity,
 caf::actor spawn_sync_workers(caf::actor_system& system, std::size_t workers,
                               sync_handlers handlers) {
   auto shared = std::make_shared<const sync_handlers>(std::move(handlers));
+  auto queue = std::make_shared<pool_queue>();
+  queue->free.assign(workers, true);
+  // actor_pool::make calls the factory once per worker, in the order of its worker list.
+  std::size_t made = 0;
   return caf::actor_pool::make(
       system.dummy_execution_unit(), workers,
-      [&system, shared] { return system.spawn(sync_worker, shared); },
-      caf::actor_pool::round_robin());
+      [&system, shared, queue, &made] { return system.spawn(sync_worker, shared, queue, made++); },
+      to_free_worker{queue});
 }
 
 bus_server::bus_server(std::string endpoint, metrics& metrics)

@@ -2,9 +2,11 @@
 // CAF actor, deadlines, reconnect, round robin and malformed frames.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "suite/bus_client.hpp"
@@ -653,4 +655,51 @@ TEST_CASE("work found past its deadline when a worker picks it up is dropped, 50
   CHECK(decode_reply(answer.data<char>(), answer.size())->status == 504);
   CHECK(m.deadline_dropped().Value() == dropped_before + 2);
   CHECK(m.render().find("suite_deadline_dropped_total{service=\"bus-test\"}") != std::string::npos);
+}
+
+TEST_CASE("a worker pool never queues a job behind a slow one while another worker is free") {
+  bus_fixture f;
+  auto endpoint = tcp_endpoint();
+  metrics m("bus-test");
+  bus_server server(endpoint, m);
+  sync_handlers handlers;
+  handlers["slow"] = [](const request& r) {
+    std::this_thread::sleep_for(500ms);
+    return ok_reply(r.id, r.body);
+  };
+  handlers["echo"] = [](const request& r) { return ok_reply(r.id, r.body); };
+  auto workers = spawn_sync_workers(f.system, 2, handlers);
+  server.route("slow", workers);
+  server.route("echo", workers);
+  REQUIRE(server.start().ok());
+
+  bus_client client;
+  client.add_service("svc", {endpoint});
+  REQUIRE(client.start().ok());
+  REQUIRE(test::wait_until([&] { return client.connected("svc"); }));
+
+  // The order replies arrive in: "slow" holds one worker for 500 ms; every echo sent
+  // after it must be answered by the other worker, before "slow" ends. (Round robin
+  // queued every second echo behind "slow"; counting each worker's jobs, half of them.)
+  std::mutex mutex;
+  std::vector<std::string> order;
+  std::promise<void> all_done;
+  const int echoes = 10;
+  auto note = [&](std::string what) {
+    std::lock_guard lock(mutex);
+    order.push_back(std::move(what));
+    if (order.size() == echoes + 1) all_done.set_value();
+  };
+  client.call("svc", make_request("slow"), [&](reply) { note("slow"); });
+  std::this_thread::sleep_for(50ms);  // "slow" is running
+  for (int i = 0; i < echoes; ++i) {
+    client.call("svc", make_request("echo", i),
+                [&](reply r) { note(r.status == 200 ? "echo" : "error"); });
+  }
+  REQUIRE(all_done.get_future().wait_for(5s) == std::future_status::ready);
+  std::lock_guard lock(mutex);
+  CHECK(order.back() == "slow");
+  CHECK(std::count(order.begin(), order.end(), "echo") == echoes);
+  client.stop();
+  server.stop();
 }

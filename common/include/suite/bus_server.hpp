@@ -75,7 +75,9 @@ void mark_started(const bus_job& job);
 using sync_handler = std::function<reply(const request&)>;
 using sync_handlers = std::unordered_map<std::string, sync_handler>;
 
-// A pool of `workers` event-based actors, round robin, each running `handlers`.
+// A pool of `workers` event-based actors, each running `handlers`. A job goes to a free
+// worker, or waits for the first one to finish: never behind a slow job while another
+// worker is free.
 caf::actor spawn_sync_workers(caf::actor_system& system, std::size_t workers,
                               sync_handlers handlers);
 
