@@ -37,12 +37,13 @@ service_host::service_host(std::string service, std::string default_bus,
       .add("metrics", std::move(default_metrics), "host:port serving /metrics", host_port())
       .add("workers", std::to_string(cores), "actor scheduler threads and sync workers",
            integer_in(1, 256))
-      // Measured on 2 cores at 1,000 req/s (rem-mixed): sharing used about half the
-      // service's CPU of stealing and none when idle, but its p99 was worse in every paired
-      // run (idle workers sleep on a condition variable instead of polling for work).
+      // Measured on 2 cores at 1,000 req/s (rem-mixed): sharing (idle workers sleep on a
+      // condition variable instead of polling) used about half the service's CPU and none
+      // when idle; its p99 was worse on a noisy host and split 1-1 on a quiet one, so stealing
+      // stays the default until more runs settle it.
       .add("scheduler", "stealing",
-           "actor scheduler: stealing (workers poll: lower tail latency) | sharing (workers "
-           "sleep when idle: less CPU)",
+           "actor scheduler: stealing (workers poll for work) | sharing (workers sleep when "
+           "idle: less CPU)",
            one_of({"stealing", "sharing"}))
       .add("log-level", "info", "debug | info | warn | error",
            one_of({"debug", "info", "warn", "error"}));

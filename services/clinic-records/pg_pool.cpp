@@ -342,10 +342,10 @@ std::pair<std::string, std::string> split_sql_message(std::string_view text) {
 
 suite::error_info error_from_sql(const pqxx::sql_error& e) {
   const std::string& state = e.sqlstate();
-  // Named copies, not a structured binding: clang before 16 cannot capture those.
-  auto split = split_sql_message(e.what());
-  const std::string field = std::move(split.first);
-  const std::string message = std::move(split.second);
+  // Named references, not a structured binding: clang before 16 cannot capture those.
+  const auto split = split_sql_message(e.what());
+  const std::string& field = split.first;
+  const std::string& message = split.second;
   auto with_field = [&](int status, const char* code) {
     std::vector<suite::error_detail> details;
     if (!field.empty()) details.push_back({field, message});
