@@ -399,6 +399,8 @@ TEST_CASE("Last-Event-ID resumes the stream: exactly the events after it, in ord
   }
   REQUIRE(live.wait_for(R"("id":"resume-6")"));
   auto seen = streamed_events(live.received());
+  // The live stream may also carry a late event of an earlier test case: keep ours.
+  std::erase_if(seen, [](const auto& e) { return !e.second.starts_with("resume-"); });
   REQUIRE(seen.size() == 6);
   for (std::size_t i = 0; i < 6; ++i) {
     CHECK(seen[i].second == "resume-" + std::to_string(i + 1));
