@@ -12,15 +12,11 @@ the baseline (see Driver.prefill). Fails (exit 1) when any process's RSS grows m
 (10 %) above its value at the end of the warm-up, or when a request gets no answer or
 an unexpected status. Prints a table and writes var/chaos/soak.tsv.
 """
-import argparse, http.client, json, os, random, signal, socket, subprocess, sys, tempfile, threading, time
+import argparse, http.client, json, os, random, signal, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+from ports import free_port  # noqa: E402
 
 
 def rss_kib(pid):

@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "monitoring", "prometheus"))
 import localize  # noqa: E402
+
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+from ports import free_port  # noqa: E402
 
 BACKENDS = ["clinic-records", "chat-cache", "event-ingest", "rem-store"]
 # What the load asks the gateway for: /healthz touches every backend over the bus, and
@@ -100,12 +102,6 @@ stopping = threading.Event()
 
 def log(*args):
     print(*args, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def die_with_parent():

@@ -38,7 +38,8 @@ class test_process {
   pid_t pid_ = -1;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1 that was free a moment ago and that this process has not
+// handed out before (other processes may still race for it).
 int free_port();
 
 // Polls `condition` every 5 ms until it holds or `timeout` passes.
