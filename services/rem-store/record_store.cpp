@@ -180,12 +180,12 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
     table.block_cache = cache;
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     table.whole_key_filtering = true;
-    // Index and filter blocks live in the block cache, partitioned, so the cache bound
-    // covers them: left outside it, they grow with every table file and RSS with the data.
-    table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
-    table.partition_filters = true;
-    table.metadata_block_size = 4096;
+    // Index and filter blocks live in the block cache, so the cache bound covers them:
+    // left outside it, they grow with every table file and RSS with the data.
     table.cache_index_and_filter_blocks = true;
+    // A hash index inside each data block: a point lookup finds its key without the
+    // block's binary search.
+    table.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
     table.cache_index_and_filter_blocks_with_high_priority = true;
     table.pin_top_level_index_and_filter = true;
     table.pin_l0_filter_and_index_blocks_in_cache = true;
