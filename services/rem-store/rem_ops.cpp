@@ -12,8 +12,10 @@ suite::reply error_of(const suite::request& r, suite::error_info e) {
   return suite::error_reply(r.id, std::move(e));
 }
 
-suite::reply record_reply(const suite::request& r, const record& rec) {
-  return suite::ok_reply(r.id, suite::pack_value([&](msgpack_packer& p) { p.pack(rec.object()); }));
+// The record's own zone becomes the reply body's: no pack and parse round trip.
+suite::reply record_reply(const suite::request& r, record rec) {
+  std::shared_ptr<msgpack::zone> zone(std::move(rec.handle.zone()));
+  return suite::ok_reply(r.id, suite::msgpack_value{std::move(zone), rec.handle.get()});
 }
 
 suite::reply missing_field(const suite::request& r, const char* field) {
@@ -127,14 +129,14 @@ suite::sync_handlers make_rem_handlers(record_store& store, const query_engine& 
     if (!type) return missing_field(r, "type");
     if (!key) return missing_field(r, "key");
     auto rec = store.get_by_key(r.tenant, *type, *key);
-    return rec ? record_reply(r, *rec) : error_of(r, rec.error());
+    return rec ? record_reply(r, std::move(*rec)) : error_of(r, rec.error());
   };
 
   h["rem.records.get"] = [&store](const suite::request& r) {
     auto id = suite::string_field(r.body.object, "id");
     if (!id) return missing_field(r, "id");
     auto rec = store.get(r.tenant, *id);
-    return rec ? record_reply(r, *rec) : error_of(r, rec.error());
+    return rec ? record_reply(r, std::move(*rec)) : error_of(r, rec.error());
   };
 
   h["rem.records.delete"] = [&store](const suite::request& r) {
