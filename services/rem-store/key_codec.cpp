@@ -66,14 +66,6 @@ std::string record_key(std::string_view tenant, std::string_view type, std::stri
   return out;
 }
 
-std::string key_index_key(std::string_view tenant, std::string_view type, std::string_view key) {
-  std::string out = tenant_prefix(tenant);
-  out.push_back('k');
-  append_part(out, type);
-  out.append(key);
-  return out;
-}
-
 std::string id_type_key(std::string_view tenant, std::string_view id) {
   std::string out = tenant_prefix(tenant);
   out.push_back('i');

@@ -3,8 +3,9 @@
 // NUL, so one tenant's keys form one contiguous range that no other tenant's prefix
 // scan can reach (tenant names are checked to hold no NUL).
 //   records    tenant \0 type \0 id             -> record (msgpack map)
-//   keys       tenant \0 'k' type \0 key        -> id
-//              tenant \0 'i' id                 -> type
+//   keys       tenant \0 'i' id                 -> type
+//              (tenant \0 'k' type \0 key -> id entries, written before 2026-11-24 and read
+//              by nothing, since a key's id is computed from it, may remain in old stores)
 //   indexes    tenant \0 type \0 field \0 tag value \0 id  -> ""
 //   edges_out  tenant \0 from \0 rel \0 to      -> edge (msgpack map)
 //   edges_in   tenant \0 to \0 rel \0 from      -> edge (msgpack map)
@@ -35,7 +36,6 @@ bool valid_id(std::string_view id);
 std::string tenant_prefix(std::string_view tenant);
 std::string record_key(std::string_view tenant, std::string_view type, std::string_view id);
 std::string type_prefix(std::string_view tenant, std::string_view type);
-std::string key_index_key(std::string_view tenant, std::string_view type, std::string_view key);
 std::string id_type_key(std::string_view tenant, std::string_view id);
 std::string index_field_prefix(std::string_view tenant, std::string_view type,
                                std::string_view field);

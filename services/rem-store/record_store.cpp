@@ -504,7 +504,6 @@ suite::result<std::vector<upsert_outcome>> record_store::upsert(
     const auto& properties = item.properties.object;
     auto bytes = pack_record(outcome.id, type, item.key, created_at, now, std::nullopt, properties);
     batch.Put(records_, key, bytes);
-    batch.Put(keys_, key_index_key(tenant, type, item.key), outcome.id);
     batch.Put(keys_, id_type_key(tenant, outcome.id), type);
     for (auto& index_key : index_keys(tenant, *schema, outcome.id, properties))
       batch.Put(indexes_, index_key, "");
