@@ -144,31 +144,32 @@ number_kind classify_number(std::string_view text) {
 // of the top-level object.
 class tee_handler {
  public:
-  tee_handler(validator_t* validator, msgpack_writer& writer, const json_schema* schema,
+  // `writer` may be null: validate only.
+  tee_handler(validator_t* validator, msgpack_writer* writer, const json_schema* schema,
               const std::vector<extra_field>& extra, json_limits limits)
       : validator_(validator), writer_(writer), schema_(schema), extra_(extra), limits_(limits) {}
 
   bool Null() {
     return scalar([&] { return !validator_ || validator_->Null(); },
-                  [&] { writer_.packer().pack_nil(); });
+                  [&] { writer_->packer().pack_nil(); });
   }
   bool Bool(bool b) {
     return scalar([&] { return !validator_ || validator_->Bool(b); },
-                  [&] { writer_.packer().pack(b); });
+                  [&] { writer_->packer().pack(b); });
   }
   bool Int(int i) { return Int64(i); }
   bool Uint(unsigned u) { return Uint64(u); }
   bool Int64(std::int64_t i) {
     return scalar([&] { return !validator_ || validator_->Int64(i); },
-                  [&] { writer_.packer().pack_int64(i); });
+                  [&] { writer_->packer().pack_int64(i); });
   }
   bool Uint64(std::uint64_t u) {
     return scalar([&] { return !validator_ || validator_->Uint64(u); },
-                  [&] { writer_.packer().pack_uint64(u); });
+                  [&] { writer_->packer().pack_uint64(u); });
   }
   bool Double(double d) {
     return scalar([&] { return !validator_ || validator_->Double(d); },
-                  [&] { writer_.packer().pack_double(d); });
+                  [&] { writer_->packer().pack_double(d); });
   }
   bool RawNumber(const char* str, rapidjson::SizeType len, bool) {
     std::string_view text(str, len);
@@ -180,7 +181,7 @@ class tee_handler {
         return Uint64(n.u);
       case number_kind::decimal:
         return scalar([&] { return !validator_ || validator_->Double(n.d); },
-                      [&] { pack_decimal(writer_.packer(), text); });
+                      [&] { pack_decimal(writer_->packer(), text); });
     }
     return false;
   }
@@ -188,13 +189,13 @@ class tee_handler {
     if (holds_surrogate(str, len)) return lone_surrogate();
     return scalar([&] { return !validator_ || validator_->String(str, len, copy); },
                   [&] {
-                    pack_string(writer_.packer(), {str, len});
+                    pack_string(writer_->packer(), {str, len});
                   });
   }
   bool StartObject() {
     if (!enter(true)) return false;
     if (validator_ && !validator_->StartObject()) return false;
-    writer_.begin_container(true);
+    if (writer_) writer_->begin_container(true);
     return true;
   }
   bool Key(const char* str, rapidjson::SizeType len, bool copy) {
@@ -210,7 +211,7 @@ class tee_handler {
       }
     }
     if (validator_ && !validator_->Key(str, len, copy)) return false;
-    pack_string(writer_.packer(), {str, len});
+    if (writer_) pack_string(writer_->packer(), {str, len});
     return true;
   }
   bool EndObject(rapidjson::SizeType count) {
@@ -225,19 +226,19 @@ class tee_handler {
     }
     path_.back().key.clear();
     if (validator_ && !validator_->EndObject(count)) return false;
-    writer_.end_container(count);
+    if (writer_) writer_->end_container(count);
     leave();
     return true;
   }
   bool StartArray() {
     if (!enter(false)) return false;
     if (validator_ && !validator_->StartArray()) return false;
-    writer_.begin_container(false);
+    if (writer_) writer_->begin_container(false);
     return true;
   }
   bool EndArray(rapidjson::SizeType count) {
     if (validator_ && !validator_->EndArray(count)) return false;
-    writer_.end_container(count);
+    if (writer_) writer_->end_container(count);
     leave();
     return true;
   }
@@ -298,7 +299,7 @@ class tee_handler {
     }
     if (!path_.back().is_object) ++path_.back().index;
     if (!validate()) return false;
-    write();
+    if (writer_) write();
     return true;
   }
 
@@ -316,7 +317,7 @@ class tee_handler {
   }
 
   validator_t* validator_;
-  msgpack_writer& writer_;
+  msgpack_writer* writer_;
   const json_schema* schema_;
   const std::vector<extra_field>& extra_;
   json_limits limits_;
@@ -439,31 +440,10 @@ void write_json(const msgpack::object& o, rapidjson::Writer<rapidjson::StringBuf
   }
 }
 
-}  // namespace
-
-result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* schema,
-                                      const std::vector<extra_field>& extra, json_limits limits) {
-  std::unique_ptr<validator_t> validator;
-  if (schema) validator = std::make_unique<validator_t>(schema->internals().for_this_thread());
-  msgpack_writer writer;
-  tee_handler handler(validator.get(), writer, schema, extra, limits);
-
-  std::size_t first = json.find_first_not_of(" \t\r\n");
-  bool empty = first == std::string_view::npos;
-  bool parsed = true;
-  rapidjson::ParseResult parse_result;
-  std::size_t consumed = 0;
-  if (empty) {
-    parsed = handler.StartObject() && handler.EndObject(0);
-  } else {
-    rapidjson::Reader reader;
-    rapidjson::MemoryStream stream(json.data(), json.size());
-    parse_result =
-        reader.Parse<rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseValidateEncodingFlag |
-                     rapidjson::kParseStopWhenDoneFlag>(stream, handler);
-    parsed = !parse_result.IsError();
-    consumed = stream.Tell();
-  }
+// Why the handler stopped or the validator said no, as the 400 the caller returns
+// (checked in this order); ok when neither did.
+status refusal(const tee_handler& handler, const validator_t* validator, const json_schema* schema,
+               const json_limits& limits) {
   if (handler.root_not_object()) {
     return make_error(400, "bad_request", "body must be a JSON object",
                       {{"", "must be a JSON object"}});
@@ -504,6 +484,144 @@ result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* 
         "invalid request body: " + details.front().field + " " + details.front().message;
     return make_error(400, "validation_failed", message, std::move(details));
   }
+  return ok();
+}
+
+// Well-formed UTF-8 as RFC 3629 defines it (no overlong forms, surrogates or code points
+// past U+10FFFF): what the JSON reader's encoding check accepts.
+bool valid_utf8(const char* text, std::size_t size) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text);
+  const auto* end = p + size;
+  while (p < end) {
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    std::size_t tail;
+    unsigned char low = 0x80, high = 0xBF;  // the allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      tail = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      tail = 2;
+      if (c == 0xE0) low = 0xA0;
+      if (c == 0xED) high = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      tail = 3;
+      if (c == 0xF0) low = 0x90;
+      if (c == 0xF4) high = 0x8F;
+    } else {
+      return false;
+    }
+    if (static_cast<std::size_t>(end - p) <= tail || p[1] < low || p[1] > high) return false;
+    for (std::size_t i = 2; i <= tail; ++i)
+      if ((p[i] & 0xC0) != 0x80) return false;
+    p += tail + 1;
+  }
+  return true;
+}
+
+// A JSON number with a fraction or an exponent: the only text json_to_msgpack puts in a
+// decimal (an integer's text becomes an integer).
+bool json_decimal_text(std::string_view t) {
+  std::size_t i = 0;
+  auto digits = [&] {
+    std::size_t from = i;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
+    return i - from;
+  };
+  if (i < t.size() && t[i] == '-') ++i;
+  if (i < t.size() && t[i] == '0')
+    ++i;
+  else if (digits() == 0)
+    return false;
+  bool fraction_or_exponent = false;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    if (digits() == 0) return false;
+    fraction_or_exponent = true;
+  }
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (digits() == 0) return false;
+    fraction_or_exponent = true;
+  }
+  return i == t.size() && fraction_or_exponent;
+}
+
+// Feeds `o` to the handler as the SAX events its JSON text would give. Sets `canonical`
+// false and stops at anything that text would not give back unchanged (a float, a
+// binary, another extension, a non-string key, text that is not UTF-8, a decimal that
+// is not a JSON number with a fraction or exponent); otherwise returns what the handler
+// returned.
+bool feed(const msgpack::object& o, tee_handler& h, bool& canonical) {
+  auto refuse = [&] { return canonical = false; };
+  switch (o.type) {
+    case msgpack::type::NIL:
+      return h.Null();
+    case msgpack::type::BOOLEAN:
+      return h.Bool(o.via.boolean);
+    case msgpack::type::POSITIVE_INTEGER:
+      return h.Uint64(o.via.u64);
+    case msgpack::type::NEGATIVE_INTEGER:
+      return h.Int64(o.via.i64);
+    case msgpack::type::STR:
+      if (!valid_utf8(o.via.str.ptr, o.via.str.size)) return refuse();
+      return h.String(o.via.str.ptr, o.via.str.size, true);
+    case msgpack::type::EXT: {
+      std::string_view text(o.via.ext.data(), o.via.ext.size);
+      if (o.via.ext.type() != decimal_ext_type || !json_decimal_text(text)) return refuse();
+      return h.RawNumber(text.data(), static_cast<rapidjson::SizeType>(text.size()), true);
+    }
+    case msgpack::type::ARRAY:
+      if (!h.StartArray()) return false;
+      for (std::uint32_t i = 0; i < o.via.array.size; ++i)
+        if (!feed(o.via.array.ptr[i], h, canonical)) return false;
+      return h.EndArray(o.via.array.size);
+    case msgpack::type::MAP:
+      if (!h.StartObject()) return false;
+      for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
+        const auto& kv = o.via.map.ptr[i];
+        if (kv.key.type != msgpack::type::STR ||
+            !valid_utf8(kv.key.via.str.ptr, kv.key.via.str.size))
+          return refuse();
+        if (!h.Key(kv.key.via.str.ptr, kv.key.via.str.size, true)) return false;
+        if (!feed(kv.val, h, canonical)) return false;
+      }
+      return h.EndObject(o.via.map.size);
+    default:  // FLOAT32, FLOAT64, BIN
+      return refuse();
+  }
+}
+
+}  // namespace
+
+result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* schema,
+                                      const std::vector<extra_field>& extra, json_limits limits) {
+  std::unique_ptr<validator_t> validator;
+  if (schema) validator = std::make_unique<validator_t>(schema->internals().for_this_thread());
+  msgpack_writer writer;
+  tee_handler handler(validator.get(), &writer, schema, extra, limits);
+
+  std::size_t first = json.find_first_not_of(" \t\r\n");
+  bool empty = first == std::string_view::npos;
+  bool parsed = true;
+  rapidjson::ParseResult parse_result;
+  std::size_t consumed = 0;
+  if (empty) {
+    parsed = handler.StartObject() && handler.EndObject(0);
+  } else {
+    rapidjson::Reader reader;
+    rapidjson::MemoryStream stream(json.data(), json.size());
+    parse_result =
+        reader.Parse<rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseValidateEncodingFlag |
+                     rapidjson::kParseStopWhenDoneFlag>(stream, handler);
+    parsed = !parse_result.IsError();
+    consumed = stream.Tell();
+  }
+  if (auto refused = refusal(handler, validator.get(), schema, limits); !refused)
+    return refused.error();
   if (!parsed) {
     std::string message = std::string("malformed JSON: ") +
                           rapidjson::GetParseError_En(parse_result.Code()) + " at offset " +
@@ -518,6 +636,17 @@ result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* 
     }
   }
   return parse_msgpack(writer.buffer().data(), writer.buffer().size());
+}
+
+std::optional<status> validate_msgpack(const msgpack::object& value, const json_schema& schema,
+                                       json_limits limits) {
+  validator_t validator(schema.internals().for_this_thread());
+  static const std::vector<extra_field> no_extra;
+  tee_handler handler(&validator, nullptr, &schema, no_extra, limits);
+  bool canonical = true;
+  feed(value, handler, canonical);
+  if (!canonical) return std::nullopt;
+  return refusal(handler, &validator, &schema, limits);
 }
 
 void msgpack_to_json(const msgpack::object& value, std::string& out) {

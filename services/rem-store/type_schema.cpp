@@ -85,16 +85,23 @@ suite::result<validated_record> validate_record(const type_schema& schema,
     return suite::make_error(400, "invalid_record", "record must be an object",
                              {{"record", "must be an object"}});
   }
-  std::string json;
-  suite::msgpack_to_json(properties, json);
-  auto checked = suite::json_to_msgpack(json, schema.compiled.get());
-  if (!checked) {
-    auto error = checked.error();
+  auto refused = [](suite::error_info error) {
     error.code = "invalid_record";
     for (auto& detail : error.details) detail.field = "record." + detail.field;
     return error;
+  };
+  validated_record out;
+  if (auto verdict = suite::validate_msgpack(properties, *schema.compiled)) {
+    if (!*verdict) return refused(verdict->error());
+    out.properties = {nullptr, properties};  // already in normal form: borrowed as it is
+  } else {
+    // Floats, binaries and the like: normalized through JSON text, as the gateway would.
+    std::string json;
+    suite::msgpack_to_json(properties, json);
+    auto checked = suite::json_to_msgpack(json, schema.compiled.get());
+    if (!checked) return refused(checked.error());
+    out.properties = std::move(*checked);
   }
-  validated_record out{std::move(*checked), {}};
   const auto* key = suite::find_field(out.properties.object, schema.key_field);
   if (key && key->type == msgpack::type::STR && key->via.str.size > 0) {
     out.key.assign(key->via.str.ptr, key->via.str.size);

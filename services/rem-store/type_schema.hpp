@@ -36,7 +36,9 @@ bool valid_type_name(std::string_view name);
 // embedding_fields?}; every problem is a 400 naming the field.
 suite::result<type_schema_ptr> parse_type_schema(const msgpack::object& registration);
 
-// A record's properties after validation: the normalized map and its key as text.
+// A record's properties after validation: the normalized map and its key as text. The
+// map may borrow the input's storage (a null zone) when the input was already in normal
+// form, so it must not outlive the object given to validate_record.
 struct validated_record {
   suite::msgpack_value properties;
   std::string key;

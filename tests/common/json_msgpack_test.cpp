@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -172,4 +173,106 @@ TEST_CASE("one compiled schema with a pattern validates on many threads at once"
   }
   for (auto& thread : threads) thread.join();
   CHECK(wrong == 0);
+}
+
+namespace {
+
+// The verdict of the slow, always-available way: msgpack -> JSON text -> checked msgpack.
+status by_json_text(const msgpack::object& value, const json_schema& schema) {
+  std::string json;
+  msgpack_to_json(value, json);
+  auto converted = json_to_msgpack(json, &schema);
+  if (!converted) return converted.error();
+  return ok();
+}
+
+msgpack_value packed(const std::function<void(msgpack_packer&)>& fill) { return pack_value(fill); }
+
+}  // namespace
+
+TEST_CASE("validate_msgpack gives json_to_msgpack's verdict on normal-form maps") {
+  auto schema = json_schema::compile(patient_schema);
+  REQUIRE(schema.ok());
+  const json_schema& s = **schema;
+  // Each body once through the gateway's conversion: the normal form services receive.
+  for (const char* json : {
+           R"({"name":"A","age":1})",
+           R"({"name":"Amélie","age":1,"insurance":"sha","kin":{"phone":"1","name":"B"}})",
+           R"({})",
+           R"({"name":"A"})",
+           R"({"name":"A","age":"ten"})",
+           R"({"name":"A","age":-1})",
+           R"({"name":"A","age":1.5})",
+           R"({"name":"A","age":1,"insurance":"gold"})",
+           R"({"name":"A","age":1,"hacker":[1,{"x":null}]})",
+           R"({"name":"A","age":1,"kin":{"phone":"1"}})",
+           R"({"name":"","age":1})",
+           R"({"name":"abcdefghijklmnopqrstuvwxyz","age":1})",
+       }) {
+    CAPTURE(json);
+    auto body = json_to_msgpack(json, nullptr);
+    REQUIRE(body.ok());
+    auto fast = validate_msgpack(body->object, s);
+    REQUIRE(fast.has_value());
+    auto slow = by_json_text(body->object, s);
+    REQUIRE(fast->ok() == slow.ok());
+    if (!slow.ok()) {
+      CHECK(fast->error().code == slow.error().code);
+      CHECK(fast->error().message == slow.error().message);
+      REQUIRE(fast->error().details.size() == slow.error().details.size());
+      for (std::size_t i = 0; i < slow.error().details.size(); ++i) {
+        CHECK(fast->error().details[i].field == slow.error().details[i].field);
+        CHECK(fast->error().details[i].message == slow.error().details[i].message);
+      }
+    }
+  }
+}
+
+TEST_CASE("validate_msgpack declines what JSON text would not give back unchanged") {
+  auto schema = json_schema::compile(R"({"type":"object"})");
+  REQUIRE(schema.ok());
+  auto with = [](const std::function<void(msgpack_packer&)>& value) {
+    return packed([&](msgpack_packer& p) {
+      p.pack_map(1);
+      pack_string(p, "v");
+      value(p);
+    });
+  };
+  std::vector<msgpack_value> declined{
+      with([](msgpack_packer& p) { p.pack_double(1.5); }),
+      with([](msgpack_packer& p) { p.pack_float(1.5f); }),
+      with([](msgpack_packer& p) {
+        p.pack_bin(2);
+        p.pack_bin_body("ab", 2);
+      }),
+      with([](msgpack_packer& p) { pack_decimal(p, "100"); }),   // JSON text makes it an integer
+      with([](msgpack_packer& p) { pack_decimal(p, "1.5x"); }),  // not a JSON number
+      with([](msgpack_packer& p) {
+        p.pack_ext(1, 7);
+        p.pack_ext_body("z", 1);
+      }),
+      with([](msgpack_packer& p) { pack_string(p, "\xc3\x28"); }),          // broken UTF-8
+      with([](msgpack_packer& p) { pack_string(p, "\xed\xa0\x80"); }),      // a surrogate
+      with([](msgpack_packer& p) { pack_string(p, "\xe0\x80\xaf"); }),      // overlong
+      with([](msgpack_packer& p) { pack_string(p, "\xf4\x90\x80\x80"); }),  // past U+10FFFF
+      packed([](msgpack_packer& p) {
+        p.pack_map(1);
+        p.pack_int64(7);  // a non-string key
+        p.pack_nil();
+      }),
+  };
+  for (std::size_t i = 0; i < declined.size(); ++i) {
+    CAPTURE(i);
+    CHECK_FALSE(validate_msgpack(declined[i].object, **schema).has_value());
+  }
+  auto fine = with([](msgpack_packer& p) {
+    p.pack_array(4);
+    pack_decimal(p, "-0.5e3");
+    pack_string(p, "\xf0\x9f\x98\x80 \xe2\x82\xac \xc3\xa9");  // 4-, 3- and 2-byte characters
+    p.pack_int64(-3);
+    p.pack_uint64(18446744073709551615ull);
+  });
+  auto verdict = validate_msgpack(fine.object, **schema);
+  REQUIRE(verdict.has_value());
+  CHECK(verdict->ok());
 }
