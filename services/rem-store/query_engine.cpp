@@ -416,11 +416,18 @@ class runner {
       return;
     }
     bool early_stop = !aggregate && q.order_by.empty() && q.limit.has_value();
+    // Aggregates fold each matching row in as it comes and keep none of them.
+    std::optional<aggregation> folded;
+    if (aggregate) folded.emplace(q);
     std::vector<row> rows;
     auto consider = [&](std::string_view id, const msgpack::object& record,
                         msgpack::object_handle* owner) {
       clock_.tick();
       if (q.where && !matches(*q.where, record)) return true;
+      if (folded) {
+        folded->add(record);
+        return true;
+      }
       row r;
       r.id = std::string(id);
       if (owner) {
@@ -433,7 +440,14 @@ class runner {
         r.handle = msgpack::object_handle(copy, std::move(zone));
       }
       rows.push_back(std::move(r));
-      if (!aggregate && q.order_by.empty()) check_rows(rows.size());
+      if (!q.limit) {
+        check_rows(rows.size());  // every row is in the answer: fail as soon as it is too big
+      } else if (!q.order_by.empty() && rows.size() >= 2 * static_cast<std::size_t>(*q.limit)) {
+        // ORDER BY ... LIMIT n keeps the n first rows so far (a stable sort keeps ties in
+        // the order they came, as the final sort does), so memory stays within 2n rows.
+        sort_rows(q, rows);
+        rows.resize(static_cast<std::size_t>(*q.limit));
+      }
       return !(early_stop && rows.size() >= static_cast<std::size_t>(*q.limit));
     };
     if (plan.how == access_plan::access::scan) {
@@ -453,20 +467,11 @@ class runner {
         });
       }
     }
-    if (aggregate) {
-      aggregate_rows(q, rows, p, count);
+    if (folded) {
+      emit_groups(q, folded->groups(), p, count);
       return;
     }
-    if (!q.order_by.empty()) {
-      std::stable_sort(rows.begin(), rows.end(), [&](const row& a, const row& b) {
-        for (const auto& o : q.order_by) {
-          int c =
-              order_compare(field_scalar(a.record(), o.column), field_scalar(b.record(), o.column));
-          if (c != 0) return o.descending ? c > 0 : c < 0;
-        }
-        return false;
-      });
-    }
+    sort_rows(q, rows);
     if (q.limit && rows.size() > static_cast<std::size_t>(*q.limit))
       rows.resize(static_cast<std::size_t>(*q.limit));
     check_rows(rows.size());
@@ -536,33 +541,49 @@ class runner {
     scalar min, max;
   };
 
-  void aggregate_rows(const select_query& q, const std::vector<row>& rows, packer& p,
-                      std::size_t& count) {
-    struct group {
-      std::vector<scalar> keys;
-      std::vector<accumulator> acc;
-    };
-    std::map<std::string, std::size_t> index;
-    std::vector<group> groups;
-    for (const auto& r : rows) {
+  // SELECT's ORDER BY on the rows themselves (no aggregate); stable, so ties keep the
+  // order the rows came in.
+  static void sort_rows(const select_query& q, std::vector<row>& rows) {
+    if (q.order_by.empty()) return;
+    std::stable_sort(rows.begin(), rows.end(), [&](const row& a, const row& b) {
+      for (const auto& o : q.order_by) {
+        int c =
+            order_compare(field_scalar(a.record(), o.column), field_scalar(b.record(), o.column));
+        if (c != 0) return o.descending ? c > 0 : c < 0;
+      }
+      return false;
+    });
+  }
+
+  struct group {
+    std::vector<scalar> keys;
+    std::vector<accumulator> acc;
+  };
+
+  // The groups of an aggregate query, folded one row at a time (in the order groups
+  // first appear).
+  class aggregation {
+   public:
+    explicit aggregation(const select_query& q) : q_(q) {}
+    void add(const msgpack::object& record) {
       std::vector<scalar> keys;
       std::string key_text;
-      for (const auto& g : q.group_by) {
-        keys.push_back(field_scalar(r.record(), g));
+      for (const auto& g : q_.group_by) {
+        keys.push_back(field_scalar(record, g));
         key_text += std::to_string(keys.back().value.index()) + to_display(keys.back()) + '\x1f';
       }
-      auto [it, inserted] = index.emplace(key_text, groups.size());
-      if (inserted) groups.push_back({std::move(keys), std::vector<accumulator>(q.items.size())});
-      auto& grp = groups[it->second];
-      for (std::size_t i = 0; i < q.items.size(); ++i) {
-        const auto& item = q.items[i];
+      auto [it, inserted] = index_.emplace(key_text, groups_.size());
+      if (inserted) groups_.push_back({std::move(keys), std::vector<accumulator>(q_.items.size())});
+      auto& grp = groups_[it->second];
+      for (std::size_t i = 0; i < q_.items.size(); ++i) {
+        const auto& item = q_.items[i];
         if (item.fn == aggregate_fn::none) continue;
         auto& a = grp.acc[i];
         if (item.field == "*") {
           ++a.count;
           continue;
         }
-        auto v = field_scalar(r.record(), item.field);
+        auto v = field_scalar(record, item.field);
         if (v.is_null()) continue;
         ++a.count;
         if (v.is_number()) {
@@ -580,6 +601,16 @@ class runner {
           a.max = v;
       }
     }
+    std::vector<group>& groups() { return groups_; }
+
+   private:
+    const select_query& q_;
+    std::map<std::string, std::size_t> index_;
+    std::vector<group> groups_;
+  };
+
+  void emit_groups(const select_query& q, std::vector<group>& groups, packer& p,
+                   std::size_t& count) {
     // An aggregate over no rows without GROUP BY still gives one row (COUNT = 0).
     if (groups.empty() && q.group_by.empty())
       groups.push_back({{}, std::vector<accumulator>(q.items.size())});

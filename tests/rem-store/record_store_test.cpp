@@ -71,14 +71,20 @@ query_outcome run(const query_engine& engine, const std::string& tenant, const s
   return {*out};
 }
 
-std::set<std::string> handles_of(const query_outcome& q) {
-  std::set<std::string> out;
+// The handles of the result rows, in the order they came.
+std::vector<std::string> handles_in_order(const query_outcome& q) {
+  std::vector<std::string> out;
   const auto& results = q.results();
   for (std::uint32_t i = 0; i < results.via.array.size; ++i) {
     const auto* value = record_field(results.via.array.ptr[i], "handle");
-    if (value) out.insert(std::string(suite::as_string_view(*value)));
+    if (value) out.emplace_back(suite::as_string_view(*value));
   }
   return out;
+}
+
+std::set<std::string> handles_of(const query_outcome& q) {
+  auto in_order = handles_in_order(q);
+  return {in_order.begin(), in_order.end()};
 }
 
 struct seeded {
@@ -215,6 +221,17 @@ TEST_CASE("projection, ORDER BY, LIMIT, aggregates and GROUP BY") {
   const std::string top_want =
       R"j([{"handle":"p29","age":49},{"handle":"p28","age":48},{"handle":"p27","age":47}])j";
   CHECK(to_json(top.results()) == top_want);
+  // ORDER BY ... LIMIT trims as rows come; ties must still keep the order they came in,
+  // as the unlimited sort gives them.
+  for (int limit : {1, 4, 7, 13}) {
+    CAPTURE(limit);
+    auto all = handles_in_order(run(s.engine, "acme", "SELECT * FROM person ORDER BY city"));
+    REQUIRE(all.size() == 30);
+    all.resize(static_cast<std::size_t>(limit));
+    CHECK(handles_in_order(
+              run(s.engine, "acme",
+                  "SELECT * FROM person ORDER BY city LIMIT " + std::to_string(limit))) == all);
+  }
   auto total = run(s.engine, "acme",
                    "SELECT COUNT(*), SUM(age), AVG(age), MIN(age), MAX(handle) FROM person");
   const std::string total_want =
@@ -246,6 +263,11 @@ TEST_CASE("limits on rows, depth and LIMIT give clear errors") {
   REQUIRE(!many.ok());
   CHECK(many.error().code == "too_many_rows");
   CHECK(engine.run("acme", "SELECT * FROM person LIMIT 10").ok());
+  CHECK(engine.run("acme", "SELECT * FROM person ORDER BY age").error().code == "too_many_rows");
+  CHECK(engine.run("acme", "SELECT * FROM person ORDER BY age LIMIT 10").ok());
+  // Aggregates keep no rows: 30 rows fold into one answer row under a 10-row limit.
+  auto counted = engine.run("acme", "SELECT COUNT(*) FROM person");
+  REQUIRE(counted.ok());
   CHECK(engine.run("acme", "SELECT * FROM person LIMIT 11").error().code == "limit_too_large");
   auto id = record_id("acme", "person", "p1");
   CHECK(engine.run("acme", "TRAVERSE FROM '" + id + "' DEPTH 3").error().code == "depth_limit");
