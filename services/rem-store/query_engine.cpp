@@ -364,7 +364,7 @@ class runner {
       if (!hits) throw query_failure{hits.error()};
       for (const auto& h : *hits) {
         clock_.tick();
-        auto r = store_.get(tenant_, id_from_number(h.label));
+        auto r = store_.get_of_type(tenant_, q.type, id_from_number(h.label));
         if (!r) continue;
         if (q.where && !matches(*q.where, r->object())) continue;
         kept.push_back({std::move(*r), h.distance});
@@ -459,7 +459,7 @@ class runner {
       for (const auto& [lower, upper] : plan.ranges) {
         if (!go_on) break;
         store_.index_ids(tenant_, q.type, plan.field, lower, upper, [&](std::string_view id) {
-          auto r = store_.get(tenant_, id);
+          auto r = store_.get_of_type(tenant_, q.type, id);
           if (!r) return true;
           auto handle = std::move(r->handle);
           go_on = consider(id, handle.get(), &handle);

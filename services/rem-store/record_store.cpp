@@ -541,9 +541,13 @@ suite::result<record> record_store::get(const std::string& tenant, std::string_v
   auto s = db_->Get({}, keys_, id_type_key(tenant, id), &type);
   if (s.IsNotFound()) return not_found("no record " + std::string(id));
   if (!s.ok()) return storage_error(s);
+  return get_of_type(tenant, std::string_view(type.data(), type.size()), id);
+}
+
+suite::result<record> record_store::get_of_type(const std::string& tenant, std::string_view type,
+                                                std::string_view id) const {
   rocksdb::PinnableSlice bytes;
-  s = db_->Get({}, records_, record_key(tenant, std::string_view(type.data(), type.size()), id),
-               &bytes);
+  auto s = db_->Get({}, records_, record_key(tenant, type, id), &bytes);
   if (s.IsNotFound()) return not_found("no record " + std::string(id));
   if (!s.ok()) return storage_error(s);
   // unpack copies every string into the handle's zone: the record outlives `bytes`.

@@ -107,6 +107,9 @@ class record_store {
       const std::vector<const msgpack::object*>& records);
 
   suite::result<record> get(const std::string& tenant, std::string_view id) const;
+  // get() when the type is known (an index of that type named the id): one lookup fewer.
+  suite::result<record> get_of_type(const std::string& tenant, std::string_view type,
+                                    std::string_view id) const;
   suite::result<record> get_by_key(const std::string& tenant, std::string_view type,
                                    std::string_view key) const;
   suite::status remove(const std::string& tenant, std::string_view id);
