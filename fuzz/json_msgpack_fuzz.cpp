@@ -2,7 +2,8 @@
 // byte picks one of the catalogue's request schemas (or none); the rest is the JSON
 // body. Any input must give a msgpack map or a 400 error naming what is wrong, never a
 // crash, a hang or a sanitizer report; and an accepted body must survive the round
-// trip msgpack → JSON → msgpack byte for byte (no number or string altered).
+// trip msgpack → JSON → msgpack byte for byte (no number or string altered). And
+// validate_msgpack, given the body's msgpack, must say what json_to_msgpack said.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -44,6 +45,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const suite::json_schema* schema = all[data[0] % all.size()];
   std::string_view json(reinterpret_cast<const char*>(data) + 1, size - 1);
   auto converted = suite::json_to_msgpack(json, schema);
+  // validate_msgpack on the body's normal form (converted without a schema) must give
+  // the verdict and the message the JSON path gave.
+  if (auto plain = schema ? suite::json_to_msgpack(json, nullptr) : converted; schema && plain) {
+    auto fast = suite::validate_msgpack(plain->object, *schema);
+    if (!fast || fast->ok() != converted.ok() ||
+        (!converted && fast->error().message != converted.error().message)) {
+      std::fprintf(stderr, "validate_msgpack disagrees with json_to_msgpack on: %.*s\n",
+                   static_cast<int>(json.size()), json.data());
+      std::abort();
+    }
+  }
   if (!converted) {
     if (converted.error().status != 400 || converted.error().message.empty()) std::abort();
     return 0;
