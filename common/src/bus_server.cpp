@@ -224,7 +224,7 @@ void send_frames(zmq::socket_t& router, const zmq::message_t& identity,
 }  // namespace
 
 caf::actor spawn_sync_workers(caf::actor_system& system, std::size_t workers,
-                              sync_handlers handlers) {
+                              sync_handlers handlers, worker_threads where) {
   auto shared = std::make_shared<const sync_handlers>(std::move(handlers));
   auto queue = std::make_shared<pool_queue>();
   queue->free.assign(workers, true);
@@ -232,7 +232,12 @@ caf::actor spawn_sync_workers(caf::actor_system& system, std::size_t workers,
   std::size_t made = 0;
   return caf::actor_pool::make(
       system.dummy_execution_unit(), workers,
-      [&system, shared, queue, &made] { return system.spawn(sync_worker, shared, queue, made++); },
+      [&system, shared, queue, &made, where] {
+        auto index = made++;
+        return where == worker_threads::own
+                   ? system.spawn<caf::detached>(sync_worker, shared, queue, index)
+                   : system.spawn(sync_worker, shared, queue, index);
+      },
       to_free_worker{queue});
 }
 

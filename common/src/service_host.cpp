@@ -70,10 +70,10 @@ void service_host::route(const std::string& op, const caf::actor& handler) {
   bus_->route(op, handler);
 }
 
-void service_host::route_sync(sync_handlers handlers) {
+void service_host::route_sync(sync_handlers handlers, worker_threads where) {
   std::vector<std::string> ops;
   for (const auto& [op, handler] : handlers) ops.push_back(op);
-  auto pool = spawn_sync_workers(*system_, workers_, std::move(handlers));
+  auto pool = spawn_sync_workers(*system_, workers_, std::move(handlers), where);
   for (const auto& op : ops) route(op, pool);
 }
 

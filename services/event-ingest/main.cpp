@@ -101,7 +101,9 @@ int main(int argc, char** argv) {
   }
   host.route("events.ingest", (*pipeline)->entry());
   host.route("events.batch", (*pipeline)->entry());
-  host.route_sync(event_ingest::make_query_handlers(shared_store, started));
+  // Queries read RocksDB and may wait for the disk: each worker has a thread of its own.
+  host.route_sync(event_ingest::make_query_handlers(shared_store, started),
+                  suite::worker_threads::own);
   host.route("events.replay", event_ingest::spawn_replay_workers(host.actors(), shared_store, 2));
   int code = host.run();
   pipeline->reset();

@@ -89,7 +89,9 @@ int main(int argc, char** argv) {
   rem::rem_metrics metrics(host.metrics(), **store);
   rem::query_engine engine(**store, limits, &metrics);
 
-  host.route_sync(rem::make_rem_handlers(**store, engine));
+  // Writes wait for their fsync and reads may wait for the disk: the workers block, so
+  // each runs on a thread of its own, never on one the actor scheduler needs.
+  host.route_sync(rem::make_rem_handlers(**store, engine), suite::worker_threads::own);
   int code = host.run();
   if (auto closed = (*store)->close(); !closed) {
     suite::log_error("store.close_failed", {{"error", closed.error().message}});

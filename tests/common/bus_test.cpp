@@ -668,7 +668,10 @@ TEST_CASE("a worker pool never queues a job behind a slow one while another work
     return ok_reply(r.id, r.body);
   };
   handlers["echo"] = [](const request& r) { return ok_reply(r.id, r.body); };
-  auto workers = spawn_sync_workers(f.system, 2, handlers);
+  auto where = worker_threads::scheduled;
+  SUBCASE("on the scheduler's threads") {}
+  SUBCASE("on threads of their own") { where = worker_threads::own; }
+  auto workers = spawn_sync_workers(f.system, 2, handlers, where);
   server.route("slow", workers);
   server.route("echo", workers);
   REQUIRE(server.start().ok());
@@ -700,6 +703,52 @@ TEST_CASE("a worker pool never queues a job behind a slow one while another work
   std::lock_guard lock(mutex);
   CHECK(order.back() == "slow");
   CHECK(std::count(order.begin(), order.end(), "echo") == echoes);
+  client.stop();
+  server.stop();
+}
+
+TEST_CASE("workers on threads of their own never hold the scheduler while they block") {
+  // One scheduler thread: a blocking handler run on it would stall every other actor.
+  class one_thread : public caf::actor_system_config {
+   public:
+    one_thread() { set("scheduler.max-threads", 1); }
+  } config;
+  caf::actor_system system{config};
+  auto endpoint = tcp_endpoint();
+  metrics m("bus-test");
+  bus_server server(endpoint, m);
+  sync_handlers blocking;
+  blocking["block"] = [](const request& r) {
+    std::this_thread::sleep_for(500ms);
+    return ok_reply(r.id, r.body);
+  };
+  sync_handlers quick;
+  quick["echo"] = [](const request& r) { return ok_reply(r.id, r.body); };
+  auto own = spawn_sync_workers(system, 1, blocking, worker_threads::own);
+  auto scheduled = spawn_sync_workers(system, 1, quick, worker_threads::scheduled);
+  server.route("block", own);
+  server.route("echo", scheduled);
+  REQUIRE(server.start().ok());
+
+  bus_client client;
+  client.add_service("svc", {endpoint});
+  REQUIRE(client.start().ok());
+  REQUIRE(test::wait_until([&] { return client.connected("svc"); }));
+  std::mutex mutex;
+  std::vector<std::string> order;
+  std::promise<void> both;
+  auto note = [&](std::string what) {
+    std::lock_guard lock(mutex);
+    order.push_back(std::move(what));
+    if (order.size() == 2) both.set_value();
+  };
+  client.call("svc", make_request("block"), [&](reply) { note("block"); });
+  std::this_thread::sleep_for(50ms);  // "block" is running
+  client.call("svc", make_request("echo", 1),
+              [&](reply r) { note(r.status == 200 ? "echo" : "error"); });
+  REQUIRE(both.get_future().wait_for(5s) == std::future_status::ready);
+  std::lock_guard lock(mutex);
+  CHECK(order == std::vector<std::string>{"echo", "block"});
   client.stop();
   server.stop();
 }

@@ -75,11 +75,16 @@ void mark_started(const bus_job& job);
 using sync_handler = std::function<reply(const request&)>;
 using sync_handlers = std::unordered_map<std::string, sync_handler>;
 
-// A pool of `workers` event-based actors, each running `handlers`. A job goes to a free
-// worker, or waits for the first one to finish: never behind a slow job while another
-// worker is free.
+// Where a pool's workers run: on the actor scheduler's threads (handlers that never
+// block), or each on a thread of its own (handlers that block: an fsync, a disk read), so
+// a blocked handler never holds a scheduler thread that other actors need.
+enum class worker_threads { scheduled, own };
+
+// A pool of `workers` actors, each running `handlers`. A job goes to a free worker, or
+// waits for the first one to finish: never behind a slow job while another worker is free.
 caf::actor spawn_sync_workers(caf::actor_system& system, std::size_t workers,
-                              sync_handlers handlers);
+                              sync_handlers handlers,
+                              worker_threads where = worker_threads::scheduled);
 
 class bus_server {
  public:

@@ -44,8 +44,9 @@ class service_host {
 
   // Start-up only: route an op to an actor that takes bus_job messages.
   void route(const std::string& op, const caf::actor& handler);
-  // Start-up only: route each op of `handlers` to one shared pool of sync workers.
-  void route_sync(sync_handlers handlers);
+  // Start-up only: route each op of `handlers` to one shared pool of `workers` sync
+  // workers (worker_threads::own when the handlers block on disk or the network).
+  void route_sync(sync_handlers handlers, worker_threads where = worker_threads::scheduled);
 
   // Extra health detail: returns an error when the service cannot serve (e.g. its
   // database is down); sys.health then answers 503 with that error.
