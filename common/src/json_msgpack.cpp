@@ -521,8 +521,9 @@ bool valid_utf8(const char* text, std::size_t size) {
   return true;
 }
 
-// A JSON number with a fraction or an exponent: the only text json_to_msgpack puts in a
-// decimal (an integer's text becomes an integer).
+// Text that json_to_msgpack puts in a decimal: a JSON number that is not an integer in
+// the int64/uint64 range (those become integers), i.e. one with a fraction or an
+// exponent, or an integer too large for 64 bits.
 bool json_decimal_text(std::string_view t) {
   std::size_t i = 0;
   auto digits = [&] {
@@ -535,26 +536,23 @@ bool json_decimal_text(std::string_view t) {
     ++i;
   else if (digits() == 0)
     return false;
-  bool fraction_or_exponent = false;
   if (i < t.size() && t[i] == '.') {
     ++i;
     if (digits() == 0) return false;
-    fraction_or_exponent = true;
   }
   if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
     ++i;
     if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
     if (digits() == 0) return false;
-    fraction_or_exponent = true;
   }
-  return i == t.size() && fraction_or_exponent;
+  return i == t.size() && classify_number(t).kind == number_kind::decimal;
 }
 
 // Feeds `o` to the handler as the SAX events its JSON text would give. Sets `canonical`
 // false and stops at anything that text would not give back unchanged (a float, a
 // binary, another extension, a non-string key, text that is not UTF-8, a decimal that
-// is not a JSON number with a fraction or exponent); otherwise returns what the handler
-// returned.
+// JSON text would turn into an integer or cannot hold); otherwise returns what the
+// handler returned.
 bool feed(const msgpack::object& o, tee_handler& h, bool& canonical) {
   auto refuse = [&] { return canonical = false; };
   switch (o.type) {

@@ -208,6 +208,9 @@ TEST_CASE("validate_msgpack gives json_to_msgpack's verdict on normal-form maps"
            R"({"name":"A","age":1,"kin":{"phone":"1"}})",
            R"({"name":"","age":1})",
            R"({"name":"abcdefghijklmnopqrstuvwxyz","age":1})",
+           // Integers beyond 64 bits travel as decimals (found by the fuzz target).
+           R"({"name":"A","age":-77777777777777777777777777})",
+           R"({"name":"A","age":1,"m":1,"m":-2,"f.":18446744073709551616})",
        }) {
     CAPTURE(json);
     auto body = json_to_msgpack(json, nullptr);

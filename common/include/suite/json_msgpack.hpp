@@ -54,7 +54,8 @@ result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* 
 
 // Validates a msgpack map against `schema` without converting it, when it is already in
 // the form json_to_msgpack gives (UTF-8 text, string keys, integers, decimals holding a
-// JSON number with a fraction or exponent; no floats, binaries or other extensions):
+// JSON number with a fraction or exponent or beyond 64 bits; no floats, binaries or other
+// extensions):
 // then the same verdict and 400 as json_to_msgpack(msgpack_to_json(value), &schema).
 // Nothing when `value` is not in that form: convert it that way instead.
 std::optional<status> validate_msgpack(const msgpack::object& value, const json_schema& schema,
