@@ -105,6 +105,40 @@ struct number_kind {
   double d = 0;
 };
 
+// Well-formed UTF-8 as RFC 3629 defines it (no overlong forms, surrogates or code points
+// past U+10FFFF): what the JSON reader's encoding check accepts.
+bool valid_utf8(const char* text, std::size_t size) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text);
+  const auto* end = p + size;
+  while (p < end) {
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    std::size_t tail;
+    unsigned char low = 0x80, high = 0xBF;  // the allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      tail = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      tail = 2;
+      if (c == 0xE0) low = 0xA0;
+      if (c == 0xED) high = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      tail = 3;
+      if (c == 0xF0) low = 0x90;
+      if (c == 0xF4) high = 0x8F;
+    } else {
+      return false;
+    }
+    if (static_cast<std::size_t>(end - p) <= tail || p[1] < low || p[1] > high) return false;
+    for (std::size_t i = 2; i <= tail; ++i)
+      if ((p[i] & 0xC0) != 0x80) return false;
+    p += tail + 1;
+  }
+  return true;
+}
+
 // True when `text` holds the UTF-8 form of a UTF-16 surrogate (U+D800..U+DFFF: ED A0..BF).
 // The parser validates the input's own UTF-8, so such bytes can only come from a lone
 // surrogate escape such as "\uDDDD", which RapidJSON decodes without complaint into
@@ -265,6 +299,8 @@ class tee_handler {
   bool too_deep() const { return too_deep_; }
   // A body field that is also given in the path or query string.
   const std::string& conflict() const { return conflict_; }
+  // A path or query parameter whose text is not UTF-8.
+  const std::string& not_utf8() const { return not_utf8_; }
   bool root_not_object() const { return root_not_object_; }
   bool lone_surrogate_found() const { return lone_surrogate_; }
 
@@ -304,6 +340,12 @@ class tee_handler {
   }
 
   bool typed_extra(const extra_field& field) {
+    // URL text is not checked by the JSON reader; the validator reads past the end of a
+    // truncated UTF-8 sequence (minLength/maxLength count code points).
+    if (!valid_utf8(field.text.data(), field.text.size())) {
+      not_utf8_ = field.name;
+      return false;
+    }
     std::string type = schema_ ? schema_->property_type(field.name) : "";
     bool numeric =
         !field.text.empty() && field.text.find_first_not_of("0123456789+-.eE") == std::string::npos;
@@ -325,6 +367,7 @@ class tee_handler {
   bool too_deep_ = false;
   bool in_extras_ = false;
   std::string conflict_;
+  std::string not_utf8_;
   bool root_not_object_ = false;
   bool lone_surrogate_ = false;
 
@@ -458,6 +501,10 @@ status refusal(const tee_handler& handler, const validator_t* validator, const j
                       "malformed JSON: a \\u escape is a lone UTF-16 surrogate (not a character)",
                       {{handler.current_path(), "holds a lone UTF-16 surrogate escape"}});
   }
+  if (!handler.not_utf8().empty()) {
+    return make_error(400, "bad_request", "field '" + handler.not_utf8() + "' is not UTF-8 text",
+                      {{handler.not_utf8(), "is not UTF-8 text"}});
+  }
   if (!handler.conflict().empty()) {
     return make_error(400, "bad_request",
                       "field '" + handler.conflict() + "' is given both in the URL and in the body",
@@ -485,40 +532,6 @@ status refusal(const tee_handler& handler, const validator_t* validator, const j
     return make_error(400, "validation_failed", message, std::move(details));
   }
   return ok();
-}
-
-// Well-formed UTF-8 as RFC 3629 defines it (no overlong forms, surrogates or code points
-// past U+10FFFF): what the JSON reader's encoding check accepts.
-bool valid_utf8(const char* text, std::size_t size) {
-  const auto* p = reinterpret_cast<const unsigned char*>(text);
-  const auto* end = p + size;
-  while (p < end) {
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    std::size_t tail;
-    unsigned char low = 0x80, high = 0xBF;  // the allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      tail = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      tail = 2;
-      if (c == 0xE0) low = 0xA0;
-      if (c == 0xED) high = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      tail = 3;
-      if (c == 0xF0) low = 0x90;
-      if (c == 0xF4) high = 0x8F;
-    } else {
-      return false;
-    }
-    if (static_cast<std::size_t>(end - p) <= tail || p[1] < low || p[1] > high) return false;
-    for (std::size_t i = 2; i <= tail; ++i)
-      if ((p[i] & 0xC0) != 0x80) return false;
-    p += tail + 1;
-  }
-  return true;
 }
 
 // Text that json_to_msgpack puts in a decimal: a JSON number that is not an integer in
