@@ -279,7 +279,8 @@ TEST_CASE("search by name (fuzzy), phone, clinic and insurance number (prefix)")
   auto found = [&](const std::string& q) {
     auto r = s.call("GET", "/api/patients/search?q=" + q);
     REQUIRE_MESSAGE(r.status == 200, r.body);
-    for (const auto& p : parse(r)["items"].GetArray()) {
+    auto page = parse(r);  // a range-for over parse(r)[...] would outlive the document
+    for (const auto& p : page["items"].GetArray()) {
       if (p["id"].GetInt64() == id) return true;
     }
     return false;
@@ -392,7 +393,8 @@ TEST_CASE("reads and writes of patient data are in the audit log") {
   auto r = s.call("GET", "/api/audit?patient_id=" + std::to_string(id));
   REQUIRE_MESSAGE(r.status == 200, r.body);
   std::vector<std::string> actions;
-  for (const auto& e : parse(r)["items"].GetArray()) {
+  auto page = parse(r);  // a range-for over parse(r)[...] would outlive the document
+  for (const auto& e : page["items"].GetArray()) {
     actions.push_back(e["action"].GetString());
     // The gateway's credential, never anything the client sent (test_credentials.hpp).
     CHECK(std::string(e["principal"].GetString()) == "admin");
@@ -433,7 +435,8 @@ TEST_CASE("roles: billing never reads clinical notes, clinicians do; the audit n
   auto audit = s.call("GET", "/api/audit?patient_id=" + std::to_string(patient));
   REQUIRE_MESSAGE(audit.status == 200, audit.body);
   std::vector<std::string> entries;
-  for (const auto& e : parse(audit)["items"].GetArray()) {
+  auto page = parse(audit);  // kept: a range-for over parse(audit)[...] outlives it
+  for (const auto& e : page["items"].GetArray()) {
     entries.push_back(std::string(e["principal"].GetString()) + " " + e["action"].GetString());
   }
   CHECK(entries == std::vector<std::string>{"clinician patients.create", "clinician visits.create",
