@@ -657,6 +657,29 @@ TEST_CASE("work found past its deadline when a worker picks it up is dropped, 50
   CHECK(m.render().find("suite_deadline_dropped_total{service=\"bus-test\"}") != std::string::npos);
 }
 
+// Calls `slow_op` (a handler that blocks for a while), then, once it is running,
+// `echoes` echo calls; gives the names of the replies in the order they arrived
+// (slow_op, "echo", or "error" for an echo that failed).
+std::vector<std::string> reply_order(bus_client& client, const std::string& slow_op, int echoes) {
+  std::mutex mutex;
+  std::vector<std::string> order;
+  std::promise<void> all_done;
+  auto note = [&](std::string what) {
+    std::lock_guard lock(mutex);
+    order.push_back(std::move(what));
+    if (order.size() == static_cast<std::size_t>(echoes) + 1) all_done.set_value();
+  };
+  client.call("svc", make_request(slow_op), [&, slow_op](reply) { note(slow_op); });
+  std::this_thread::sleep_for(50ms);  // slow_op is running
+  for (int i = 0; i < echoes; ++i) {
+    client.call("svc", make_request("echo", i),
+                [&](reply r) { note(r.status == 200 ? "echo" : "error"); });
+  }
+  REQUIRE(all_done.get_future().wait_for(5s) == std::future_status::ready);
+  std::lock_guard lock(mutex);
+  return order;
+}
+
 TEST_CASE("a worker pool never queues a job behind a slow one while another worker is free") {
   bus_fixture f;
   auto endpoint = tcp_endpoint();
@@ -684,23 +707,8 @@ TEST_CASE("a worker pool never queues a job behind a slow one while another work
   // The order replies arrive in: "slow" holds one worker for 500 ms; every echo sent
   // after it must be answered by the other worker, before "slow" ends. (Round robin
   // queued every second echo behind "slow"; counting each worker's jobs, half of them.)
-  std::mutex mutex;
-  std::vector<std::string> order;
-  std::promise<void> all_done;
   const int echoes = 10;
-  auto note = [&](std::string what) {
-    std::lock_guard lock(mutex);
-    order.push_back(std::move(what));
-    if (order.size() == echoes + 1) all_done.set_value();
-  };
-  client.call("svc", make_request("slow"), [&](reply) { note("slow"); });
-  std::this_thread::sleep_for(50ms);  // "slow" is running
-  for (int i = 0; i < echoes; ++i) {
-    client.call("svc", make_request("echo", i),
-                [&](reply r) { note(r.status == 200 ? "echo" : "error"); });
-  }
-  REQUIRE(all_done.get_future().wait_for(5s) == std::future_status::ready);
-  std::lock_guard lock(mutex);
+  auto order = reply_order(client, "slow", echoes);
   CHECK(order.back() == "slow");
   CHECK(std::count(order.begin(), order.end(), "echo") == echoes);
   client.stop();
@@ -734,20 +742,7 @@ TEST_CASE("workers on threads of their own never hold the scheduler while they b
   client.add_service("svc", {endpoint});
   REQUIRE(client.start().ok());
   REQUIRE(test::wait_until([&] { return client.connected("svc"); }));
-  std::mutex mutex;
-  std::vector<std::string> order;
-  std::promise<void> both;
-  auto note = [&](std::string what) {
-    std::lock_guard lock(mutex);
-    order.push_back(std::move(what));
-    if (order.size() == 2) both.set_value();
-  };
-  client.call("svc", make_request("block"), [&](reply) { note("block"); });
-  std::this_thread::sleep_for(50ms);  // "block" is running
-  client.call("svc", make_request("echo", 1),
-              [&](reply r) { note(r.status == 200 ? "echo" : "error"); });
-  REQUIRE(both.get_future().wait_for(5s) == std::future_status::ready);
-  std::lock_guard lock(mutex);
+  auto order = reply_order(client, "block", 1);
   CHECK(order == std::vector<std::string>{"echo", "block"});
   client.stop();
   server.stop();
