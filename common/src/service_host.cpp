@@ -23,6 +23,14 @@ class actor_config : public caf::actor_system_config {
   actor_config(std::size_t threads, const std::string& policy) {
     set("scheduler.max-threads", threads);
     set("scheduler.policy", caf::atom_from_string(policy));
+    // CAF 0.17's work stealing polls an empty queue 100 times, then 500 times more with a
+    // 50 µs sleep between polls (~30 ms of waking up every ~100 µs) before it sleeps on a
+    // condition variable that a new job wakes. That middle phase is dropped: it burnt
+    // three times the service's CPU at 1,000 req/s and its sleeps added to every hop's
+    // latency (GET /api/sys/event-ingest/health, 3 interleaved runs: CPU 460-480 ->
+    // 155-226 µs per request, p50 0.53-0.69 -> 0.36-0.57 ms, 64-connection req/s 26-35k
+    // -> 27-38k).
+    if (policy == "stealing") set("work-stealing.moderate-poll-attempts", std::size_t{0});
   }
 };
 
@@ -37,13 +45,12 @@ service_host::service_host(std::string service, std::string default_bus,
       .add("metrics", std::move(default_metrics), "host:port serving /metrics", host_port())
       .add("workers", std::to_string(cores), "actor scheduler threads and sync workers",
            integer_in(1, 256))
-      // Measured on 2 cores at 1,000 req/s (rem-mixed): sharing (idle workers sleep on a
-      // condition variable instead of polling) used about half the service's CPU and none
-      // when idle; its p99 was worse on a noisy host and split 1-1 on a quiet one, so stealing
-      // stays the default until more runs settle it.
+      // Both sleep when idle (actor_config); stealing keeps a queue per worker and polls
+      // briefly before sleeping. In the runs quoted there, sharing's CPU was the same and
+      // its p99 worse in 2 of 3.
       .add("scheduler", "stealing",
-           "actor scheduler: stealing (workers poll for work) | sharing (workers sleep when "
-           "idle: less CPU)",
+           "actor scheduler: stealing (a queue per worker; an idle worker polls briefly, "
+           "then sleeps) | sharing (one queue; idle workers sleep)",
            one_of({"stealing", "sharing"}))
       .add("log-level", "info", "debug | info | warn | error",
            one_of({"debug", "info", "warn", "error"}));
