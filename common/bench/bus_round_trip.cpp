@@ -22,7 +22,10 @@ namespace {
 
 class bench_actors : public caf::actor_system_config {
  public:
-  bench_actors() { set("scheduler.max-threads", 1); }
+  explicit bench_actors(const std::string& policy) {
+    set("scheduler.max-threads", 1);
+    set("scheduler.policy", caf::atom_from_string(policy));
+  }
 };
 
 request ping() {
@@ -39,8 +42,9 @@ double percentile(std::vector<double>& v, double p) {
   return v[i];
 }
 
-void run(const std::string& name, const std::string& endpoint, double seconds, int inflight) {
-  bench_actors config;
+void run(const std::string& name, const std::string& endpoint, double seconds, int inflight,
+         const std::string& policy) {
+  bench_actors config(policy);
   caf::actor_system system(config);
   metrics m("bench");
   bus_server server(endpoint, m);
@@ -99,24 +103,29 @@ void run(const std::string& name, const std::string& endpoint, double seconds, i
 int main(int argc, char** argv) {
   double seconds = 5;
   int inflight = 64;
+  std::string policy = "stealing";
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--seconds=", 10) == 0)
       seconds = std::atof(argv[i] + 10);
     else if (std::strncmp(argv[i], "--inflight=", 11) == 0)
       inflight = std::atoi(argv[i] + 11);
+    else if (std::strncmp(argv[i], "--scheduler=", 12) == 0)
+      policy = argv[i] + 12;
     else {
-      std::fprintf(stderr, "usage: bus-bench [--seconds=5] [--inflight=64]\n");
+      std::fprintf(
+          stderr,
+          "usage: bus-bench [--seconds=5] [--inflight=64] [--scheduler=stealing|sharing]\n");
       return 2;
     }
   }
   std::printf(
       "bus round trip (DEALER -> ROUTER -> actor -> reply), %g s per phase, %d in flight for "
-      "msgs/s\n\n",
-      seconds, inflight);
+      "msgs/s, CAF scheduler: %s\n\n",
+      seconds, inflight, policy.c_str());
   std::printf("| transport     | p50 (µs)  | p99 (µs)  | p99.9 (µs)| msgs/s       |\n");
   std::printf("|---------------|-----------|-----------|-----------|--------------|\n");
   run("tcp loopback", "tcp://127.0.0.1:" + std::to_string(35000 + (::getpid() % 20000)), seconds,
-      inflight);
-  run("inproc", unique_inproc_endpoint("bench"), seconds, inflight);
+      inflight, policy);
+  run("inproc", unique_inproc_endpoint("bench"), seconds, inflight, policy);
   return 0;
 }
