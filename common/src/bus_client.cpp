@@ -4,6 +4,12 @@
 #include <cstring>
 #include <queue>
 
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <zmq.hpp>
 
 #include "suite/inproc_mailbox.hpp"
@@ -11,6 +17,7 @@
 
 namespace suite {
 
+namespace asio = boost::asio;
 using steady = std::chrono::steady_clock;
 
 struct bus_client::subscription {
@@ -30,90 +37,82 @@ struct bus_client::pending_call {
   int endpoint = -1;  // index into the service's endpoints once sent
 };
 
-struct bus_client::endpoint_state {
-  std::string address;
-  zmq::socket_t dealer;
-  zmq::socket_t monitor;  // PAIR receiving the DEALER's connection events
-  bool up = false;
-  bool monitored = false;  // inproc connections raise no events: they count as up
-};
+namespace {
 
-// Everything the client thread owns.
-class bus_client::loop {
+// A ZeroMQ socket whose readiness the io_context waits on. ZMQ_FD is edge-triggered and
+// only means "look at ZMQ_EVENTS": so every wake-up reads until ZMQ_EVENTS has no
+// POLLIN, and a send on the socket (which may take the signal for itself) is followed by
+// a look at ZMQ_EVENTS (readable_after_send).
+class watched_socket {
  public:
-  explicit loop(bus_client& client) : client_(client) {}
+  watched_socket(asio::io_context& context, zmq::socket_t s)
+      : socket(std::move(s)), fd_(context, socket.get(zmq::sockopt::fd)) {}
+  ~watched_socket() { close(); }
+  watched_socket(const watched_socket&) = delete;
+  watched_socket& operator=(const watched_socket&) = delete;
 
-  void run(zmq::socket_t mailbox) {
-    mailbox_ = std::move(mailbox);
-    open_sockets();
-    std::vector<zmq::pollitem_t> items;
-    items.push_back({mailbox_.handle(), 0, ZMQ_POLLIN, 0});
-    for (auto& service : endpoints_) {
-      for (auto& ep : service) {
-        items.push_back({ep.dealer.handle(), 0, ZMQ_POLLIN, 0});
-        if (ep.monitored) items.push_back({ep.monitor.handle(), 0, ZMQ_POLLIN, 0});
-      }
-    }
-    for (auto& sub : subs_) items.push_back({sub.handle(), 0, ZMQ_POLLIN, 0});
-
-    while (true) {
-      zmq::poll(items.data(), items.size(), next_timeout());
-      std::size_t i = 0;
-      if (items[i++].revents & ZMQ_POLLIN) {
-        if (!drain_mailbox()) break;
-      }
-      for (std::size_t s = 0; s < endpoints_.size(); ++s) {
-        for (std::size_t e = 0; e < endpoints_[s].size(); ++e) {
-          auto& ep = endpoints_[s][e];
-          if (items[i++].revents & ZMQ_POLLIN) drain_replies(ep);
-          if (ep.monitored && (items[i++].revents & ZMQ_POLLIN)) drain_events(s, e);
-        }
-      }
-      for (std::size_t k = 0; k < subs_.size(); ++k) {
-        if (items[i++].revents & ZMQ_POLLIN) drain_subscription(k);
-      }
-      expire_deadlines();
-    }
-    for (auto& [id, call] : pending_) {
-      finish(*call, error_reply(
-                        id, make_error(503, "backend_unavailable", "bus client is shutting down")));
-    }
-    pending_.clear();
-    close_sockets();
+  // Calls `drain` now and then whenever the socket may have something to read, until
+  // close(). `drain` must read until recv says there is nothing left.
+  void watch(std::function<void()> drain) {
+    drain_ = std::move(drain);
+    drain_all();
+    arm();
   }
 
+  bool readable_after_send() { return socket.get(zmq::sockopt::events) & ZMQ_POLLIN; }
+
+  // Stops watching; the descriptor stays ZeroMQ's to close.
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ignored;
+    fd_.cancel(ignored);
+    (void)fd_.release();
+    socket.close();
+  }
+
+  bool closed() const { return closed_; }
+
+  zmq::socket_t socket;
+
  private:
-  void open_sockets() {
+  void drain_all() {
+    do drain_();
+    while (!closed_ && (socket.get(zmq::sockopt::events) & ZMQ_POLLIN));
+  }
+
+  void arm() {
+    fd_.async_wait(asio::posix::descriptor_base::wait_read,
+                   [this](const boost::system::error_code& ec) {
+                     if (ec || closed_) return;
+                     drain_all();
+                     if (!closed_) arm();
+                   });
+  }
+
+  asio::posix::stream_descriptor fd_;
+  std::function<void()> drain_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+// Everything the client's thread owns.
+class bus_client::loop {
+ public:
+  loop(bus_client& client, asio::io_context& context)
+      : client_(client), context_(context), deadline_timer_(context) {}
+
+  void open() {
     endpoints_.resize(client_.service_endpoints_.size());
+    round_robin_.resize(client_.service_endpoints_.size());
     for (std::size_t s = 0; s < client_.service_endpoints_.size(); ++s) {
       for (const auto& address : client_.service_endpoints_[s]) {
-        endpoint_state ep;
-        ep.address = address;
-        ep.dealer = zmq::socket_t(bus_context(), zmq::socket_type::dealer);
-        ep.dealer.set(zmq::sockopt::linger, 0);
-        // Queue only on completed connections, so a send to a dead service fails at once.
-        ep.dealer.set(zmq::sockopt::immediate, 1);
-        ep.dealer.set(zmq::sockopt::sndhwm, 100000);
-        ep.dealer.set(zmq::sockopt::rcvhwm, 100000);
-        ep.dealer.set(zmq::sockopt::reconnect_ivl,
-                      static_cast<int>(client_.options_.reconnect.count()));
-        ep.dealer.set(zmq::sockopt::reconnect_ivl_max, 1000);
-        ep.dealer.set(zmq::sockopt::heartbeat_ivl, 1000);
-        ep.dealer.set(zmq::sockopt::heartbeat_timeout, 3000);
-        ep.monitored = !address.starts_with("inproc://");
-        if (ep.monitored) {
-          std::string monitor_endpoint = unique_inproc_endpoint("bus-client-monitor");
-          zmq_socket_monitor(ep.dealer.handle(), monitor_endpoint.c_str(),
-                             ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED);
-          ep.monitor = zmq::socket_t(bus_context(), zmq::socket_type::pair);
-          ep.monitor.set(zmq::sockopt::linger, 0);
-          ep.monitor.connect(monitor_endpoint);
-        } else {
-          set_up(s, ep, true);
-        }
-        ep.dealer.connect(address);
-        endpoints_[s].push_back(std::move(ep));
+        endpoints_[s].push_back(open_endpoint(s, address));
       }
+    }
+    for (std::size_t e = 0; e < endpoints_.size(); ++e) {
+      for (std::size_t k = 0; k < endpoints_[e].size(); ++k) watch_endpoint(e, k);
     }
     for (const auto& sub : client_.subscriptions_) {
       zmq::socket_t socket(bus_context(), zmq::socket_type::sub);
@@ -122,23 +121,143 @@ class bus_client::loop {
       socket.set(zmq::sockopt::rcvhwm, 100000);
       for (const auto& topic : sub->topics) socket.set(zmq::sockopt::subscribe, topic);
       socket.connect(sub->endpoint);
-      subs_.push_back(std::move(socket));
+      subs_.push_back(std::make_unique<watched_socket>(context_, std::move(socket)));
+    }
+    for (std::size_t k = 0; k < subs_.size(); ++k) {
+      subs_[k]->watch([this, k] { drain_subscription(k); });
     }
   }
 
-  // libzmq's I/O thread sends monitor events with a blocking send: a DEALER closed
-  // while its monitor's reader is gone would block that thread (and so every socket of
-  // the process). So the monitor is stopped first, then the DEALER closed, then the
-  // monitor's reader.
-  void close_sockets() {
+  // Fails every call in flight and closes the sockets. libzmq's I/O thread sends monitor
+  // events with a blocking send: a DEALER closed while its monitor's reader is gone would
+  // block that thread (and so every socket of the process). So each monitor is stopped
+  // first, then its DEALER closed, then the monitor's reader.
+  void shutdown() {
+    boost::system::error_code ignored;
+    deadline_timer_.cancel(ignored);
+    auto calls = std::move(pending_);
+    pending_.clear();
+    for (auto& [id, call] : calls) {
+      finish(*call, error_reply(
+                        id, make_error(503, "backend_unavailable", "bus client is shutting down")));
+    }
     for (auto& service : endpoints_) {
       for (auto& ep : service) {
-        if (ep.monitored) zmq_socket_monitor(ep.dealer.handle(), nullptr, 0);
-        ep.dealer.close();
-        if (ep.monitored) ep.monitor.close();
+        if (ep.monitor) zmq_socket_monitor(ep.dealer->socket.handle(), nullptr, 0);
+        ep.dealer->close();
+        if (ep.monitor) ep.monitor->close();
       }
     }
-    endpoints_.clear();
+    for (auto& sub : subs_) sub->close();
+  }
+
+  void send_call(std::unique_ptr<pending_call> call) {
+    if (call->service >= endpoints_.size()) {
+      finish_later(std::move(call), make_error(404, "unknown_service", "no such service"));
+      return;
+    }
+    std::size_t s = call->service;
+    auto& service = endpoints_[s];
+    std::size_t& next = round_robin_[s];
+    for (std::size_t k = 0; k < service.size(); ++k) {
+      std::size_t e = (next + k) % service.size();
+      auto& ep = service[e];
+      if (!ep.up || ep.dealer->closed()) continue;
+      if (!ep.dealer->socket.send(zmq::buffer(call->frame.data(), call->frame.size()),
+                                  zmq::send_flags::dontwait))
+        continue;
+      next = e + 1;
+      call->endpoint = static_cast<int>(e);
+      call->frame.clear();
+      add_deadline(call->deadline, call->id);
+      pending_.emplace(call->id, std::move(call));
+      drain_after_send(s, e);
+      return;
+    }
+    finish_later(std::move(call),
+                 make_error(503, "backend_unavailable",
+                            "no connected instance of " + client_.service_names_[s]));
+  }
+
+  void cancel_call(std::uint64_t id) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    auto call = std::move(it->second);
+    pending_.erase(it);
+    client_.in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    if (call->endpoint < 0) return;
+    auto e = static_cast<std::size_t>(call->endpoint);
+    auto& ep = endpoints_[call->service][e];
+    if (ep.dealer->closed()) return;
+    request cancel;
+    cancel.id = client_.next_id_.fetch_add(1, std::memory_order_relaxed);
+    cancel.op = "sys.cancel";
+    cancel.body = pack_value([id](msgpack_packer& p) {
+      p.pack_map(1);
+      pack_string(p, "id");
+      p.pack_uint64(id);
+    });
+    msgpack::sbuffer frame;
+    encode(cancel, frame);
+    (void)ep.dealer->socket.send(zmq::buffer(frame.data(), frame.size()),
+                                 zmq::send_flags::dontwait);
+    drain_after_send(call->service, e);
+  }
+
+ private:
+  struct endpoint_state {
+    std::string address;
+    std::unique_ptr<watched_socket> dealer;
+    std::unique_ptr<watched_socket> monitor;  // PAIR receiving the DEALER's connection events
+    bool up = false;                          // inproc connections raise no events: always up
+    bool drain_posted = false;
+  };
+
+  endpoint_state open_endpoint(std::size_t s, const std::string& address) {
+    endpoint_state ep;
+    ep.address = address;
+    zmq::socket_t dealer(bus_context(), zmq::socket_type::dealer);
+    dealer.set(zmq::sockopt::linger, 0);
+    // Queue only on completed connections, so a send to a dead service fails at once.
+    dealer.set(zmq::sockopt::immediate, 1);
+    dealer.set(zmq::sockopt::sndhwm, 100000);
+    dealer.set(zmq::sockopt::rcvhwm, 100000);
+    dealer.set(zmq::sockopt::reconnect_ivl, static_cast<int>(client_.options_.reconnect.count()));
+    dealer.set(zmq::sockopt::reconnect_ivl_max, 1000);
+    dealer.set(zmq::sockopt::heartbeat_ivl, 1000);
+    dealer.set(zmq::sockopt::heartbeat_timeout, 3000);
+    if (!address.starts_with("inproc://")) {
+      std::string monitor_endpoint = unique_inproc_endpoint("bus-client-monitor");
+      zmq_socket_monitor(dealer.handle(), monitor_endpoint.c_str(),
+                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED);
+      zmq::socket_t monitor(bus_context(), zmq::socket_type::pair);
+      monitor.set(zmq::sockopt::linger, 0);
+      monitor.connect(monitor_endpoint);
+      ep.monitor = std::make_unique<watched_socket>(context_, std::move(monitor));
+    } else {
+      set_up(s, ep, true);
+    }
+    dealer.connect(address);
+    ep.dealer = std::make_unique<watched_socket>(context_, std::move(dealer));
+    return ep;
+  }
+
+  void watch_endpoint(std::size_t s, std::size_t e) {
+    auto& ep = endpoints_[s][e];
+    ep.dealer->watch([this, s, e] { drain_replies(s, e); });
+    if (ep.monitor) ep.monitor->watch([this, s, e] { drain_events(s, e); });
+  }
+
+  // A send may have taken the socket's signal that replies are waiting.
+  void drain_after_send(std::size_t s, std::size_t e) {
+    auto& ep = endpoints_[s][e];
+    if (ep.drain_posted || !ep.dealer->readable_after_send()) return;
+    ep.drain_posted = true;
+    asio::post(context_, [this, s, e] {
+      auto& posted = endpoints_[s][e];
+      posted.drain_posted = false;
+      if (!posted.dealer->closed()) drain_replies(s, e);
+    });
   }
 
   void set_up(std::size_t service, endpoint_state& ep, bool up) {
@@ -147,59 +266,10 @@ class bus_client::loop {
     client_.connected_count_[service]->fetch_add(up ? 1 : -1);
   }
 
-  std::chrono::milliseconds next_timeout() {
-    if (deadlines_.empty()) return std::chrono::milliseconds(-1);
-    auto wait =
-        std::chrono::ceil<std::chrono::milliseconds>(deadlines_.top().first - steady::now());
-    return std::max(wait, std::chrono::milliseconds(0));
-  }
-
-  bool drain_mailbox() {
+  void drain_replies(std::size_t s, std::size_t e) {
+    auto& ep = endpoints_[s][e];
     zmq::message_t msg;
-    while (mailbox_.recv(msg, zmq::recv_flags::dontwait)) {
-      if (msg.size() == 1 + sizeof(std::uint64_t)) {  // 'C' + id: a cancel
-        std::uint64_t id = 0;
-        std::memcpy(&id, msg.data<char>() + 1, sizeof id);
-        cancel_call(id);
-        continue;
-      }
-      if (msg.size() != sizeof(pending_call*)) return false;  // the stop message
-      pending_call* raw = nullptr;
-      std::memcpy(&raw, msg.data(), sizeof raw);
-      send_call(std::unique_ptr<pending_call>(raw));
-    }
-    return true;
-  }
-
-  void send_call(std::unique_ptr<pending_call> call) {
-    if (call->service >= endpoints_.size()) {
-      finish(*call, error_reply(call->id, make_error(404, "unknown_service", "no such service")));
-      return;
-    }
-    auto& service = endpoints_[call->service];
-    std::size_t& next = round_robin_[call->service];
-    for (std::size_t k = 0; k < service.size(); ++k) {
-      std::size_t e = (next + k) % service.size();
-      auto& ep = service[e];
-      if (!ep.up) continue;
-      if (!ep.dealer.send(zmq::buffer(call->frame.data(), call->frame.size()),
-                          zmq::send_flags::dontwait))
-        continue;
-      next = e + 1;
-      call->endpoint = static_cast<int>(e);
-      call->frame.clear();
-      deadlines_.emplace(call->deadline, call->id);
-      pending_.emplace(call->id, std::move(call));
-      return;
-    }
-    finish(*call, error_reply(call->id, make_error(503, "backend_unavailable",
-                                                   "no connected instance of " +
-                                                       client_.service_names_[call->service])));
-  }
-
-  void drain_replies(endpoint_state& ep) {
-    zmq::message_t msg;
-    while (ep.dealer.recv(msg, zmq::recv_flags::dontwait)) {
+    while (!ep.dealer->closed() && ep.dealer->socket.recv(msg, zmq::recv_flags::dontwait)) {
       auto decoded = decode_reply(msg.data<char>(), msg.size());
       if (!decoded) {
         log_warn("bus.bad_reply", {{"endpoint", ep.address}, {"error", decoded.error().message}});
@@ -211,8 +281,8 @@ class bus_client::loop {
         if (!it->second->streamed) continue;  // a part for a one-reply call: ignored
         auto& call = *it->second;
         call.deadline = steady::now() + call.gap;
-        deadlines_.emplace(call.deadline, call.id);
-        deliver_part(call, std::move(*decoded));
+        add_deadline(call.deadline, call.id);
+        deliver(call, std::move(*decoded));
         continue;
       }
       auto call = std::move(it->second);
@@ -224,8 +294,8 @@ class bus_client::loop {
   void drain_events(std::size_t s, std::size_t e) {
     auto& ep = endpoints_[s][e];
     zmq::message_t head, address;
-    while (ep.monitor.recv(head, zmq::recv_flags::dontwait)) {
-      if (head.more()) (void)ep.monitor.recv(address);
+    while (!ep.monitor->closed() && ep.monitor->socket.recv(head, zmq::recv_flags::dontwait)) {
+      if (head.more()) (void)ep.monitor->socket.recv(address);
       std::uint16_t event = 0;
       if (head.size() >= sizeof event) std::memcpy(&event, head.data(), sizeof event);
       if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
@@ -242,25 +312,29 @@ class bus_client::loop {
   }
 
   void fail_in_flight(std::size_t service, int endpoint) {
+    std::vector<std::unique_ptr<pending_call>> lost;
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second->service == service && it->second->endpoint == endpoint) {
-        auto call = std::move(it->second);
+        lost.push_back(std::move(it->second));
         it = pending_.erase(it);
-        finish(*call,
-               error_reply(call->id, make_error(503, "backend_unavailable",
-                                                "connection to " + client_.service_names_[service] +
-                                                    " lost")));
       } else {
         ++it;
       }
     }
+    for (auto& call : lost) {
+      finish(*call,
+             error_reply(call->id,
+                         make_error(503, "backend_unavailable",
+                                    "connection to " + client_.service_names_[service] + " lost")));
+    }
   }
 
   void drain_subscription(std::size_t k) {
+    auto& sub = *subs_[k];
     zmq::message_t topic, payload;
-    while (subs_[k].recv(topic, zmq::recv_flags::dontwait)) {
+    while (!sub.closed() && sub.socket.recv(topic, zmq::recv_flags::dontwait)) {
       if (!topic.more()) continue;
-      (void)subs_[k].recv(payload);
+      (void)sub.socket.recv(payload);
       auto value = parse_msgpack(payload.data<char>(), payload.size());
       if (!value) continue;
       try {
@@ -271,33 +345,27 @@ class bus_client::loop {
     }
   }
 
-  void cancel_call(std::uint64_t id) {
-    auto it = pending_.find(id);
-    if (it == pending_.end()) return;
-    auto call = std::move(it->second);
-    pending_.erase(it);
-    client_.in_flight_.fetch_sub(1, std::memory_order_relaxed);
-    if (call->endpoint < 0) return;
-    auto& ep = endpoints_[call->service][static_cast<std::size_t>(call->endpoint)];
-    request cancel;
-    cancel.id = client_.next_id_.fetch_add(1, std::memory_order_relaxed);
-    cancel.op = "sys.cancel";
-    cancel.body = pack_value([id](msgpack_packer& p) {
-      p.pack_map(1);
-      pack_string(p, "id");
-      p.pack_uint64(id);
-    });
-    msgpack::sbuffer frame;
-    encode(cancel, frame);
-    (void)ep.dealer.send(zmq::buffer(frame.data(), frame.size()), zmq::send_flags::dontwait);
+  // Deadlines: a min-heap of (when, call id), and one timer set to its earliest entry.
+  // A call's entry is not removed when it ends; stale entries are dropped when the timer
+  // fires, so that it is then set to the earliest call still waiting (seconds away under
+  // a steady load) and does not fire once per call.
+  void add_deadline(steady::time_point when, std::uint64_t id) {
+    deadlines_.emplace(when, id);
+    if (timer_armed_ && armed_for_ <= when) return;
+    arm_timer(when);
   }
 
-  void deliver_part(pending_call& call, reply r) {
-    try {
-      call.done(std::move(r));
-    } catch (const std::exception& ex) {
-      log_error("bus.callback_failed", {{"error", ex.what()}});
-    }
+  void arm_timer(steady::time_point when) {
+    timer_armed_ = true;
+    armed_for_ = when;
+    deadline_timer_.expires_at(when);
+    deadline_timer_.async_wait([this, when](const boost::system::error_code& ec) {
+      if (ec || armed_for_ != when) return;  // cancelled, or set again since
+      timer_armed_ = false;
+      expire_deadlines();
+      drop_stale_deadlines();
+      if (!deadlines_.empty()) arm_timer(deadlines_.top().first);
+    });
   }
 
   void expire_deadlines() {
@@ -315,8 +383,23 @@ class bus_client::loop {
     }
   }
 
-  void finish(pending_call& call, reply r) {
-    client_.in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  void drop_stale_deadlines() {
+    while (!deadlines_.empty()) {
+      auto [when, id] = deadlines_.top();
+      auto it = pending_.find(id);
+      if (it != pending_.end() && it->second->deadline <= when) return;  // still waiting
+      deadlines_.pop();
+    }
+  }
+
+  // A call that cannot be sent: its callback must not run inside call(), so it runs next.
+  void finish_later(std::unique_ptr<pending_call> call, error_info e) {
+    asio::post(context_, [this, call = std::move(call), e = std::move(e)]() mutable {
+      finish(*call, error_reply(call->id, std::move(e)));
+    });
+  }
+
+  void deliver(pending_call& call, reply r) {
     try {
       call.done(std::move(r));
     } catch (const std::exception& ex) {
@@ -324,20 +407,33 @@ class bus_client::loop {
     }
   }
 
+  void finish(pending_call& call, reply r) {
+    client_.in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    deliver(call, std::move(r));
+  }
+
   bus_client& client_;
-  zmq::socket_t mailbox_;
+  asio::io_context& context_;
   std::vector<std::vector<endpoint_state>> endpoints_;
-  std::unordered_map<std::size_t, std::size_t> round_robin_;
-  std::vector<zmq::socket_t> subs_;
+  std::vector<std::size_t> round_robin_;
+  std::vector<std::unique_ptr<watched_socket>> subs_;
   std::unordered_map<std::uint64_t, std::unique_ptr<pending_call>> pending_;
   using deadline_entry = std::pair<steady::time_point, std::uint64_t>;
   std::priority_queue<deadline_entry, std::vector<deadline_entry>, std::greater<>> deadlines_;
+  asio::steady_timer deadline_timer_;
+  steady::time_point armed_for_;
+  bool timer_armed_ = false;
 };
 
 bus_client::bus_client() : bus_client(options{}) {}
 
 bus_client::bus_client(options opts)
-    : options_(opts), mailbox_endpoint_(unique_inproc_endpoint("bus-client")) {}
+    : options_(opts),
+      own_context_(std::make_unique<asio::io_context>(1)),
+      context_(own_context_.get()) {}
+
+bus_client::bus_client(options opts, asio::io_context& context)
+    : options_(opts), context_(&context) {}
 
 bus_client::~bus_client() { stop(); }
 
@@ -354,21 +450,31 @@ void bus_client::subscribe(const std::string& endpoint, std::vector<std::string>
 }
 
 status bus_client::start() {
-  zmq::socket_t mailbox = bind_mailbox(mailbox_endpoint_);
+  loop_ = std::make_unique<loop>(*this, *context_);
+  loop_->open();
   started_ = true;
-  thread_ = std::thread([this, m = std::move(mailbox)]() mutable {
-    loop l(*this);
-    l.run(std::move(m));
-  });
+  if (own_context_) {
+    thread_ = std::thread([this] {
+      auto work = asio::make_work_guard(*own_context_);
+      own_context_->run();
+    });
+  }
   return ok();
 }
 
 void bus_client::stop() {
   if (!started_) return;
   started_ = false;
-  zmq::message_t stop_frame(0);
-  post_to_mailbox(mailbox_endpoint_, &stop_frame, 1);
-  thread_.join();
+  if (own_context_) {
+    asio::post(*own_context_, [this] {
+      loop_->shutdown();
+      own_context_->stop();
+    });
+    thread_.join();
+  } else {
+    loop_->shutdown();
+  }
+  loop_.reset();
 }
 
 void bus_client::call(const std::string& service, request req, reply_callback done) {
@@ -381,10 +487,11 @@ std::uint64_t bus_client::call_stream(const std::string& service, request req,
 }
 
 void bus_client::cancel(std::uint64_t call_id) {
-  char frame[1 + sizeof call_id] = {'C'};
-  std::memcpy(frame + 1, &call_id, sizeof call_id);
-  zmq::message_t msg(frame, sizeof frame);
-  post_to_mailbox(mailbox_endpoint_, &msg, 1);
+  // Posted even on the client's thread: it may come from a part's callback, which must
+  // not see its call destroyed under it.
+  asio::post(*context_, [this, call_id] {
+    if (loop_) loop_->cancel_call(call_id);
+  });
 }
 
 std::uint64_t bus_client::submit(const std::string& service, request req, reply_callback done,
@@ -403,9 +510,12 @@ std::uint64_t bus_client::submit(const std::string& service, request req, reply_
   auto id = call->id;
   encode(req, call->frame);
   in_flight_.fetch_add(1, std::memory_order_relaxed);
-  pending_call* raw = call.release();
-  zmq::message_t msg(&raw, sizeof raw);
-  post_to_mailbox(mailbox_endpoint_, &msg, 1);
+  asio::dispatch(*context_, [this, call = std::move(call)]() mutable {
+    if (loop_) return loop_->send_call(std::move(call));
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);  // stopped, or not started yet
+    call->done(
+        error_reply(call->id, make_error(503, "backend_unavailable", "bus client is not running")));
+  });
   return id;
 }
 

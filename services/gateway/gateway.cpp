@@ -71,9 +71,13 @@ struct connection_slot;
 // One SSE stream: owns its connection; lives on one io thread.
 class sse_client : public std::enable_shared_from_this<sse_client> {
  public:
-  sse_client(beast::tcp_stream stream, std::string topic, gateway::impl& gw,
+  sse_client(beast::tcp_stream stream, std::string topic, gateway::impl& gw, bus_client& bus,
              std::shared_ptr<connection_slot> slot)
-      : stream_(std::move(stream)), topic_(std::move(topic)), gw_(gw), slot_(std::move(slot)) {}
+      : stream_(std::move(stream)),
+        topic_(std::move(topic)),
+        gw_(gw),
+        bus_(bus),
+        slot_(std::move(slot)) {}
 
   void start(std::shared_ptr<const std::string> opening);
   // `seq` > 0 for an event with an SSE id: ids at or below the last one sent are skipped.
@@ -93,6 +97,7 @@ class sse_client : public std::enable_shared_from_this<sse_client> {
   beast::tcp_stream stream_;
   std::string topic_;
   gateway::impl& gw_;
+  bus_client& bus_;                        // its io thread's
   std::shared_ptr<connection_slot> slot_;  // counts this stream against its client IP
   std::deque<std::shared_ptr<const std::string>> queue_;
   bool writing_ = false;
@@ -160,7 +165,6 @@ struct gateway::impl {
         catalogue(c),
         service_metrics(m),
         routes(c),
-        bus(bus_client::options{settings.timeout, std::chrono::milliseconds(50)}),
         principal_limits(settings.rate_limit, settings.rate_burst),
         anonymous_limits(settings.anonymous_rate_limit, settings.anonymous_rate_burst) {}
 
@@ -175,8 +179,10 @@ struct gateway::impl {
   const op_catalogue& catalogue;
   metrics& service_metrics;
   route_table routes;
-  bus_client bus;
   std::vector<std::unique_ptr<asio::io_context>> contexts;
+  // One bus client per io context, run by its thread: a request's call and its reply
+  // never leave the io thread that serves the connection.
+  std::vector<std::unique_ptr<bus_client>> buses;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::unique_ptr<sse_hub>> hubs;
   std::vector<std::unique_ptr<asio::steady_timer>> heartbeats;
@@ -341,7 +347,7 @@ void sse_client::replay_part(const reply& part) {
 
 void sse_client::close() {
   if (closed_) return;
-  if (replay_call_) gw_.bus.cancel(replay_call_);
+  if (replay_call_) bus_.cancel(replay_call_);
   closed_ = true;
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -358,6 +364,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
       : stream_(std::move(socket)),
         gw_(gw),
         context_(context),
+        bus_(*gw.buses[context]),
         executor_(stream_.get_executor()),
         slot_(std::move(slot)) {}
 
@@ -476,7 +483,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
     call->roles = std::move(who->roles);
     gw_.service_metrics.bus_queue_depth().Increment();
     awaiting_first_part_ = true;
-    call_id_ = gw_.bus.call_stream(
+    call_bus_ = &bus_for(service);
+    call_id_ = call_bus_->call_stream(
         service, std::move(*call), [self = shared_from_this(), inflight](reply r) {
           // The bound counts calls until their last part: a stream holds its slot.
           if (!r.more) inflight->fetch_sub(1, std::memory_order_relaxed);
@@ -496,7 +504,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
       auto self = shared_from_this();
       streaming_ = std::make_shared<streamed_response>(
           stream_, buffer_, limits, keep_alive_, parser_->get().version() >= 11,
-          [this, id = call_id_] { gw_.bus.cancel(id); },
+          [this, id = call_id_] { call_bus_->cancel(id); },
           [this](bool reusable, int status) {
             streaming_.reset();
             finish_request(status);
@@ -560,6 +568,17 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   const std::string& client_ip() const { return slot_->ip; }
 
+  // This io thread's bus client, unless it has no connection to the service yet while
+  // another io thread's has (each connects on its own: after a start or a reconnect
+  // they come up a few milliseconds apart). Its reply is posted here all the same.
+  bus_client& bus_for(const std::string& service) {
+    if (bus_.connected(service)) return bus_;
+    for (auto& bus : gw_.buses) {
+      if (bus->connected(service)) return *bus;
+    }
+    return bus_;  // none: it answers 503 at once
+  }
+
   void healthz() {
     struct gather {
       std::shared_ptr<http_session> session;
@@ -578,8 +597,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
       probe.principal = "gateway";
       probe.deadline_ms =
           unix_ms_now() + std::min<std::int64_t>(1000, gw_.settings.timeout.count());
-      // Callbacks all run on the bus client's thread, so `g` needs no lock.
-      gw_.bus.call(services[i], std::move(probe), [g, i](reply r) {
+      // Callbacks all run on this io thread, so `g` needs no lock.
+      bus_.call(services[i], std::move(probe), [g, i](reply r) {
         g->replies[i].second = std::move(r);
         if (--g->remaining == 0) {
           auto session = g->session;
@@ -595,9 +614,19 @@ class http_session : public std::enable_shared_from_this<http_session> {
     bool all_ok = true;
     std::string out = R"({"status":")";
     std::string services = "{";
-    for (const auto& [name, r] : g.replies) {
+    for (const auto& [name, answer] : g.replies) {
       if (services.size() > 1) services += ",";
       services += "\"" + name + "\":";
+      // Every io thread has its own connection: ready means ready on all of them.
+      auto connected = static_cast<std::size_t>(
+          std::count_if(gw_.buses.begin(), gw_.buses.end(),
+                        [&](const auto& bus) { return bus->connected(name); }));
+      const reply& r =
+          connected == gw_.buses.size() || answer.is_error()
+              ? answer
+              : error_reply(0, make_error(503, "backend_unavailable",
+                                          "connected from " + std::to_string(connected) + " of " +
+                                              std::to_string(gw_.buses.size()) + " io threads"));
       if (r.is_error()) {
         all_ok = false;
         services += R"({"status":"down","code":)" + std::to_string(r.status) + ",\"error\":";
@@ -645,7 +674,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
         "Connection: keep-alive\r\nX-Accel-Buffering: no\r\n\r\n"
         "retry: 1000\ndata: {\"type\":\"connected\"}\n\n");
-    auto client = std::make_shared<sse_client>(std::move(stream_), match.op->topic, gw_, slot_);
+    auto client =
+        std::make_shared<sse_client>(std::move(stream_), match.op->topic, gw_, bus_, slot_);
     gw_.hubs[context_]->add(client);
     client->start(std::move(opening));
     // From here on (this same io thread turn) live messages are held until the replay ends.
@@ -659,7 +689,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
         pack_string(p, "after");
         p.pack_uint64(*resume_after);
       });
-      auto id = gw_.bus.call_stream(
+      auto id = bus_.call_stream(
           match.service, std::move(replay), [client, executor = executor_](reply part) {
             asio::post(executor, [client, part = std::move(part)] { client->replay_part(part); });
           });
@@ -745,6 +775,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   beast::tcp_stream stream_;
   gateway::impl& gw_;
   std::size_t context_;
+  bus_client& bus_;                 // this io thread's
+  bus_client* call_bus_ = nullptr;  // the one carrying the current request's call
   asio::any_io_executor executor_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -868,32 +900,36 @@ status gateway::start() {
   auto auth = authenticator::create(gw.settings.api_keys_file, gw.settings.jwt_secret);
   if (!auth) return auth.error();
   gw.auth = std::move(*auth);
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, gw.settings.threads); ++i) {
+    gw.contexts.push_back(std::make_unique<asio::io_context>(1));
+    gw.guards.push_back(asio::make_work_guard(*gw.contexts.back()));
+    gw.hubs.push_back(std::make_unique<sse_hub>());
+    gw.heartbeats.push_back(std::make_unique<asio::steady_timer>(*gw.contexts.back()));
+    gw.buses.push_back(std::make_unique<bus_client>(
+        bus_client::options{gw.settings.timeout, std::chrono::milliseconds(50)},
+        *gw.contexts.back()));
+  }
   for (const auto& service : gw.catalogue.services()) {
     gw.inflight_by_service[service] = std::make_unique<std::atomic<std::size_t>>(0);
     auto it = gw.settings.backends.find(service);
     if (it == gw.settings.backends.end() || it->second.empty()) {
       return make_error(500, "no_backend", "no bus endpoint configured for service " + service);
     }
-    gw.bus.add_service(service, it->second);
+    for (auto& bus : gw.buses) bus->add_service(service, it->second);
   }
+  // One subscription per publisher, on the first io thread: on_published fans out.
   for (const auto& [service, endpoint] : gw.settings.publishers) {
     std::vector<std::string> topics;
     for (const auto* spec : gw.catalogue.ops_of(service)) {
       if (spec->kind == "sse") topics.push_back(spec->topic);
     }
     if (topics.empty() || endpoint.empty()) continue;
-    gw.bus.subscribe(endpoint, topics,
-                     [&gw](const std::string& topic, const msgpack_value& message) {
-                       gw.on_published(topic, message);
-                     });
+    gw.buses.front()->subscribe(endpoint, topics,
+                                [&gw](const std::string& topic, const msgpack_value& message) {
+                                  gw.on_published(topic, message);
+                                });
   }
 
-  for (std::size_t i = 0; i < std::max<std::size_t>(1, gw.settings.threads); ++i) {
-    gw.contexts.push_back(std::make_unique<asio::io_context>(1));
-    gw.guards.push_back(asio::make_work_guard(*gw.contexts.back()));
-    gw.hubs.push_back(std::make_unique<sse_hub>());
-    gw.heartbeats.push_back(std::make_unique<asio::steady_timer>(*gw.contexts.back()));
-  }
   auto [host, port] = split_host_port(gw.settings.http_bind);
   beast::error_code ec;
   auto address = asio::ip::make_address(host, ec);
@@ -910,7 +946,9 @@ status gateway::start() {
         "cannot listen on " + gw.settings.http_bind + " (port taken?): " + ec.message());
   }
   gw.port = gw.acceptor->local_endpoint().port();
-  if (auto started = gw.bus.start(); !started) return started;
+  for (auto& bus : gw.buses) {
+    if (auto started = bus->start(); !started) return started;
+  }
   gw.accept_next();
   for (std::size_t i = 0; i < gw.contexts.size(); ++i) {
     schedule_heartbeat(gw, i);
@@ -938,7 +976,8 @@ void gateway::stop() {
   for (auto& context : gw.contexts) context->stop();
   for (auto& thread : gw.threads) thread.join();
   gw.threads.clear();
-  gw.bus.stop();
+  for (auto& bus : gw.buses) bus->stop();  // the io threads have ended: safe from here
+  gw.buses.clear();
   gw.heartbeats.clear();
   gw.hubs.clear();
   gw.acceptor.reset();

@@ -7,7 +7,11 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include "suite/bus_client.hpp"
 #include "suite/bus_server.hpp"
@@ -746,4 +750,66 @@ TEST_CASE("workers on threads of their own never hold the scheduler while they b
   CHECK(order == std::vector<std::string>{"echo", "block"});
   client.stop();
   server.stop();
+}
+
+TEST_CASE("a client run on the caller's io_context sends and answers on that thread") {
+  bus_fixture f;
+  for (const std::string& endpoint : {unique_inproc_endpoint("bus-test"), tcp_endpoint()}) {
+    CAPTURE(endpoint);
+    metrics m("bus-test");
+    bus_server server(endpoint, m);
+    auto workers = f.echo_workers();
+    server.route("echo", workers);
+    server.route("slow", f.holder(std::make_shared<std::vector<bus_job>>()));
+    REQUIRE(server.start().ok());
+
+    boost::asio::io_context context(1);
+    bus_client client(bus_client::options{200ms, 50ms}, context);
+    client.add_service("svc", {endpoint});
+    client.add_service("down", {tcp_endpoint()});  // nothing listens there
+    REQUIRE(client.start().ok());
+    while (!client.connected("svc")) context.run_for(5ms);
+
+    // Each call is made on the context's thread; every callback must run there too, and
+    // never inside call() itself.
+    const auto io_thread = std::this_thread::get_id();
+    std::map<std::string, int> statuses;
+    std::set<std::int64_t> echoed;
+    bool inside_call = false;
+    bool ran_inside_call = false;
+    bool off_thread = false;
+    auto on = [&](std::string what) {
+      return [&, what](reply r) {
+        if (inside_call) ran_inside_call = true;
+        if (std::this_thread::get_id() != io_thread) off_thread = true;
+        if (what == "echo") {
+          if (r.status == 200) echoed.insert(int_field(r.body.object, "n").value_or(-1));
+        } else {
+          statuses[what] = r.status;
+        }
+      };
+    };
+    boost::asio::post(context, [&] {
+      inside_call = true;
+      for (int i = 0; i < 50; ++i) client.call("svc", make_request("echo", i), on("echo"));
+      client.call("down", make_request("echo"), on("down"));
+      client.call("nowhere", make_request("echo"), on("nowhere"));
+      client.call("svc", make_request("slow"), on("slow"));
+      inside_call = false;
+    });
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (statuses.size() < 3 || echoed.size() < 50) {
+      INFO("echoed ", echoed.size(), ", other replies ", statuses.size());
+      REQUIRE(std::chrono::steady_clock::now() < until);
+      context.run_for(5ms);
+    }
+    CHECK(echoed.size() == 50);  // each with its own reply
+    CHECK(statuses["down"] == 503);
+    CHECK(statuses["nowhere"] == 404);
+    CHECK(statuses["slow"] == 504);  // the 200 ms deadline, kept by the context's timer
+    CHECK_FALSE(off_thread);
+    CHECK_FALSE(ran_inside_call);
+    CHECK(client.in_flight() == 0);
+    client.stop();
+  }
 }

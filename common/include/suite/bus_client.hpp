@@ -1,12 +1,19 @@
 // bus_client: the caller's end of the bus (the gateway, the load generator's direct
-// mode, tests). One client thread owns every socket: a DEALER per service endpoint
+// mode, tests). One thread owns every socket of a client: a DEALER per service endpoint
 // (several endpoints of a service are used round robin), a monitor per DEALER, and a
-// SUB socket per subscription. Other threads hand it calls through its inproc mailbox.
+// SUB socket per subscription. That thread runs an Asio io_context, which waits on the
+// sockets (ZeroMQ's ZMQ_FD) and on the deadlines:
+//   - bus_client(opts) starts a thread of its own for that;
+//   - bus_client(opts, context) runs on the caller's io_context instead (one thread runs
+//     it: the gateway has one client per io thread). A call made on that thread is sent at
+//     once and its reply handled there, with no hand-off to another thread either way.
 //
-// call() is thread-safe and never blocks. Its callback runs exactly once, on the client
-// thread (so it must be short: post the result to your own executor), with one of:
+// call() is thread-safe and never blocks: from the client's own thread it sends at once,
+// from any other it hands the call over with asio::post (as cancel() always does). Its callback
+// runs exactly once, on the client's thread (so it must be short: post the result to your own
+// executor), never inside call() itself, with one of:
 //   - the service's reply;
-//   - 503 "backend_unavailable" at once when no instance of the service is connected,
+//   - 503 "backend_unavailable" when no instance of the service is connected,
 //     and as soon as a connection drops for every call in flight on it;
 //   - 504 "deadline_exceeded" when the reply does not come before the deadline
 //     (the request's deadline_ms, or now + options.timeout when it has none);
@@ -35,6 +42,10 @@
 
 #include "suite/envelope.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace suite {
 
 class bus_client {
@@ -50,6 +61,10 @@ class bus_client {
 
   bus_client();
   explicit bus_client(options opts);
+  // Runs on `context` (which one thread runs) instead of a thread of its own. stop() it,
+  // or destroy it, on that thread or once the context has stopped running, and before
+  // the context is destroyed.
+  bus_client(options opts, boost::asio::io_context& context);
   ~bus_client();
   bus_client(const bus_client&) = delete;
   bus_client& operator=(const bus_client&) = delete;
@@ -60,7 +75,8 @@ class bus_client {
                  message_callback on_message);
 
   status start();
-  // Fails every call still in flight with 503 and joins the client thread.
+  // Fails every call still in flight with 503, closes the sockets and, when the client
+  // has a thread of its own, joins it.
   void stop();
 
   // Thread-safe; assigns req.id and, when missing, req.deadline_ms.
@@ -76,7 +92,6 @@ class bus_client {
   const std::vector<std::string>& services() const { return service_names_; }
 
  private:
-  struct endpoint_state;
   struct subscription;
   struct pending_call;
   class loop;
@@ -89,9 +104,11 @@ class bus_client {
   std::vector<std::vector<std::string>> service_endpoints_;
   std::vector<std::unique_ptr<subscription>> subscriptions_;
   std::vector<std::unique_ptr<std::atomic<int>>> connected_count_;  // per service
-  std::string mailbox_endpoint_;
   std::atomic<std::uint64_t> next_id_{1};
   std::atomic<std::int64_t> in_flight_{0};
+  std::unique_ptr<boost::asio::io_context> own_context_;  // with a thread of its own
+  boost::asio::io_context* context_;
+  std::unique_ptr<loop> loop_;
   std::thread thread_;
   bool started_ = false;
 };
