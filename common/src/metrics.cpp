@@ -6,6 +6,7 @@
 #include <prometheus/text_serializer.h>
 
 #include "process_collector.hpp"
+#include "suite/metrics_http.hpp"
 
 #ifndef SUITE_VERSION
 #define SUITE_VERSION "0.0.0"
@@ -191,17 +192,13 @@ void metrics::add_collectable(std::shared_ptr<prometheus::Collectable> collectab
 }
 
 status metrics::serve(const std::string& bind) {
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(bind, 1);
-    exposer_->RegisterCollectable(registry_);
-    exposer_->RegisterCollectable(process_);
-    for (const auto& collectable : collectables_) exposer_->RegisterCollectable(collectable);
-    return ok();
-  } catch (const std::exception& e) {
-    return make_error(503, "metrics_bind_failed",
-                      "cannot serve metrics on " + bind + " (port taken?): " + e.what());
-  }
+  auto server = metrics_http::start(bind, [this] { return render(); });
+  if (!server) return server.error();
+  http_ = std::move(*server);
+  return ok();
 }
+
+std::uint16_t metrics::port() const { return http_ ? http_->port() : 0; }
 
 std::string metrics::render() const {
   auto families = registry_->Collect();

@@ -1,8 +1,10 @@
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "http_client.hpp"
 #include "suite/config.hpp"
 #include "suite/metrics.hpp"
 #include "suite/start_settings.hpp"
@@ -77,13 +79,41 @@ TEST_CASE("recording can be switched off to measure its cost") {
 TEST_CASE("serving on a taken port is a clear error") {
   metrics a("a"), b("b");
   REQUIRE(a.serve("127.0.0.1:0").ok());
-  // civetweb reports the bound port only through its listening list; use a fixed one.
-  metrics c("c");
-  auto first = c.serve("127.0.0.1:39417");
-  if (first.ok()) {
-    auto second = b.serve("127.0.0.1:39417");
-    REQUIRE(!second.ok());
-    CHECK(second.error().message.find("39417") != std::string::npos);
+  auto taken = "127.0.0.1:" + std::to_string(a.port());
+  auto second = b.serve(taken);
+  REQUIRE(!second.ok());
+  CHECK(second.error().message.find(taken) != std::string::npos);
+  CHECK(!b.serve("127.0.0.1").ok());
+  CHECK(!b.serve("127.0.0.1:http").ok());
+}
+
+TEST_CASE("/metrics over HTTP/1.1: keep-alive, 404, 405, and a stop with a client idle") {
+  using test::http_once;
+  metrics m("test-svc");
+  m.add_op("a");
+  m.op("a").record(200, 0.001);
+  REQUIRE(m.serve("127.0.0.1:0").ok());
+  REQUIRE(m.port() != 0);
+  {
+    // Two scrapes on one keep-alive connection; the client stays connected while the
+    // server below stops, which must not wait for it.
+    test::http_client scraper("127.0.0.1", m.port(), test::credential::none);
+    for (int i = 0; i < 2; ++i) {
+      auto r = scraper.get(i == 0 ? "/metrics" : "/metrics?x=1");
+      REQUIRE(r.status == 200);
+      CHECK(r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8");
+      CHECK(r.body.find(R"(suite_requests_total{op="a",service="test-svc",status="200"} 1)") !=
+            std::string::npos);
+    }
+    CHECK(http_once(m.port(), "GET", "/other", {}, {}, test::credential::none).status == 404);
+    CHECK(http_once(m.port(), "POST", "/metrics", "x", {}, test::credential::none).status == 405);
+
+    auto other = std::make_unique<metrics>("other");
+    REQUIRE(other->serve("127.0.0.1:0").ok());
+    test::http_client idle("127.0.0.1", other->port(), test::credential::none);
+    REQUIRE(idle.get("/metrics").status == 200);
+    other.reset();  // stops with `idle` still connected (a stop that waited would hang here)
+    CHECK(idle.get("/metrics").status == 0);  // closed by the stop
   }
 }
 

@@ -1,6 +1,6 @@
 // metrics: the Prometheus families every process of the suite exports (design.md,
 // "Metrics every process exports"), served in the text format on the process's own
-// metrics port by prometheus-cpp's exposer thread.
+// metrics port by a thread of its own (metrics_http.hpp).
 //
 // Hot path: op_metrics::record() takes no lock and allocates nothing: the per-op
 // histogram and the (op, status) counters are created before serving starts (statuses
@@ -19,7 +19,6 @@
 #include <vector>
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -27,6 +26,8 @@
 #include "suite/result.hpp"
 
 namespace suite {
+
+class metrics_http;
 
 // Latency buckets from 50 µs to 10 s, about ×2 apart, fine enough for tails.
 const prometheus::Histogram::BucketBoundaries& latency_buckets();
@@ -77,11 +78,13 @@ class metrics {
 
   // Start-up only (before serve): a collectable read at every scrape, for state a service
   // measures on demand (RocksDB memory, index sizes) rather than on its hot path. It is
-  // called from the exposer's thread, so its Collect() must be thread-safe.
+  // called from the metrics server's thread, so its Collect() must be thread-safe.
   void add_collectable(std::shared_ptr<prometheus::Collectable> collectable);
 
-  // Serves /metrics on `bind` ("host:port") from its own thread.
+  // Serves /metrics on `bind` ("host:port"; port 0: any free one) from its own thread.
   status serve(const std::string& bind);
+  // The port /metrics is served on (0 before serve()).
+  std::uint16_t port() const;
   // The text exposition of everything, as a scrape would see it.
   std::string render() const;
 
@@ -107,7 +110,7 @@ class metrics {
   std::shared_ptr<prometheus::Collectable> process_;
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
   std::unique_ptr<op_metrics> other_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<metrics_http> http_;
 };
 
 // The machine's CPU model name from /proc/cpuinfo ("unknown" if absent).
