@@ -614,7 +614,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
     bool all_ok = true;
     std::string out = R"({"status":")";
     std::string services = "{";
-    for (const auto& [name, answer] : g.replies) {
+    for (const auto& entry : g.replies) {
+      const std::string& name = entry.first;  // not a structured binding: clang 14
+      const reply& answer = entry.second;     // cannot capture those in a lambda
       if (services.size() > 1) services += ",";
       services += "\"" + name + "\":";
       // Every io thread has its own connection: ready means ready on all of them.
