@@ -758,8 +758,7 @@ TEST_CASE("a client run on the caller's io_context sends and answers on that thr
     CAPTURE(endpoint);
     metrics m("bus-test");
     bus_server server(endpoint, m);
-    auto workers = f.echo_workers();
-    server.route("echo", workers);
+    server.route("echo", f.echo_workers());
     server.route("slow", f.holder(std::make_shared<std::vector<bus_job>>()));
     REQUIRE(server.start().ok());
 
