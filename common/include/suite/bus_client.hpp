@@ -62,8 +62,8 @@ class bus_client {
   bus_client();
   explicit bus_client(options opts);
   // Runs on `context` (which one thread runs) instead of a thread of its own. stop() it,
-  // or destroy it, on that thread or once the context has stopped running, and before
-  // the context is destroyed.
+  // or destroy it, once the context has stopped running (handlers it has queued there
+  // must never run after that), and before the context is destroyed.
   bus_client(options opts, boost::asio::io_context& context);
   ~bus_client();
   bus_client(const bus_client&) = delete;
