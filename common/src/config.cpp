@@ -14,10 +14,9 @@ std::optional<std::int64_t> to_integer(std::string_view s) {
 }
 
 std::optional<std::string> check_host_port(std::string_view v) {
-  auto colon = v.rfind(':');
-  if (colon == std::string_view::npos) return "expected host:port";
-  auto port = to_integer(v.substr(colon + 1));
-  if (!port || *port < 1 || *port > 65535) return "port must be 1..65535";
+  if (v.rfind(':') == std::string_view::npos) return "expected host:port";
+  auto split = split_host_port(v);
+  if (!split || split->second < 1) return "port must be 1..65535";
   return std::nullopt;
 }
 
@@ -30,6 +29,16 @@ std::optional<std::string> check_endpoint(std::string_view v) {
 }
 
 }  // namespace
+
+std::optional<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view bind) {
+  auto colon = bind.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  auto port = to_integer(bind.substr(colon + 1));
+  if (!port || *port < 0 || *port > 65535) return std::nullopt;
+  std::string host(bind.substr(0, colon));
+  if (host.empty()) host = "0.0.0.0";
+  return std::pair{std::move(host), static_cast<std::uint16_t>(*port)};
+}
 
 config_check any_value() {
   return [](std::string_view) { return std::optional<std::string>{}; };

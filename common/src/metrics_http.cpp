@@ -9,6 +9,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "suite/config.hpp"
+
 namespace suite {
 
 namespace asio = boost::asio;
@@ -106,23 +108,15 @@ result<std::unique_ptr<metrics_http>> metrics_http::start(const std::string& bin
     return make_error(503, "metrics_bind_failed",
                       "cannot serve metrics on " + bind + " (port taken?): " + why);
   };
-  auto colon = bind.rfind(':');
-  if (colon == std::string::npos) return fail("not host:port");
-  std::string host = bind.substr(0, colon);
-  if (host.empty()) host = "0.0.0.0";
-  int port = 0;
-  try {
-    port = std::stoi(bind.substr(colon + 1));
-  } catch (const std::exception&) {
-    return fail("not host:port");
-  }
-  if (port < 0 || port > 65535) return fail("port out of range");
+  auto split = split_host_port(bind);
+  if (!split) return fail("not host:port with a port in 0..65535");
+  const auto& [host, port] = *split;
   auto s = std::make_unique<state>();
   s->render = std::move(render);
   beast::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec) return fail("bad address: " + ec.message());
-  tcp::endpoint endpoint(address, static_cast<std::uint16_t>(port));
+  tcp::endpoint endpoint(address, port);
   s->acceptor.open(endpoint.protocol(), ec);
   if (!ec) s->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) s->acceptor.bind(endpoint, ec);

@@ -21,6 +21,7 @@
 #include "route_table.hpp"
 #include "streamed_response.hpp"
 #include "suite/bus_client.hpp"
+#include "suite/config.hpp"
 #include "suite/log.hpp"
 
 namespace suite::gateway {
@@ -54,13 +55,6 @@ std::string error_json(const error_info& e) {
   w.EndArray();
   w.EndObject();
   return {sb.GetString(), sb.GetSize()};
-}
-
-std::pair<std::string, std::uint16_t> split_host_port(const std::string& bind) {
-  auto colon = bind.rfind(':');
-  std::string host = bind.substr(0, colon);
-  if (host.empty()) host = "0.0.0.0";
-  return {host, static_cast<std::uint16_t>(std::stoi(bind.substr(colon + 1)))};
 }
 
 }  // namespace
@@ -932,7 +926,9 @@ status gateway::start() {
                                 });
   }
 
-  auto [host, port] = split_host_port(gw.settings.http_bind);
+  auto bind = split_host_port(gw.settings.http_bind);
+  if (!bind) return make_error(500, "bad_bind", "bad HTTP bind address " + gw.settings.http_bind);
+  auto [host, port] = *bind;
   beast::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec) return make_error(500, "bad_bind", "bad HTTP bind address " + gw.settings.http_bind);

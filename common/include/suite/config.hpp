@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "suite/result.hpp"
@@ -30,6 +31,10 @@ config_check bus_endpoint();
 config_check bus_endpoint_list();
 // host:port with a port in 1..65535 (host may be empty or 0.0.0.0).
 config_check host_port();
+
+// Splits "host:port" for binding: an empty host is 0.0.0.0. Nothing unless the port is a
+// number in 0..65535 (0: any free port).
+std::optional<std::pair<std::string, std::uint16_t>> split_host_port(std::string_view bind);
 
 class config {
  public:
