@@ -52,8 +52,12 @@ struct suite_under_test {
   suite_under_test() {
     ingest.start();
     gateway.start();
-    bool up = wait_until(
-        [&] { return http_once(http, "GET", "/api/sys/event-ingest/health").status == 200; });
+    // Ready as /healthz defines it: every io thread's connection to event-ingest is up (one
+    // request answered is not enough, it may have gone through the other thread's connection).
+    bool up = wait_until([&] {
+      return http_once(http, "GET", "/healthz").body.find(R"("event-ingest":{"status":"ok")") !=
+             std::string::npos;
+    });
     REQUIRE_MESSAGE(up, gateway.log() << ingest.log());
   }
 };
