@@ -29,7 +29,7 @@ struct bus_client::subscription {
 struct bus_client::pending_call {
   std::uint64_t id = 0;
   std::size_t service = 0;  // index; == service count for an unknown service
-  msgpack::sbuffer frame;
+  msgpack::sbuffer frame{frame_buffer_bytes};
   reply_callback done;
   steady::time_point deadline;
   std::chrono::milliseconds gap{0};  // a streamed call's allowance between parts
@@ -197,7 +197,7 @@ class bus_client::loop {
       pack_string(p, "id");
       p.pack_uint64(id);
     });
-    msgpack::sbuffer frame;
+    msgpack::sbuffer frame(frame_buffer_bytes);
     encode(cancel, frame);
     (void)ep.dealer->socket.send(zmq::buffer(frame.data(), frame.size()),
                                  zmq::send_flags::dontwait);

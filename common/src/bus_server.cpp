@@ -50,7 +50,7 @@ struct job_ticket : std::enable_shared_from_this<job_ticket> {
   std::uint32_t next_part = 0;
 
   void post(const reply& r, bool last) {
-    msgpack::sbuffer buffer;
+    msgpack::sbuffer buffer(frame_buffer_bytes);
     encode(r, buffer);
     zmq::message_t frames[3] = {zmq::message_t(identity.data(), identity.size()),
                                 zmq::message_t(buffer.data(), buffer.size()), zmq::message_t()};
@@ -349,7 +349,7 @@ void bus_server::forward_in_order(zmq::socket_t& router, const stream_order& ord
 void bus_server::dispatch(zmq::socket_t& router, zmq::message_t& identity, zmq::message_t& frame) {
   auto received = std::chrono::steady_clock::now();
   auto answer_here = [&](op_metrics& op, reply r) {
-    msgpack::sbuffer buffer;
+    msgpack::sbuffer buffer(frame_buffer_bytes);
     encode(r, buffer);
     op.record(r.status,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - received).count());

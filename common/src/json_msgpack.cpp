@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -71,10 +72,21 @@ namespace {
 
 using validator_t = rapidjson::GenericSchemaValidator<rapidjson::SchemaDocument>;
 
+// A validator for one document, on the caller's stack. Its stacks start smaller than
+// RapidJSON's defaults (1 KiB of schema contexts, a large allocation on every request)
+// and grow when a document nests deeper.
+struct stack_validator : validator_t {
+  explicit stack_validator(const rapidjson::SchemaDocument& document)
+      : validator_t(document, nullptr, 512, 256) {}
+};
+
 // Writes msgpack with container headers patched in at the end (map32/array32), so the
 // SAX stream needs no look-ahead.
 class msgpack_writer {
  public:
+  // `expected`: about the size of the result (packed JSON is rarely larger than its text).
+  explicit msgpack_writer(std::size_t expected) : buffer_(expected) {}
+
   void begin_container(bool is_map) {
     offsets_.push_back(buffer_.size());
     char header[5] = {static_cast<char>(is_map ? 0xdf : 0xdd), 0, 0, 0, 0};
@@ -610,10 +622,10 @@ bool feed(const msgpack::object& o, tee_handler& h, bool& canonical) {
 
 result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* schema,
                                       const std::vector<extra_field>& extra, json_limits limits) {
-  std::unique_ptr<validator_t> validator;
-  if (schema) validator = std::make_unique<validator_t>(schema->internals().for_this_thread());
-  msgpack_writer writer;
-  tee_handler handler(validator.get(), &writer, schema, extra, limits);
+  std::optional<stack_validator> validator;
+  if (schema) validator.emplace(schema->internals().for_this_thread());
+  msgpack_writer writer(std::max(frame_buffer_bytes, json.size() + 64));
+  tee_handler handler(validator ? &*validator : nullptr, &writer, schema, extra, limits);
 
   std::size_t first = json.find_first_not_of(" \t\r\n");
   bool empty = first == std::string_view::npos;
@@ -631,7 +643,7 @@ result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* 
     parsed = !parse_result.IsError();
     consumed = stream.Tell();
   }
-  if (auto refused = refusal(handler, validator.get(), schema, limits); !refused)
+  if (auto refused = refusal(handler, validator ? &*validator : nullptr, schema, limits); !refused)
     return refused.error();
   if (!parsed) {
     std::string message = std::string("malformed JSON: ") +
@@ -651,7 +663,7 @@ result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* 
 
 std::optional<status> validate_msgpack(const msgpack::object& value, const json_schema& schema,
                                        json_limits limits) {
-  validator_t validator(schema.internals().for_this_thread());
+  stack_validator validator(schema.internals().for_this_thread());
   static const std::vector<extra_field> no_extra;
   tee_handler handler(&validator, nullptr, &schema, no_extra, limits);
   bool canonical = true;

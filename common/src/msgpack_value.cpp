@@ -14,15 +14,23 @@ msgpack_value empty_map() {
   return value;
 }
 
+std::unique_ptr<msgpack::zone> zone_for(std::size_t packed_size) {
+  return std::make_unique<msgpack::zone>(2 * packed_size + 256);
+}
+
+msgpack::object_handle unpack_stored(const char* data, std::size_t size) {
+  auto zone = zone_for(size);
+  auto object = msgpack::unpack(*zone, data, size);
+  return msgpack::object_handle(object, std::move(zone));
+}
+
 result<msgpack_value> parse_msgpack(const char* data, std::size_t size) {
   try {
     std::size_t offset = 0;
-    msgpack::object_handle handle =
-        msgpack::unpack(data, size, offset, nullptr, nullptr, frame_limits);
-    if (offset != size) return make_error(400, "bad_frame", "trailing bytes after msgpack object");
     msgpack_value value;
-    value.object = handle.get();
-    value.zone = std::shared_ptr<msgpack::zone>(std::move(handle.zone()));
+    value.zone = zone_for(size);
+    value.object = msgpack::unpack(*value.zone, data, size, offset, nullptr, nullptr, frame_limits);
+    if (offset != size) return make_error(400, "bad_frame", "trailing bytes after msgpack object");
     return value;
   } catch (const std::exception& e) {
     return make_error(400, "bad_frame", std::string("malformed msgpack: ") + e.what());

@@ -64,7 +64,7 @@ std::string encode_stats(const stats_counters& s) {
 
 std::optional<stats_counters> decode_stats(std::string_view bytes) {
   try {
-    auto handle = msgpack::unpack(bytes.data(), bytes.size());
+    auto handle = suite::unpack_stored(bytes.data(), bytes.size());
     const auto& a = handle.get();
     if (a.type != msgpack::type::ARRAY || a.via.array.size != 8) return std::nullopt;
     stats_counters s;
@@ -109,7 +109,7 @@ std::string encode_session(const session_record& s) {
 
 std::optional<session_record> decode_session(std::string_view bytes) {
   try {
-    auto handle = msgpack::unpack(bytes.data(), bytes.size());
+    auto handle = suite::unpack_stored(bytes.data(), bytes.size());
     const auto& a = handle.get();
     if (a.type != msgpack::type::ARRAY || a.via.array.size != 11) return std::nullopt;
     const auto* f = a.via.array.ptr;
@@ -143,7 +143,7 @@ struct event_fields {
 
 std::optional<event_fields> read_fields(std::string_view packed, msgpack::object_handle& handle) {
   try {
-    handle = msgpack::unpack(packed.data(), packed.size());
+    handle = suite::unpack_stored(packed.data(), packed.size());
   } catch (const std::exception&) {
     return std::nullopt;
   }

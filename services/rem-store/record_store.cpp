@@ -100,18 +100,6 @@ std::string pack_record(std::string_view id, std::string_view type, std::string_
   return {buffer.data(), buffer.size()};
 }
 
-// A stored record in a zone sized to it: msgpack's default zone takes 8 KiB per record,
-// which a query holding thousands of rows (or a 1M-row COUNT) multiplies into gigabytes.
-msgpack::object_handle unpack(const char* data, std::size_t size) {
-  auto zone = std::make_unique<msgpack::zone>(2 * size + 256);
-  auto object = msgpack::unpack(*zone, data, size);
-  return msgpack::object_handle(object, std::move(zone));
-}
-
-msgpack::object_handle unpack(const std::string& bytes) {
-  return unpack(bytes.data(), bytes.size());
-}
-
 bool is_deleted(const msgpack::object& record) {
   const auto* deleted = suite::find_field(record, "deleted_at");
   return deleted && deleted->type != msgpack::type::NIL;
@@ -258,7 +246,7 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
     if (first == std::string::npos || key.compare(first + 1, 7, std::string("schema\0", 7)) != 0)
       continue;
     auto tenant = key.substr(0, first);
-    auto handle = unpack(it->value().ToString());
+    auto handle = suite::unpack_stored(it->value().data(), it->value().size());
     auto parsed = parse_type_schema(handle.get());
     if (!parsed)
       return suite::make_error(500, "storage_error",
@@ -497,7 +485,7 @@ suite::result<std::vector<upsert_outcome>> record_store::upsert(
       had_old = s.ok();
     }
     if (had_old) {
-      auto old = unpack(old_bytes);
+      auto old = suite::unpack_stored(old_bytes.data(), old_bytes.size());
       outcome.created = false;
       if (auto c = suite::int_field(old.get(), "created_at")) created_at = *c;
       if (const auto* old_properties = suite::find_field(old.get(), "properties");
@@ -556,7 +544,7 @@ suite::result<record> record_store::get_of_type(const std::string& tenant, std::
   if (s.IsNotFound()) return not_found("no record " + std::string(id));
   if (!s.ok()) return storage_error(s);
   // unpack copies every string into the handle's zone: the record outlives `bytes`.
-  record r{std::string(id), unpack(bytes.data(), bytes.size())};
+  record r{std::string(id), suite::unpack_stored(bytes.data(), bytes.size())};
   if (is_deleted(r.object())) return not_found("record " + std::string(id) + " is deleted");
   return r;
 }
@@ -569,7 +557,7 @@ suite::result<record> record_store::get_by_key(const std::string& tenant, std::s
   auto s = db_->Get({}, records_, record_key(tenant, type, id), &bytes);
   if (s.IsNotFound()) return not_found("no " + std::string(type) + " with key " + std::string(key));
   if (!s.ok()) return storage_error(s);
-  record r{id, unpack(bytes)};
+  record r{id, suite::unpack_stored(bytes.data(), bytes.size())};
   if (is_deleted(r.object()))
     return not_found("the " + std::string(type) + " with key " + std::string(key) + " is deleted");
   return r;
@@ -664,7 +652,7 @@ void record_store::edges(const std::string& tenant, std::string_view node, edge_
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(read, direction == edge_direction::out ? edges_out_ : edges_in_));
   for (it->Seek(prefix); it->Valid(); it->Next()) {
-    auto handle = msgpack::unpack(it->value().data(), it->value().size());
+    auto handle = suite::unpack_stored(it->value().data(), it->value().size());
     if (!visit(handle.get())) return;
   }
 }

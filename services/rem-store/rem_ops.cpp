@@ -59,8 +59,8 @@ suite::sync_handlers make_rem_handlers(record_store& store, const query_engine& 
                              pack_string(p, "schemas");
                              p.pack_array(static_cast<std::uint32_t>(schemas.size()));
                              for (const auto& s : schemas) {
-                               auto handle =
-                                   msgpack::unpack(s->registration.data(), s->registration.size());
+                               auto handle = suite::unpack_stored(s->registration.data(),
+                                                                  s->registration.size());
                                p.pack(handle.get());
                              }
                            }));
@@ -74,8 +74,8 @@ suite::sync_handlers make_rem_handlers(record_store& store, const query_engine& 
       return error_of(r, suite::make_error(404, "unknown_type",
                                            "type " + std::string(*name) + " is not registered"));
     return suite::ok_reply(r.id, suite::pack_value([&](msgpack_packer& p) {
-                             auto handle = msgpack::unpack(schema->registration.data(),
-                                                           schema->registration.size());
+                             auto handle = suite::unpack_stored(schema->registration.data(),
+                                                                schema->registration.size());
                              p.pack(handle.get());
                            }));
   };
