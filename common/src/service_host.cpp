@@ -47,7 +47,7 @@ service_host::service_host(std::string service, std::string default_bus,
            integer_in(1, 256))
       // Both sleep when idle (actor_config); stealing keeps a queue per worker and polls
       // briefly before sleeping. In the runs quoted there, sharing's CPU was the same and
-      // its p99 worse in 2 of 3.
+      // its p99 worse in all 3 rounds.
       .add("scheduler", "stealing",
            "actor scheduler: stealing (a queue per worker; an idle worker polls briefly, "
            "then sleeps) | sharing (one queue; idle workers sleep)",
