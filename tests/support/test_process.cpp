@@ -10,7 +10,7 @@
 
 #include <fstream>
 #include <mutex>
-#include <set>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -90,25 +90,44 @@ std::string test_process::log() const {
   return ss.str();
 }
 
+namespace {
+
+// The first port of the kernel's ephemeral range: bind(0) and every outgoing connection
+// take their ports from it, so a port picked there can be taken by anyone.
+int ephemeral_low() {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  return range >> low && low > 21000 ? low : 32768;
+}
+
+bool bindable(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
 int free_port() {
-  // The kernel may hand the same ephemeral port to two bind(0) calls in a row once the
-  // first socket is closed, so remember what this process handed out and never repeat it.
+  // Ports below the ephemeral range, so that no bind(0) or outgoing connection (of this
+  // test or of one running beside it) can take one before its server binds it. Each
+  // process walks the range from a random start and never hands a port out twice.
   static std::mutex mutex;
-  static std::set<int> handed_out;
+  static const int low = 20000, high = ephemeral_low();
+  static int next = low + static_cast<int>(std::random_device{}() % (high - low));
   std::lock_guard lock(mutex);
-  for (;;) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    int port = ntohs(addr.sin_port);
-    if (handed_out.insert(port).second) return port;
+  for (int tried = 0; tried < high - low; ++tried) {
+    int port = next;
+    next = next + 1 < high ? next + 1 : low;
+    if (bindable(port)) return port;
   }
+  throw std::runtime_error("no free port in " + std::to_string(low) + ".." +
+                           std::to_string(high - 1));
 }
 
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

@@ -39,7 +39,9 @@ class test_process {
 };
 
 // A TCP port on 127.0.0.1 that was free a moment ago and that this process has not
-// handed out before (other processes may still race for it).
+// handed out before. It is below the kernel's ephemeral range, where no bind(0) or
+// outgoing connection can take it; a test process beside this one could (each starts
+// at a random place in the range, so that is unlikely).
 int free_port();
 
 // Polls `condition` every 5 ms until it holds or `timeout` passes.
