@@ -50,6 +50,7 @@ PY
 }
 
 pids=()
+failed_runs=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -73,6 +74,11 @@ psql "$admin" -qc "ALTER SYSTEM SET max_connections = 300" -c "ALTER SYSTEM SET 
 bus="tcp://127.0.0.1:$(free_port)"
 http_port="$(free_port)"
 metrics_base="$(free_port_pair)"
+# The gateway authenticates every /api request: one admin key for this run only, and no
+# per-principal rate limit (its default, 1,000 req/s, would make the bench measure it).
+minted="$("$bin/gateway" --mint-api-key=bench:default:admin)"
+sed -n 2p <<<"$minted" >"$state/api-keys"
+key_header="X-API-Key: $(sed -n 1p <<<"$minted")"
 pool_flag=(${SERVICE_FLAGS:-})
 [[ -n "${PG_POOL:-}" ]] && pool_flag+=("--pg-pool=$PG_POOL")
 "$bin/clinic-records" --bus="$bus" --metrics="127.0.0.1:$((metrics_base + 1))" --pg="$uri" \
@@ -80,7 +86,7 @@ pool_flag=(${SERVICE_FLAGS:-})
 service_pid=$!
 pids+=("$service_pid")
 "$bin/gateway" --http="127.0.0.1:$http_port" --metrics="127.0.0.1:$metrics_base" \
-  --backend-clinic-records="$bus" ${GATEWAY_THREADS:+--threads=$GATEWAY_THREADS} \
+  --backend-clinic-records="$bus" --api-keys-file="$state/api-keys" --rate-limit=0 ${GATEWAY_THREADS:+--threads=$GATEWAY_THREADS} \
   --log-level=warn >"$state/gateway.log" 2>&1 &
 gateway_pid=$!
 pids+=("$gateway_pid")
@@ -135,8 +141,8 @@ loadgen_run() {  # scenario [extra loadgen flags]
     >"$state/rss" &
   local sampler=$!
   "$bin/loadgen" run "$bench_dir/$scenario.json" --host 127.0.0.1 --port "$http_port" \
-    --metrics-port-base "$metrics_base" --bin-dir "$bin" --results "$results" "$@" |
-    grep -vE '^\s*$' || echo "loadgen exited $?"
+    --metrics-port-base "$metrics_base" --bin-dir "$bin" --results "$results" \
+    --header "$key_header" "$@" | grep -vE '^\s*$' || { echo "loadgen exited $?"; failed_runs+=("$scenario $*"); }
   kill "$sampler" 2>/dev/null || true
   wait "$sampler" 2>/dev/null || true
   echo "== clinic-records RSS during $scenario $*: max $(sort -n "$state/rss" | tail -1) kB"
@@ -162,3 +168,7 @@ for users in "${users_list[@]}"; do
 done
 echo "== clinic-records after the runs: $(memory_line "$service_pid"), peak RSS $(rss_kb "$service_pid" VmHWM) kB"
 echo "== done $(date -u +%FT%TZ) $(uptime)"
+if [[ ${#failed_runs[@]} -gt 0 ]]; then
+  printf '== failed: %s\n' "${failed_runs[@]}"
+  exit 1
+fi
