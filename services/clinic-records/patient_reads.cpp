@@ -12,20 +12,12 @@ const char* const patient_list_statement = "patients.list.page";
 
 namespace {
 
-// `found` is materialised once: the INSERT and the final SELECT see the same rows. A
-// data-modifying CTE always runs to completion, referenced or not. set_config is in the
-// select list, so it only runs when a row (and so an audit row) is there to commit.
+// The reads and their audit rows are one function (schemas/sql/0005_patient_get_batch.sql),
+// so that PostgreSQL plans them once per connection. set_config is in the select list, so
+// it only runs when a row (and so an audit row) is there to commit.
 constexpr const char* patient_get_sql = R"sql(
-WITH wanted AS (
-  SELECT w.n, w.id, w.tenant, w.principal
-    FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS w(id, tenant, principal, n)),
-found AS (
-  SELECT wanted.n, wanted.tenant, wanted.principal, p AS patient
-    FROM wanted JOIN patients p ON p.id = wanted.id AND p.deleted_at IS NULL),
-audited AS (
-  INSERT INTO audit_log (tenant, principal, action, entity, entity_id, patient_id)
-  SELECT tenant, principal, 'patients.get', 'patient', (patient).id, (patient).id FROM found)
-SELECT n, patient_json(patient), set_config('synchronous_commit', 'off', true) FROM found
+SELECT n, patient, set_config('synchronous_commit', 'off', true)
+  FROM patient_get_batch($1::bigint[], $2::text[], $3::text[])
 )sql";
 
 // One keyset page of live patients and its audit row (the page's ids) in one statement.

@@ -3,11 +3,12 @@
 // that answers one or many requests at once, and writes their audit rows in the same
 // statement.
 //
-// The statement takes three parallel arrays (patient ids, tenants, principals), reads the
-// live patients, inserts one audit_log row per patient found with that request's tenant
-// and principal (a data-modifying CTE), and returns the patients' JSON. So a patient is
-// never returned without its audit row committing in the same transaction, and a batch of
-// N reads costs PostgreSQL one parse, one plan, one commit. Like every read, the audit rows
+// The statement takes three parallel arrays (patient ids, tenants, principals) and calls
+// patient_get_batch (schemas/sql/0005), which reads the live patients, inserts one
+// audit_log row per patient found with that request's tenant and principal, and returns
+// the patients' JSON. So a patient is never returned without its audit row committing in
+// the same transaction, and a batch of N reads costs PostgreSQL one execution of a plan
+// made once per connection, and one commit. Like every read, the audit rows
 // commit with synchronous_commit off (see clinic_ops.hpp). An id that is absent or deleted
 // answers 404, writes no audit row, and does not disturb the other requests of the batch;
 // a body without a positive integer id answers 400 without reaching PostgreSQL.
