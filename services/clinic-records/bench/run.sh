@@ -16,7 +16,8 @@
 # Env: BIN_DIR (build/bin), GATEWAY_THREADS (the gateway's default), PG_POOL (the service default),
 #      SERVICE_FLAGS (more clinic-records flags, e.g. --pg-read-connections=4),
 #      SECONDS_PGBENCH (10), SCENARIOS (list get create update delete),
-#      SKIP_REFERENCE (set: skip steps 2-4), RATIO_ROUNDS (2: pgbench / loadgen pairs).
+#      SKIP_REFERENCE (set: skip steps 2-4), RATIO_ROUNDS (2: pgbench / loadgen pairs),
+#      LOADGEN_FLAGS (more flags for every loadgen run: the smoke test's "--short --duration 1").
 # Prints everything to stdout; loadgen's JSON and markdown land in RESULTS_DIR.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
@@ -142,7 +143,7 @@ loadgen_run() {  # scenario [extra loadgen flags]
   local sampler=$!
   "$bin/loadgen" run "$bench_dir/$scenario.json" --host 127.0.0.1 --port "$http_port" \
     --metrics-port-base "$metrics_base" --bin-dir "$bin" --results "$results" \
-    --header "$key_header" "$@" | grep -vE '^\s*$' || { echo "loadgen exited $?"; failed_runs+=("$scenario $*"); }
+    --header "$key_header" ${LOADGEN_FLAGS:-} "$@" | grep -vE '^\s*$' || { echo "loadgen exited $?"; failed_runs+=("$scenario $*"); }
   kill "$sampler" 2>/dev/null || true
   wait "$sampler" 2>/dev/null || true
   echo "== clinic-records RSS during $scenario $*: max $(sort -n "$state/rss" | tail -1) kB"
