@@ -552,15 +552,10 @@ suite::result<record> record_store::get_of_type(const std::string& tenant, std::
 suite::result<record> record_store::get_by_key(const std::string& tenant, std::string_view type,
                                                std::string_view key) const {
   if (!schema(tenant, type)) return not_found("unknown type " + std::string(type));
-  auto id = record_id(tenant, type, key);
-  std::string bytes;
-  auto s = db_->Get({}, records_, record_key(tenant, type, id), &bytes);
-  if (s.IsNotFound()) return not_found("no " + std::string(type) + " with key " + std::string(key));
-  if (!s.ok()) return storage_error(s);
-  record r{id, suite::unpack_stored(bytes.data(), bytes.size())};
-  if (is_deleted(r.object()))
-    return not_found("the " + std::string(type) + " with key " + std::string(key) + " is deleted");
-  return r;
+  auto found = get_of_type(tenant, type, record_id(tenant, type, key));
+  if (!found && found.error().status == 404)
+    return not_found("no live " + std::string(type) + " with key " + std::string(key));
+  return found;
 }
 
 suite::status record_store::remove(const std::string& tenant, std::string_view id) {

@@ -110,6 +110,8 @@ class record_store {
   // get() when the type is known (an index of that type named the id): one lookup fewer.
   suite::result<record> get_of_type(const std::string& tenant, std::string_view type,
                                     std::string_view id) const;
+  // The record of `type` with natural key `key` (its id is derived from both); absent and
+  // deleted are both 404.
   suite::result<record> get_by_key(const std::string& tenant, std::string_view type,
                                    std::string_view key) const;
   suite::status remove(const std::string& tenant, std::string_view id);
