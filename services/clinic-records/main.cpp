@@ -41,13 +41,16 @@ suite::status migrate(const std::string& uri, int wait_seconds) {
 int main(int argc, char** argv) {
   suite::service_host host("clinic-records", "tcp://127.0.0.1:5551", "127.0.0.1:9101");
   // Sizing (measured on 2 cores, see README): a write waits mostly on the WAL flush, so
-  // writes want many connections (16 did 3.5x the updates of 4); reads are CPU-bound in
-  // PostgreSQL, so about two reading connections per core, each answering a batch of
-  // queued reads, beat more of them (8 reading connections did about half of 4, and 4 did
-  // 1.1-1.4x of 2).
+  // writes want many connections (16 did 3.5x the updates of 4). Reads are CPU-bound in
+  // PostgreSQL and the rest of their path (gateway, bus, this service) needs CPU too, so
+  // one reading connection per two cores, each answering a batch of queued reads: on 2
+  // cores, 1 reading connection against 2 (3 alternating rounds, quiet machine) did
+  // 20.7-23.8k GETs/s against 16.1-20.5k at saturation, and at a fixed 5,000/s gave p50
+  // 1.2-1.7 ms against 1.8-2.9 ms, because bigger batches cost PostgreSQL fewer
+  // transactions per read (86-92 us of its CPU per read against 153-159 with 4).
   auto cores = std::max(1u, std::thread::hardware_concurrency());
   auto default_pool = std::to_string(8 * cores);
-  auto default_read_connections = std::to_string(2 * cores);
+  auto default_read_connections = std::to_string(std::max(1u, cores / 2));
   host.settings()
       .add("pg", "postgresql://suite@127.0.0.1:55432/suite", "PostgreSQL connection URI (libpq)",
            suite::any_value(),
