@@ -6,12 +6,14 @@
 //
 // By default it starts event-ingest and the gateway itself (from --bin-dir, on a fresh
 // data directory, default durability); with --port=P it drives an already running
-// gateway instead (RSS figures are then not printed).
+// gateway instead (RSS figures are then not printed; --api-key=K is then the key to
+// send, e.g. the one scripts/up writes to var/dev-api-key). The gateway it starts itself
+// gets a one-run admin key (gateway --mint-api-key) and no rate limit.
 //
 //   build/bin/event-ingest-bench [--bin-dir=build/bin] [--events=20000] [--clients=40]
 //       [--batch=50] [--warmup=500] [--sync=fsync|os] [--port=P] [--rate=0]
 //       [--service-args="--block-cache-mb=4 --memtable-mb=2"] [--db-bench=db_bench|none]
-//       [--value-size=393]
+//       [--value-size=393] [--api-key=K]
 //
 // As the storage reference of the same run, RocksDB's db_bench (Debian's rocksdb-tools)
 // writes as many values as events are sent, each as large as a stored event of this
@@ -59,9 +61,9 @@ using steady = std::chrono::steady_clock;
 
 std::map<std::string, std::string> parse_args(int argc, char** argv) {
   std::map<std::string, std::string> args{
-      {"bin-dir", "build/bin"}, {"events", "20000"},      {"clients", "40"},    {"batch", "50"},
-      {"warmup", "500"},        {"sync", "fsync"},        {"port", ""},         {"rate", "0"},
-      {"service-args", ""},     {"db-bench", "db_bench"}, {"value-size", "393"}};
+      {"bin-dir", "build/bin"}, {"events", "20000"},      {"clients", "40"},     {"batch", "50"},
+      {"warmup", "500"},        {"sync", "fsync"},        {"port", ""},          {"rate", "0"},
+      {"service-args", ""},     {"db-bench", "db_bench"}, {"value-size", "393"}, {"api-key", ""}};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto eq = a.find('=');
@@ -86,17 +88,22 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
-// One keep-alive HTTP/1.1 connection; enough HTTP for this server's replies.
+// One keep-alive HTTP/1.1 connection; enough HTTP for this server's replies. Every
+// request carries `api_key` as X-API-Key when it is not empty.
 class connection {
  public:
-  explicit connection(int port) : port_(port) { open(); }
+  explicit connection(int port, const std::string& api_key = {})
+      : port_(port), key_header_(api_key.empty() ? "" : "X-API-Key: " + api_key + "\r\n") {
+    open();
+  }
   ~connection() { ::close(fd_); }
 
   // Returns the status, or 0 on a socket error (the connection is then reopened).
   int request(const std::string& method, const std::string& target, const std::string& body) {
     std::string req = method + " " + target +
                       " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
-                      "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+                      key_header_ + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                      body;
     if (!send_all(req)) return reopen();
     buffer_.clear();
     std::size_t header_end;
@@ -151,9 +158,25 @@ class connection {
   }
 
   int port_;
+  std::string key_header_;
   int fd_ = -1;
   std::string buffer_, last_body_;
 };
+
+// Mints a one-run admin key with `gateway --mint-api-key` and writes its keys-file line to
+// `keys_file`. Returns the key to send, or "" when the gateway could not mint one.
+std::string mint_api_key(const std::string& gateway, const std::string& keys_file) {
+  std::string output;
+  if (FILE* pipe = ::popen((gateway + " --mint-api-key=bench:default:admin").c_str(), "r")) {
+    char chunk[512];
+    while (auto n = std::fread(chunk, 1, sizeof chunk, pipe)) output.append(chunk, n);
+    if (::pclose(pipe) != 0) return "";
+  }
+  auto newline = output.find('\n');
+  if (newline == std::string::npos) return "";
+  std::ofstream(keys_file) << output.substr(newline + 1);
+  return output.substr(0, newline);
+}
 
 long rss_kb(pid_t pid, const char* field) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -261,10 +284,16 @@ int main(int argc, char** argv) {
                 ("event-ingest-bench-" + std::to_string(::getpid())))
                    .string();
     std::filesystem::remove_all(data_dir);
+    const std::string keys_file = data_dir + ".api-keys";
+    args["api-key"] = mint_api_key(args["bin-dir"] + "/gateway", keys_file);
+    if (args["api-key"].empty()) {
+      std::fprintf(stderr, "%s/gateway --mint-api-key failed\n", args["bin-dir"].c_str());
+      return 1;
+    }
     auto local = [](int p) { return "tcp://127.0.0.1:" + std::to_string(p); };
     gateway = spawn(args["bin-dir"] + "/gateway",
-                    {"--http=127.0.0.1:" + std::to_string(port),
-                     "--metrics=127.0.0.1:" + std::to_string(free_port()),
+                    {"--http=127.0.0.1:" + std::to_string(port), "--api-keys-file=" + keys_file,
+                     "--rate-limit=0", "--metrics=127.0.0.1:" + std::to_string(free_port()),
                      "--backend-event-ingest=" + local(bus), "--sub-event-ingest=" + local(pub),
                      "--log-level=warn"},
                     "/tmp/event-ingest-bench-gateway.log");
@@ -286,7 +315,7 @@ int main(int argc, char** argv) {
     }
     service = spawn(args["bin-dir"] + "/event-ingest", service_args,
                     "/tmp/event-ingest-bench-service.log");
-    connection probe(port);
+    connection probe(port, args["api-key"]);
     while (probe.request("GET", "/api/health", "") != 200) {
       if (steady::now() - started > std::chrono::seconds(10)) {
         std::fprintf(stderr,
@@ -311,7 +340,7 @@ int main(int argc, char** argv) {
     auto start = steady::now();
     for (int c = 0; c < clients; ++c) {
       threads.emplace_back([&, c] {
-        connection conn(port);
+        connection conn(port, args["api-key"]);
         for (long n; (n = next.fetch_add(1)) < batches;) {
           auto body = event_ingest::bench::make_batch(tag * 1000 + c, n, batch);
           auto t0 = steady::now();
@@ -393,7 +422,7 @@ int main(int argc, char** argv) {
   }
   std::printf("load average during the run: %.2f %.2f %.2f\n", load[0], load[1], load[2]);
   if (service > 0) {
-    connection conn(port);
+    connection conn(port, args["api-key"]);
     conn.request("GET", "/api/stats", "");
     std::printf("\nstats after the run: %s\n", conn.last_body().c_str());
     // RocksDB's memory as the service reports it (memtables, block cache).
@@ -410,6 +439,7 @@ int main(int argc, char** argv) {
     waitpid(service, nullptr, 0);
     waitpid(gateway, nullptr, 0);
     std::filesystem::remove_all(data_dir);
+    std::filesystem::remove(data_dir + ".api-keys");
   }
   if (args["db-bench"] != "none") {
     double after = reference();
