@@ -151,6 +151,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < gets; ++i)
     ids.push_back(rem::record_id("bench", "person", "user" + std::to_string(rng() % n)));
+  // A figure over reads that missed or rows not seen measures nothing: the bench then
+  // exits 1 (its smoke test in tests/rem-store relies on that).
+  bool complete = true;
   auto get_all = [&](const char* label, const char* where) {
     auto begin = clock_type::now();
     auto begin_cpu = thread_cpu_seconds();
@@ -161,6 +164,10 @@ int main(int argc, char** argv) {
     std::printf("%-9s %10.0f reads/s     (%lu random ids, %lu found, %s; %.0f per CPU-second)\n",
                 label, static_cast<double>(gets) / wall, gets, found, where,
                 static_cast<double>(gets) / used);
+    if (found != gets) {
+      std::fprintf(stderr, "%s: %lu of %lu ids not found\n", label, gets - found, gets);
+      complete = false;
+    }
   };
   get_all("get", "as inserted: mostly memtables");
   std::printf("rss       %ld MB now, after insert and get (the store, memtables, ids)\n",
@@ -179,19 +186,35 @@ int main(int argc, char** argv) {
   std::printf("scan      %10.0f entities/s  (%lu entities, store.scan; %.0f per CPU-second)\n",
               static_cast<double>(scanned) / scan_s, scanned,
               static_cast<double>(scanned) / scan_cpu);
+  if (scanned != n) {
+    std::fprintf(stderr, "scan: saw %lu of %lu entities\n", scanned, n);
+    complete = false;
+  }
   start = clock_type::now();
   auto counted = engine.run("bench", "SELECT COUNT(*) FROM person WHERE age >= 0 OR age IS NULL");
   auto count_s = seconds_since(start);
   std::printf("scan+eval %10.0f entities/s  (SELECT COUNT(*) with a WHERE on every row: %.1f ms)\n",
               static_cast<double>(n) / count_s, count_s * 1000);
-  (void)counted;
+  // The one result row's one column: {"results": [{"count(*)": N}], ...}.
+  auto count_of = [](const suite::msgpack_value& reply) -> std::uint64_t {
+    const auto* rows = suite::find_field(reply.object, "results");
+    if (!rows || rows->type != msgpack::type::ARRAY || rows->via.array.size != 1) return 0;
+    const auto& row = rows->via.array.ptr[0];
+    if (row.type != msgpack::type::MAP || row.via.map.size != 1) return 0;
+    const auto& value = row.via.map.ptr[0].val;
+    return value.type == msgpack::type::POSITIVE_INTEGER ? value.via.u64 : 0;
+  };
+  if (!counted.ok() || count_of(*counted) != n) {
+    std::fprintf(stderr, "SELECT COUNT(*) did not count %lu entities\n", n);
+    complete = false;
+  }
   if (arg(argc, argv, "core-only", "false") == "true") {
     if (!store.close()) return 1;  // flushes the memtables: reads now go to table files
     get_all("get-sst", "after a flush: table files via the block cache");
     std::printf("disk      %.1f MB for %lu entities (after flush)\n",
                 static_cast<double>(dir_bytes(dir)) / 1e6, n);
     std::printf("rss       %ld MB peak\n", rss_mb());
-    return 0;
+    return complete ? 0 : 1;
   }
 
   // Indexed equality latency.
@@ -334,5 +357,5 @@ int main(int argc, char** argv) {
   std::printf("disk      %.1f MB for %lu entities + %lu notes (after flush)\n",
               static_cast<double>(dir_bytes(dir)) / 1e6, n, vectors);
   std::printf("rss       %ld MB peak\n", rss_mb());
-  return 0;
+  return complete ? 0 : 1;
 }
