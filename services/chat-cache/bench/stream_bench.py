@@ -12,6 +12,10 @@ on free ports, then:
 Time to first token = time from sending the request to the first byte of the body;
 total = time to the end of the body. Figures are medians (and p90) in milliseconds.
 
+The gateway of each build gets a one-run admin key (gateway --mint-api-key) and no rate
+limit; every request to it carries the key. Exits 1 when any request through the
+gateway fails.
+
 Usage: stream_bench.py [--n=10] [--ttft-ms=200] [--tps=50] [--tokens=50] DIR [DIR...]
 """
 import json
@@ -20,8 +24,12 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+
+# port -> the X-API-Key header line its gateway expects (the fake LLM needs none)
+KEY_HEADERS = {}
 
 
 def free_port():
@@ -38,7 +46,7 @@ def post_timed(port, path, body):
     start = time.monotonic()
     s = socket.create_connection(("127.0.0.1", port))
     s.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
-              b"Connection: close\r\nContent-Length: " + str(len(data)).encode() + b"\r\n\r\n" + data)
+              + KEY_HEADERS.get(port, b"") + b"Connection: close\r\nContent-Length: " + str(len(data)).encode() + b"\r\n\r\n" + data)
     buf = b""
     first = None
     head = None
@@ -62,7 +70,8 @@ def post_timed(port, path, body):
 
 def get_json(port, path):
     s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: b\r\n" + KEY_HEADERS.get(port, b"")
+              + b"Connection: close\r\n\r\n")
     buf = b""
     while True:
         c = s.recv(65536)
@@ -97,6 +106,12 @@ def ms(values):
 def run(build, args, tag):
     bindir = os.path.join(build, "bin")
     fake, bus, http = free_port(), free_port(), free_port()
+    minted = subprocess.run([bindir + "/gateway", "--mint-api-key=bench:default:admin"],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    keys_file = tempfile.NamedTemporaryFile("w", prefix="stream-bench-keys-", delete=False)
+    keys_file.write(minted[1] + "\n")
+    keys_file.close()
+    KEY_HEADERS[http] = b"X-API-Key: " + minted[0].encode() + b"\r\n"
     procs = [
         subprocess.Popen([bindir + "/fake-llm", "--listen=127.0.0.1:%d" % fake,
                           "--ttft-ms=%d" % args["ttft"], "--tokens-per-second=%d" % args["tps"],
@@ -108,7 +123,8 @@ def run(build, args, tag):
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         subprocess.Popen([bindir + "/gateway", "--http=127.0.0.1:%d" % http,
                           "--metrics=127.0.0.1:%d" % free_port(),
-                          "--backend-chat-cache=tcp://127.0.0.1:%d" % bus, "--timeout-ms=60000"],
+                          "--backend-chat-cache=tcp://127.0.0.1:%d" % bus, "--timeout-ms=60000",
+                          "--api-keys-file=" + keys_file.name, "--rate-limit=0"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]
     try:
@@ -122,6 +138,7 @@ def run(build, args, tag):
         n = args["n"]
         direct = [post_timed(fake, "/api/chat", chat("%s direct %d" % (tag, i))) for i in range(n)]
         through = [post_timed(http, "/api/chat", chat("%s gateway %d" % (tag, i))) for i in range(n)]
+        failed = sum(1 for t in through if t[0] != 200)
         print("[%s] %s" % (tag, build))
         print("  fake LLM direct : first token %s; whole answer %s" %
               (ms([d[2] for d in direct]), ms([d[3] for d in direct])))
@@ -156,11 +173,14 @@ def run(build, args, tag):
               (clients, rounds, prompts, outcome["HIT"], outcome["MISS"], outcome["other"],
                outcome["HIT"] / total, served, stats["hits"] - stats_before["hits"],
                stats["misses"] - stats_before["misses"]))
+        failed += outcome["other"]
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait()
+        os.unlink(keys_file.name)
+    return failed
 
 
 def main():
@@ -176,10 +196,11 @@ def main():
         print(__doc__)
         return 2
     print("settings: %s; load average: %s" % (args, open("/proc/loadavg").read().split()[:3]))
-    for i, b in enumerate(builds):
-        run(b, args, "run%d" % i)
+    failed = sum(run(b, args, "run%d" % i) for i, b in enumerate(builds))
     print("load average after: %s" % open("/proc/loadavg").read().split()[:3])
-    return 0
+    if failed:
+        print("%d requests through the gateway failed" % failed)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
