@@ -99,6 +99,21 @@ class ordered_batch {
   std::vector<entry> entries_;
 };
 
+// Visits the entries of `family` with keys in [start, stop) in key order, until
+// visit(key, value) returns false. Returns the iterator's status: not ok when a read failed.
+template <class Visit>
+rocksdb::Status visit_range(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* family,
+                            std::string_view start, const std::string& stop, Visit&& visit) {
+  rocksdb::ReadOptions read;
+  rocksdb::Slice bound(stop);
+  read.iterate_upper_bound = &bound;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(read, family));
+  for (it->Seek(rocksdb::Slice(start.data(), start.size())); it->Valid(); it->Next()) {
+    if (!visit(it->key(), it->value())) break;
+  }
+  return it->status();
+}
+
 suite::error_info storage_error(const rocksdb::Status& s) {
   return suite::make_error(500, "storage_error", s.ToString());
 }
@@ -316,28 +331,29 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
   return store;
 }
 
+vector_catalog::embedding_source record_store::stored_embeddings(const std::string& tenant,
+                                                                 const std::string& type) const {
+  return [this, prefix = type_prefix(tenant, type)](const auto& visit) {
+    std::vector<float> vector(options_.hnsw.dimension);
+    (void)visit_range(
+        *db_, embeddings_, prefix, prefix_end(prefix),
+        [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
+          auto label = id_number(std::string_view(key.data() + key.size() - id_length, id_length));
+          if (label && value.size() == vector.size() * sizeof(float)) {
+            std::memcpy(vector.data(), value.data(), value.size());
+            visit(*label, vector.data());
+          }
+          return true;
+        });
+  };
+}
+
 suite::status record_store::open_graphs() {
   bool trust_files = vectors_->consume_clean_marker();
   for (const auto& [tenant, types] : schemas_) {
     for (const auto& [type, schema] : types) {
       if (schema->embedding_fields.empty()) continue;
-      auto prefix = type_prefix(tenant, type);
-      auto upper = prefix_end(prefix);
-      auto each = [&, prefix,
-                   upper](const std::function<void(std::uint64_t, const float*)>& visit) {
-        rocksdb::ReadOptions read;
-        rocksdb::Slice bound(upper);
-        read.iterate_upper_bound = &bound;
-        std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, embeddings_));
-        std::vector<float> vector(options_.hnsw.dimension);
-        for (it->Seek(prefix); it->Valid(); it->Next()) {
-          auto key = it->key();
-          auto label = id_number(std::string_view(key.data() + key.size() - id_length, id_length));
-          if (!label || it->value().size() != vector.size() * sizeof(float)) continue;
-          std::memcpy(vector.data(), it->value().data(), it->value().size());
-          visit(*label, vector.data());
-        }
-      };
+      auto each = stored_embeddings(tenant, type);
       std::size_t count = 0;
       each([&](std::uint64_t, const float*) { ++count; });
       auto outcome = vectors_->open_graph(tenant, type, count, each, trust_files);
@@ -397,13 +413,12 @@ suite::status record_store::register_schema(const std::string& tenant, type_sche
     // Index entries one by one, not by DeleteRange: `indexes` has insert hints (see open).
     for (const auto& field : previous->indexed_fields) {
       auto prefix = index_field_prefix(tenant, schema->name, field);
-      auto upper = prefix_end(prefix);
-      rocksdb::ReadOptions read;
-      rocksdb::Slice bound(upper);
-      read.iterate_upper_bound = &bound;
-      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, indexes_));
-      for (it->Seek(prefix); it->Valid(); it->Next()) batch.Delete(indexes_, it->key());
-      if (!it->status().ok()) return storage_error(it->status());
+      auto listed = visit_range(*db_, indexes_, prefix, prefix_end(prefix),
+                                [&](const rocksdb::Slice& key, const rocksdb::Slice&) {
+                                  batch.Delete(indexes_, key);
+                                  return true;
+                                });
+      if (!listed.ok()) return storage_error(listed);
     }
     auto type_key = type_prefix(tenant, schema->name);
     batch.DeleteRange(embeddings_, type_key, prefix_end(type_key));
@@ -443,22 +458,7 @@ suite::status record_store::register_schema(const std::string& tenant, type_sche
   if (schema->embedding_fields.empty()) {
     vectors_->drop_graph(tenant, schema->name);  // a type without embeddings needs no graph
   } else if (reembed || !previous) {
-    auto prefix = type_prefix(tenant, schema->name);
-    auto upper = prefix_end(prefix);
-    auto each = [&](const std::function<void(std::uint64_t, const float*)>& visit) {
-      rocksdb::ReadOptions read;
-      rocksdb::Slice bound(upper);
-      read.iterate_upper_bound = &bound;
-      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, embeddings_));
-      std::vector<float> vector(options_.hnsw.dimension);
-      for (it->Seek(prefix); it->Valid(); it->Next()) {
-        auto key = it->key();
-        auto label = id_number(std::string_view(key.data() + key.size() - id_length, id_length));
-        if (!label || it->value().size() != vector.size() * sizeof(float)) continue;
-        std::memcpy(vector.data(), it->value().data(), it->value().size());
-        visit(*label, vector.data());
-      }
-    };
+    auto each = stored_embeddings(tenant, schema->name);
     std::size_t count = 0;
     each([&](std::uint64_t, const float*) { ++count; });
     (void)vectors_->open_graph(tenant, schema->name, count, each, false);
@@ -707,37 +707,26 @@ void record_store::edges(const std::string& tenant, std::string_view node, edge_
     prefix.append(rel);
     prefix.push_back('\0');
   }
-  auto upper = prefix_end(prefix);
-  rocksdb::ReadOptions read;
-  rocksdb::Slice bound(upper);
-  read.iterate_upper_bound = &bound;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(read, direction == edge_direction::out ? edges_out_ : edges_in_));
-  for (it->Seek(prefix); it->Valid(); it->Next()) {
-    auto handle = suite::unpack_stored(it->value().data(), it->value().size());
-    if (!visit(handle.get())) return;
-  }
+  (void)visit_range(*db_, direction == edge_direction::out ? edges_out_ : edges_in_, prefix,
+                    prefix_end(prefix), [&](const rocksdb::Slice&, const rocksdb::Slice& value) {
+                      auto handle = suite::unpack_stored(value.data(), value.size());
+                      return visit(handle.get());
+                    });
 }
 
 void record_store::scan(
     const std::string& tenant, std::string_view type,
     const std::function<bool(std::string_view id, const msgpack::object& record)>& visit) const {
   auto prefix = type_prefix(tenant, type);
-  auto upper = prefix_end(prefix);
-  rocksdb::ReadOptions read;
-  rocksdb::Slice bound(upper);
-  read.iterate_upper_bound = &bound;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, records_));
   // One zone for the whole scan, cleared per row: the record is only lent to `visit`.
   msgpack::zone zone(4096);
-  for (it->Seek(prefix); it->Valid(); it->Next()) {
-    auto key = it->key();
-    std::string_view id(key.data() + prefix.size(), key.size() - prefix.size());
-    zone.clear();
-    auto object = msgpack::unpack(zone, it->value().data(), it->value().size());
-    if (is_deleted(object)) continue;
-    if (!visit(id, object)) return;
-  }
+  (void)visit_range(*db_, records_, prefix, prefix_end(prefix),
+                    [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
+                      std::string_view id(key.data() + prefix.size(), key.size() - prefix.size());
+                      zone.clear();
+                      auto object = msgpack::unpack(zone, value.data(), value.size());
+                      return is_deleted(object) || visit(id, object);
+                    });
 }
 
 void record_store::index_ids(const std::string& tenant, std::string_view type,
@@ -747,15 +736,11 @@ void record_store::index_ids(const std::string& tenant, std::string_view type,
   auto base = index_field_prefix(tenant, type, field);
   auto start = base + lower;
   auto stop = upper.empty() ? prefix_end(base) : base + upper;
-  rocksdb::ReadOptions read;
-  rocksdb::Slice bound(stop);
-  read.iterate_upper_bound = &bound;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, indexes_));
-  for (it->Seek(start); it->Valid(); it->Next()) {
-    auto key = it->key();
-    if (key.size() < base.size() + id_length + 1) continue;
-    if (!visit(std::string_view(key.data() + key.size() - id_length, id_length))) return;
-  }
+  (void)visit_range(
+      *db_, indexes_, start, stop, [&](const rocksdb::Slice& key, const rocksdb::Slice&) {
+        return key.size() < base.size() + id_length + 1 ||
+               visit(std::string_view(key.data() + key.size() - id_length, id_length));
+      });
 }
 
 store_stats record_store::stats() const {

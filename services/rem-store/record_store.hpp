@@ -154,6 +154,9 @@ class record_store {
  private:
   record_store() = default;
   suite::status open_graphs();
+  // Every stored embedding of tenant/type, for counting and (re)building its graph.
+  vector_catalog::embedding_source stored_embeddings(const std::string& tenant,
+                                                     const std::string& type) const;
   std::string embedding_text(const type_schema& schema, const msgpack::object& properties) const;
 
   store_options options_;
