@@ -90,7 +90,7 @@ class ordered_batch {
 
  private:
   struct entry {
-    std::uint32_t family_id;
+    std::uint32_t family_id;  // the family's GetID(), kept out of the sort's virtual calls
     rocksdb::ColumnFamilyHandle* family;
     std::string key;
     std::string value;
