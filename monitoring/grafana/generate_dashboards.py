@@ -123,6 +123,9 @@ def overview():
 # and tests/monitoring/pending_panels.txt lists them as not yet proven.
 def specific_panels(service):
     s = service.replace("-", "_")
+    # The two RocksDB services report their memory the same way: one gauge, by part.
+    rocksdb_memory = panel("RocksDB memory", "bytes",
+                           target(f"sum by (part) (suite_{s}_rocksdb_bytes)", "{{part}}"), width=8)
     if service == "gateway":
         return [
             panel("Open SSE streams", "short", target("sum(suite_gateway_sse_clients)", "SSE clients")),
@@ -148,8 +151,7 @@ def specific_panels(service):
             panel("Events ingested and deduplicated /s", "ops",
                   target(f"sum by (result) (rate(suite_{s}_events_total[{RATE}]))", "{{result}}"), width=8),
             panel("Live SSE clients (gateway)", "short", target("sum(suite_gateway_sse_clients)", "SSE clients"), width=8),
-            panel("RocksDB memory", "bytes",
-                  target(f"sum by (part) (suite_{s}_rocksdb_bytes)", "{{part}}"), width=8),
+            rocksdb_memory,
         ]
     if service == "rem-store":
         return [
@@ -157,9 +159,7 @@ def specific_panels(service):
                   target(f"histogram_quantile(0.99, sum by (type, le) (rate(suite_{s}_query_duration_seconds_bucket[{RATE}])))", "{{type}}"), width=8),
             panel("Index sizes", "short", target(f"sum by (index) (suite_{s}_index_entries)", "{{index}}"),
                   target(f"sum(suite_{s}_hnsw_elements)", "HNSW vectors"), width=8),
-            panel("RocksDB memory", "bytes",
-                  target(f"sum(suite_{s}_rocksdb_memtable_bytes)", "memtables"),
-                  target(f"sum(suite_{s}_rocksdb_block_cache_bytes)", "block cache"), width=8),
+            rocksdb_memory,
         ]
     raise ValueError(service)
 

@@ -213,6 +213,10 @@ int main(int argc, char** argv) {
     get_all("get-sst", "after a flush: table files via the block cache");
     std::printf("disk      %.1f MB for %lu entities (after flush)\n",
                 static_cast<double>(dir_bytes(dir)) / 1e6, n);
+    auto stats = store.stats();
+    std::printf("rocksdb   %.1f MB block cache, %.1f MB table indexes and filters\n",
+                static_cast<double>(stats.block_cache_bytes) / 1e6,
+                static_cast<double>(stats.table_reader_bytes) / 1e6);
     std::printf("rss       %ld MB peak\n", rss_mb());
     return complete ? 0 : 1;
   }

@@ -50,13 +50,17 @@ class store_collector final : public prometheus::Collectable {
     auto hnsw =
         gauge_family("suite_rem_store_hnsw_elements", "Live vectors over every HNSW graph.");
     hnsw.metric.push_back(gauge_sample(static_cast<double>(stats.hnsw_elements)));
-    auto memtables = gauge_family("suite_rem_store_rocksdb_memtable_bytes",
-                                  "RocksDB memtables of every column family.");
-    memtables.metric.push_back(gauge_sample(static_cast<double>(stats.memtable_bytes)));
-    auto cache = gauge_family("suite_rem_store_rocksdb_block_cache_bytes",
-                              "RocksDB block cache in use (shared by every column family).");
-    cache.metric.push_back(gauge_sample(static_cast<double>(stats.block_cache_bytes)));
-    return {std::move(entries), std::move(hnsw), std::move(memtables), std::move(cache)};
+    auto memory = gauge_family("suite_rem_store_rocksdb_bytes",
+                               "RocksDB memory by part: memtables, block cache (shared by every "
+                               "column family), table readers (the open table files' indexes "
+                               "and bloom filters, outside the cache: they grow with the data).");
+    const std::pair<const char*, std::uint64_t> parts[] = {
+        {"memtables", stats.memtable_bytes},
+        {"block_cache", stats.block_cache_bytes},
+        {"table_readers", stats.table_reader_bytes}};
+    for (const auto& [part, bytes] : parts)
+      memory.metric.push_back(gauge_sample(static_cast<double>(bytes), {{"part", part}}));
+    return {std::move(entries), std::move(hnsw), std::move(memory)};
   }
 
  private:

@@ -103,13 +103,15 @@ TEST_CASE("query latency by type, index sizes, HNSW size and RocksDB memory") {
   CHECK(sample(text, "suite_rem_store_index_entries{index=\"indexes\"}") == 40);
   CHECK(sample(text, "suite_rem_store_index_entries{index=\"embeddings\"}") == 7);
   CHECK(sample(text, "suite_rem_store_index_entries{index=\"edges_out\"}") == 0);
-  CHECK(sample(text, "suite_rem_store_rocksdb_memtable_bytes") > 0);
+  CHECK(sample(text, "suite_rem_store_rocksdb_bytes{part=\"memtables\"}") > 0);
 
   // Flushed to files and read back: the blocks read sit in the block cache.
-  CHECK(sample(text, "suite_rem_store_rocksdb_block_cache_bytes") >= 0);
+  CHECK(sample(text, "suite_rem_store_rocksdb_bytes{part=\"block_cache\"}") >= 0);
   REQUIRE(store.close().ok());
   REQUIRE(store.get("acme", rem::record_id("acme", "person", "p3")).ok());
-  CHECK(sample(metrics.render(), "suite_rem_store_rocksdb_block_cache_bytes") > 0);
+  text = metrics.render();
+  CHECK(sample(text, "suite_rem_store_rocksdb_bytes{part=\"block_cache\"}") > 0);
+  CHECK(sample(text, "suite_rem_store_rocksdb_bytes{part=\"table_readers\"}") > 0);
 
   // Once the metrics object is gone, scrapes stop reading the store.
   observer.reset();
