@@ -247,7 +247,7 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
     // block cache: a Get then takes one cache lookup (the data block) per file instead of
     // three, and nothing evicts them. They cost about 8 MB per million entities over all
     // families (10 bits a key, one index entry per 4 KB block), reported by
-    // suite_rem_store_rocksdb_table_readers_bytes. Kept in the cache, whole blocks
+    // suite_rem_store_rocksdb_bytes{part="table_readers"}. Kept in the cache, whole blocks
     // thrashed it at 1M entities and partitioned ones cost a third of every Get (both
     // measured with rem-bench).
     table.cache_index_and_filter_blocks = false;
