@@ -22,13 +22,20 @@ std::string id_from_number(std::uint64_t n) {
   return out;
 }
 
+std::uint8_t type_tag(std::string_view type) {
+  return static_cast<std::uint8_t>(XXH3_64bits(type.data(), type.size()) >> 56);
+}
+
+std::uint8_t id_type_tag(std::uint64_t id) { return static_cast<std::uint8_t>(id >> 56); }
+
 std::string record_id(std::string_view tenant, std::string_view type, std::string_view key) {
   std::string material;
   material.reserve(tenant.size() + type.size() + key.size() + 2);
   append_part(material, tenant);
   append_part(material, type);
   material.append(key);
-  return id_from_number(XXH3_64bits(material.data(), material.size()));
+  return id_from_number(std::uint64_t{type_tag(type)} << 56 |
+                        XXH3_64bits(material.data(), material.size()) >> 8);
 }
 
 std::optional<std::uint64_t> id_number(std::string_view id) {
@@ -62,13 +69,6 @@ std::string type_prefix(std::string_view tenant, std::string_view type) {
 
 std::string record_key(std::string_view tenant, std::string_view type, std::string_view id) {
   std::string out = type_prefix(tenant, type);
-  out.append(id);
-  return out;
-}
-
-std::string id_type_key(std::string_view tenant, std::string_view id) {
-  std::string out = tenant_prefix(tenant);
-  out.push_back('i');
   out.append(id);
   return out;
 }

@@ -44,16 +44,6 @@ class nul_prefix_transform final : public rocksdb::SliceTransform {
   std::string name_;
 };
 
-// The whole key as the "prefix": lets the keys column family, which is only ever read by
-// point lookups, keep its memtable in a hash table (O(1) Get and Put instead of a
-// skiplist's O(log n) key comparisons) and its bloom filters on whole keys.
-class whole_key_transform final : public rocksdb::SliceTransform {
- public:
-  const char* Name() const override { return "rem.whole_key"; }
-  rocksdb::Slice Transform(const rocksdb::Slice& key) const override { return key; }
-  bool InDomain(const rocksdb::Slice&) const override { return true; }
-};
-
 // Collects a write batch's entries and hands them to RocksDB sorted by column family and
 // key. The families opened with insert hints (see `family` in open) start each memtable
 // insert from the previous insert of the same prefix, so keys in order cost a few
@@ -173,6 +163,14 @@ bool is_deleted(const msgpack::object& record) {
   return deleted && deleted->type != msgpack::type::NIL;
 }
 
+// The record stored as `bytes`, or not found when it is soft-deleted. unpack copies every
+// string into the record's zone: the record outlives `bytes`.
+suite::result<record> live_record(std::string_view id, const rocksdb::Slice& bytes) {
+  record r{std::string(id), suite::unpack_stored(bytes.data(), bytes.size())};
+  if (is_deleted(r.object())) return not_found("record " + std::string(id) + " is deleted");
+  return r;
+}
+
 // The index keys of a record's indexed fields (scalar values only).
 std::vector<std::string> index_keys(const std::string& tenant, const type_schema& schema,
                                     std::string_view id, const msgpack::object& properties) {
@@ -229,14 +227,12 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
   store->block_cache_ = cache;
   // Each family's memtable is at most half of the budget shared by all of them.
   const std::size_t memtable_size = std::max<std::size_t>(options.memtable_bytes / 2, 256u << 10);
-  // prefix_parts < 0: point lookups only (see whole_key_transform). insert_hints: the
-  // family's writes come sorted (see ordered_batch), so its memtable starts each insert
-  // from the previous one of the same prefix: a few comparisons instead of a skiplist
-  // search from the top. About 250 bytes of memtable per prefix written, so only for
-  // families whose prefixes are few (tenant+type, tenant+type+field). Never DeleteRange
-  // on such a family: RocksDB 7.8 shares the hints between a memtable's point and range
-  // tombstone skiplists, which trips its assertions and misplaces keys
-  // (facebook/rocksdb#5118, fixed in 9.2 by #12558).
+  // insert_hints: the family's writes come sorted (see ordered_batch), so its memtable starts each
+  // insert from the previous one of the same prefix: a few comparisons instead of a skiplist search
+  // from the top. About 250 bytes of memtable per prefix written, so only for families whose
+  // prefixes are few (tenant+type, tenant+type+field). Never DeleteRange on such a family:
+  // RocksDB 7.8 shares the hints between a memtable's point and range tombstone skiplists, which
+  // trips its assertions and misplaces keys (facebook/rocksdb#5118, fixed in 9.2 by #12558).
   auto family = [&](int prefix_parts, bool insert_hints = false) {
     rocksdb::ColumnFamilyOptions cf;
     rocksdb::BlockBasedTableOptions table;
@@ -258,13 +254,6 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
     if (prefix_parts > 0)
       cf.prefix_extractor = std::make_shared<nul_prefix_transform>(prefix_parts);
     if (insert_hints) cf.memtable_insert_with_hint_prefix_extractor = cf.prefix_extractor;
-    if (prefix_parts < 0) {
-      cf.prefix_extractor = std::make_shared<whole_key_transform>();
-      // Its bucket array (8 bytes each) is allocated with the memtable and must stay well
-      // inside the memtable's size (RocksDB asserts it): a sixteenth of it, at most 2^18.
-      std::size_t buckets = std::clamp<std::size_t>(memtable_size / 128, 1 << 10, 1 << 18);
-      cf.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(buckets));
-    }
     cf.compression = rocksdb::kLZ4Compression;
     cf.write_buffer_size = memtable_size;
     return cf;
@@ -272,7 +261,6 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
   std::vector<rocksdb::ColumnFamilyDescriptor> families{
       {rocksdb::kDefaultColumnFamilyName, family(0)},
       {"records", family(2, true)},
-      {"keys", family(-1)},
       {"indexes", family(3, true)},
       {"edges_out", family(2)},
       {"edges_in", family(2)},
@@ -299,19 +287,25 @@ suite::result<std::unique_ptr<record_store>> record_store::open(store_options op
   db_options.max_total_wal_size = 4 * options.memtable_bytes;
   // Each file being written buffers up to this much (default 1 MB each).
   db_options.writable_file_max_buffer_size = 256u << 10;
-  // Required by the hash memtable of `keys`; writes are serialized by write_mutex_ anyway.
-  db_options.allow_concurrent_memtable_write = false;
+  // Stores written before ids carried their type's tag kept an id -> type family, `keys`;
+  // their ids cannot be found by tag, so such a store is refused, not misread.
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(db_options, options.path, &existing).ok() &&
+      std::find(existing.begin(), existing.end(), "keys") != existing.end())
+    return suite::make_error(500, "storage_layout",
+                             "the RocksDB database at " + options.path +
+                                 " was written by an older rem-store (ids without their type's "
+                                 "tag, and a 'keys' column family); use an empty --data-dir");
   rocksdb::DB* db = nullptr;
   auto s = rocksdb::DB::Open(db_options, options.path, families, &store->handles_, &db);
   if (!s.ok()) return storage_error(s);
   store->db_.reset(db);
   store->records_ = store->handles_[1];
-  store->keys_ = store->handles_[2];
-  store->indexes_ = store->handles_[3];
-  store->edges_out_ = store->handles_[4];
-  store->edges_in_ = store->handles_[5];
-  store->embeddings_ = store->handles_[6];
-  store->metadata_ = store->handles_[7];
+  store->indexes_ = store->handles_[2];
+  store->edges_out_ = store->handles_[3];
+  store->edges_in_ = store->handles_[4];
+  store->embeddings_ = store->handles_[5];
+  store->metadata_ = store->handles_[6];
   store->embedder_ = options.text_embedder
                          ? options.text_embedder
                          : std::make_shared<hashing_embedder>(options.hnsw.dimension);
@@ -547,16 +541,21 @@ suite::result<std::vector<upsert_outcome>> record_store::upsert(
       old_bytes = in_batch->second;
       had_old = true;
     } else {
-      // The id -> type entry is written with every record, and its lookup is a hash
-      // probe (see whole_key_transform): a new record costs no records lookup at all.
-      rocksdb::PinnableSlice known_type;
-      auto s = db_->Get({}, keys_, id_type_key(tenant, outcome.id), &known_type);
-      if (s.ok()) s = db_->Get({}, records_, key, &old_bytes);
+      // A new record's key is in no memtable or table file: their bloom filters say so.
+      auto s = db_->Get({}, records_, key, &old_bytes);
       if (!s.ok() && !s.IsNotFound()) return storage_error(s);
       had_old = s.ok();
     }
     if (had_old) {
       auto old = suite::unpack_stored(old_bytes.data(), old_bytes.size());
+      if (auto old_key = suite::string_field(old.get(), "key"); old_key != item.key) {
+        return suite::make_error(409, "id_collision",
+                                 "key '" + item.key + "' of type " + std::string(type) +
+                                     " hashes to id " + outcome.id + ", which key '" +
+                                     std::string(old_key.value_or("")) +
+                                     "' already holds; nothing in this batch was written",
+                                 {{"key", item.key}});
+      }
       outcome.created = false;
       if (auto c = suite::int_field(old.get(), "created_at")) created_at = *c;
       if (const auto* old_properties = suite::find_field(old.get(), "properties");
@@ -568,7 +567,6 @@ suite::result<std::vector<upsert_outcome>> record_store::upsert(
     const auto& properties = item.properties.object;
     auto bytes = pack_record(outcome.id, type, item.key, created_at, now, std::nullopt, properties);
     batch.put(records_, key, bytes);
-    batch.put(keys_, id_type_key(tenant, outcome.id), type);
     for (auto& index_key : index_keys(tenant, *schema, outcome.id, properties))
       batch.put(indexes_, std::move(index_key), {});
     if (!schema->embedding_fields.empty()) {
@@ -602,11 +600,21 @@ suite::result<record> record_store::get(const std::string& tenant, std::string_v
   if (!valid_id(id))
     return suite::make_error(400, "bad_id", "an id is 16 lowercase hex digits",
                              {{"id", "malformed"}});
-  rocksdb::PinnableSlice type;
-  auto s = db_->Get({}, keys_, id_type_key(tenant, id), &type);
-  if (s.IsNotFound()) return not_found("no record " + std::string(id));
-  if (!s.ok()) return storage_error(s);
-  return get_of_type(tenant, std::string_view(type.data(), type.size()), id);
+  // The id's top byte is its type's tag: only the tenant's types with that tag can hold
+  // it (almost always one). A candidate without the record costs a bloom filter probe.
+  auto tag = id_type_tag(*id_number(id));
+  std::shared_lock lock(schemas_mutex_);
+  if (auto types = schemas_.find(tenant); types != schemas_.end()) {
+    for (const auto& [type, schema] : types->second) {
+      if (type_tag(type) != tag) continue;
+      rocksdb::PinnableSlice bytes;
+      auto s = db_->Get({}, records_, record_key(tenant, type, id), &bytes);
+      if (s.IsNotFound()) continue;
+      if (!s.ok()) return storage_error(s);
+      return live_record(id, bytes);
+    }
+  }
+  return not_found("no record " + std::string(id));
 }
 
 suite::result<record> record_store::get_of_type(const std::string& tenant, std::string_view type,
@@ -615,10 +623,7 @@ suite::result<record> record_store::get_of_type(const std::string& tenant, std::
   auto s = db_->Get({}, records_, record_key(tenant, type, id), &bytes);
   if (s.IsNotFound()) return not_found("no record " + std::string(id));
   if (!s.ok()) return storage_error(s);
-  // unpack copies every string into the handle's zone: the record outlives `bytes`.
-  record r{std::string(id), suite::unpack_stored(bytes.data(), bytes.size())};
-  if (is_deleted(r.object())) return not_found("record " + std::string(id) + " is deleted");
-  return r;
+  return live_record(id, bytes);
 }
 
 suite::result<record> record_store::get_by_key(const std::string& tenant, std::string_view type,
@@ -757,8 +762,11 @@ store_stats record_store::stats() const {
   db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem,
                                 &out.table_reader_bytes);
   const std::pair<const char*, rocksdb::ColumnFamilyHandle*> families[] = {
-      {"records", records_},     {"keys", keys_},         {"indexes", indexes_},
-      {"edges_out", edges_out_}, {"edges_in", edges_in_}, {"embeddings", embeddings_}};
+      {"records", records_},
+      {"indexes", indexes_},
+      {"edges_out", edges_out_},
+      {"edges_in", edges_in_},
+      {"embeddings", embeddings_}};
   for (const auto& [name, family] : families) {
     std::uint64_t keys = 0;
     db_->GetIntProperty(family, rocksdb::DB::Properties::kEstimateNumKeys, &keys);

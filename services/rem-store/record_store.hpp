@@ -165,7 +165,6 @@ class record_store {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* records_ = nullptr;
-  rocksdb::ColumnFamilyHandle* keys_ = nullptr;
   rocksdb::ColumnFamilyHandle* indexes_ = nullptr;
   rocksdb::ColumnFamilyHandle* edges_out_ = nullptr;
   rocksdb::ColumnFamilyHandle* edges_in_ = nullptr;

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <set>
 
+#include <rocksdb/db.h>
+
 #include "key_codec.hpp"
 #include "query_engine.hpp"
 #include "query_parser.hpp"
@@ -157,6 +159,92 @@ TEST_CASE(
       handles_of(run(s.engine, "acme", "SELECT * FROM person WHERE city = 'lima'")).count("zed") ==
       0);
   CHECK(handles_of(run(s.engine, "acme", "SELECT * FROM person WHERE age = 41")).count("zed") == 1);
+}
+
+TEST_CASE("an id carries its type's tag: a get finds each type's records, also when tags clash") {
+  seeded s;
+  auto id = record_id("acme", "person", "p3");
+  CHECK(id_type_tag(*id_number(id)) == type_tag("person"));
+  // A second type with the same tag as person: a get by id tries both.
+  std::string twin;
+  for (int i = 0; twin.empty(); ++i) {
+    auto name = "kind" + std::to_string(i);
+    if (type_tag(name) == type_tag("person")) twin = name;
+  }
+  std::string twin_schema = person_schema;
+  twin_schema.replace(twin_schema.find("\"person\""), 8, "\"" + twin + "\"");
+  register_type(*s.store, "acme", twin_schema.c_str());
+  auto twin_record = put(*s.store, "acme", twin, R"({"handle":"p3","age":7})");
+  CHECK(twin_record.id != id);
+  auto person = s.store->get("acme", id);
+  auto other = s.store->get("acme", twin_record.id);
+  REQUIRE(person.ok());
+  REQUIRE(other.ok());
+  CHECK(*suite::int_field(*record_field(person->object(), "properties"), "age") == 23);
+  CHECK(*suite::string_field(other->object(), "type") == twin);
+  // Another tenant, and an id whose tag no type of the tenant has, find nothing.
+  CHECK(s.store->get("other", id).error().status == 404);
+  auto stray = id_from_number(*id_number(id) ^ (std::uint64_t{1} << 63));
+  CHECK(s.store->get("acme", stray).error().status == 404);
+}
+
+TEST_CASE("a key whose id another key holds is refused, and the batch writes nothing") {
+  // Two keys of one type sharing an id (a 56-bit hash collision) cannot be found by
+  // search; the stored record of key 'a' is copied, as RocksDB bytes, under the id of
+  // key 'b', which is what such a collision leaves behind.
+  rem::test::temp_dir dir;
+  auto a = record_id("acme", "person", "a");
+  auto b = record_id("acme", "person", "b");
+  {
+    auto store = open_store(dir.path);
+    register_type(*store, "acme", person_schema);
+    put(*store, "acme", "person", R"({"handle":"a","age":1})");
+    REQUIRE(store->close().ok());
+  }
+  {
+    std::vector<std::string> names;
+    REQUIRE(rocksdb::DB::ListColumnFamilies({}, dir.path.string(), &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const auto& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open({}, dir.path.string(), families, &handles, &raw).ok());
+    auto records = std::find(names.begin(), names.end(), "records") - names.begin();
+    std::string bytes;
+    REQUIRE(raw->Get({}, handles[records], record_key("acme", "person", a), &bytes).ok());
+    REQUIRE(raw->Put({}, handles[records], record_key("acme", "person", b), bytes).ok());
+    for (auto* handle : handles) REQUIRE(raw->DestroyColumnFamilyHandle(handle).ok());
+    delete raw;
+  }
+  auto store = open_store(dir.path);
+  auto fresh = json(R"({"handle":"c","age":3})");
+  auto clash = json(R"({"handle":"b","age":2})");
+  auto refused = store->upsert("acme", "person", {&fresh.object, &clash.object});
+  REQUIRE(!refused.ok());
+  CHECK(refused.error().status == 409);
+  CHECK(refused.error().code == "id_collision");
+  CHECK(*suite::string_field(store->get("acme", b)->object(), "key") == "a");
+  CHECK(!store->get_by_key("acme", "person", "c").ok());
+}
+
+TEST_CASE("a store written with the id -> type family is refused with a clear error") {
+  rem::test::temp_dir dir;
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(options, dir.path.string(), &raw).ok());
+    rocksdb::ColumnFamilyHandle* keys = nullptr;
+    REQUIRE(raw->CreateColumnFamily({}, "keys", &keys).ok());
+    REQUIRE(raw->DestroyColumnFamilyHandle(keys).ok());
+    delete raw;
+  }
+  store_options options;
+  options.path = dir.path.string();
+  auto store = record_store::open(options);
+  REQUIRE(!store.ok());
+  CHECK(store.error().code == "storage_layout");
+  CHECK(store.error().message.find("empty --data-dir") != std::string::npos);
 }
 
 TEST_CASE("soft delete hides the record everywhere; re-upsert revives it") {

@@ -96,10 +96,8 @@ TEST_CASE("query latency by type, index sizes, HNSW size and RocksDB memory") {
   CHECK(sample(text, "suite_rem_store_query_duration_seconds_sum{type=\"select\"}") > 0);
 
   CHECK(sample(text, "suite_rem_store_hnsw_elements") == 7);
-  // 47 records; keys holds one entry per record (id -> type); the person index one per
-  // person; notes have no indexed field.
+  // 47 records; the person index holds one entry per person; notes have no indexed field.
   CHECK(sample(text, "suite_rem_store_index_entries{index=\"records\"}") == 47);
-  CHECK(sample(text, "suite_rem_store_index_entries{index=\"keys\"}") == 47);
   CHECK(sample(text, "suite_rem_store_index_entries{index=\"indexes\"}") == 40);
   CHECK(sample(text, "suite_rem_store_index_entries{index=\"embeddings\"}") == 7);
   CHECK(sample(text, "suite_rem_store_index_entries{index=\"edges_out\"}") == 0);
