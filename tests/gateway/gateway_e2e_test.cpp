@@ -180,19 +180,27 @@ TEST_CASE(
 
 TEST_CASE("a taken port is a clear start-up error") {
   int port = free_port();
-  test_process first(bin_dir() + "/rem-store",
-                     {"--bus=tcp://127.0.0.1:" + std::to_string(port),
-                      "--metrics=127.0.0.1:" + std::to_string(free_port())});
+  // Both instances name one data directory: the second must fail on the port before it
+  // reaches the directory's lock.
+  auto data_dir =
+      std::filesystem::temp_directory_path() / ("suite-taken-port-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(data_dir);
+  test_process first(
+      bin_dir() + "/rem-store",
+      {"--bus=tcp://127.0.0.1:" + std::to_string(port),
+       "--metrics=127.0.0.1:" + std::to_string(free_port()), "--data-dir=" + data_dir.string()});
   first.start();
   REQUIRE(wait_until([&] { return first.log().find("msg=ready") != std::string::npos; }));
-  test_process second(bin_dir() + "/rem-store",
-                      {"--bus=tcp://127.0.0.1:" + std::to_string(port),
-                       "--metrics=127.0.0.1:" + std::to_string(free_port())});
+  test_process second(
+      bin_dir() + "/rem-store",
+      {"--bus=tcp://127.0.0.1:" + std::to_string(port),
+       "--metrics=127.0.0.1:" + std::to_string(free_port()), "--data-dir=" + data_dir.string()});
   second.start();
   REQUIRE(wait_until([&] { return second.log().find("bus.failed") != std::string::npos; }));
   CHECK(second.log().find(std::to_string(port)) != std::string::npos);
   CHECK(second.stop() != 0);
   CHECK(first.stop() == 0);
+  std::filesystem::remove_all(data_dir);
 }
 
 TEST_CASE("bad settings stop the start with a message naming the setting") {
