@@ -24,6 +24,7 @@ struct bus_client::subscription {
   std::string endpoint;
   std::vector<std::string> topics;
   message_callback on_message;
+  wanted_predicate wanted;  // empty: every message is wanted
 };
 
 struct bus_client::pending_call {
@@ -335,6 +336,8 @@ class bus_client::loop {
     while (!sub.closed() && sub.socket.recv(topic, zmq::recv_flags::dontwait)) {
       if (!topic.more()) continue;
       (void)sub.socket.recv(payload);
+      const auto& wanted = client_.subscriptions_[k]->wanted;
+      if (wanted && !wanted()) continue;
       auto value = parse_msgpack(payload.data<char>(), payload.size());
       if (!value) continue;
       try {
@@ -444,9 +447,9 @@ void bus_client::add_service(const std::string& service, std::vector<std::string
 }
 
 void bus_client::subscribe(const std::string& endpoint, std::vector<std::string> topics,
-                           message_callback on_message) {
+                           message_callback on_message, wanted_predicate wanted) {
   subscriptions_.push_back(std::make_unique<subscription>(
-      subscription{endpoint, std::move(topics), std::move(on_message)}));
+      subscription{endpoint, std::move(topics), std::move(on_message), std::move(wanted)}));
 }
 
 status bus_client::start() {

@@ -823,7 +823,6 @@ void gateway::impl::refuse_connection(tcp::socket socket, std::size_t context) {
 }
 
 void gateway::impl::on_published(const std::string& topic, const msgpack_value& message) {
-  if (sse_clients.load(std::memory_order_relaxed) == 0) return;  // nobody to render it for
   std::uint64_t seq = 0;
   if (const auto* s = find_field(message.object, "seq");
       s && s->type == msgpack::type::POSITIVE_INTEGER)
@@ -920,10 +919,13 @@ status gateway::start() {
       if (spec->kind == "sse") topics.push_back(spec->topic);
     }
     if (topics.empty() || endpoint.empty()) continue;
-    gw.buses.front()->subscribe(endpoint, topics,
-                                [&gw](const std::string& topic, const msgpack_value& message) {
-                                  gw.on_published(topic, message);
-                                });
+    gw.buses.front()->subscribe(
+        endpoint, topics,
+        [&gw](const std::string& topic, const msgpack_value& message) {
+          gw.on_published(topic, message);
+        },
+        // With no stream open, a message is dropped before it is parsed.
+        [&gw] { return gw.sse_clients.load(std::memory_order_relaxed) != 0; });
   }
 
   auto bind = split_host_port(gw.settings.http_bind);

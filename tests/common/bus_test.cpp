@@ -812,3 +812,56 @@ TEST_CASE("a client run on the caller's io_context sends and answers on that thr
     client.stop();
   }
 }
+
+TEST_CASE("a subscription drops what is published while it is not wanted") {
+  auto endpoint = tcp_endpoint();
+  zmq::socket_t pub(bus_context(), zmq::socket_type::pub);
+  pub.set(zmq::sockopt::linger, 0);
+  pub.bind(endpoint);
+  std::atomic<bool> wanted{false};
+  std::atomic<int> asked{0};
+  std::mutex mutex;
+  std::vector<std::string> received;
+  bus_client client;
+  client.subscribe(
+      endpoint, {"events"},
+      [&](const std::string&, const msgpack_value& v) {
+        std::lock_guard lock(mutex);
+        received.emplace_back(string_field(v.object, "k").value_or(""));
+      },
+      [&] {
+        ++asked;
+        return wanted.load();
+      });
+  REQUIRE(client.start().ok());
+  auto publish = [&](const char* k) {
+    auto payload = pack_value([&](msgpack_packer& p) {
+      p.pack_map(1);
+      pack_string(p, "k");
+      pack_string(p, k);
+    });
+    msgpack::sbuffer b;
+    msgpack_packer(b).pack(payload.object);
+    pub.send(zmq::str_buffer("events.e1"), zmq::send_flags::sndmore);
+    pub.send(zmq::buffer(b.data(), b.size()));
+  };
+  // Unwanted: published until the subscription is seen asking, and none delivered.
+  for (int i = 0; i < 200 && asked.load() == 0; ++i) {
+    publish("early");
+    std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(asked.load() > 0);
+  std::this_thread::sleep_for(100ms);  // the last "early" ones reach the client, unwanted
+  wanted = true;
+  auto delivered = [&] {
+    std::lock_guard lock(mutex);
+    return !received.empty();
+  };
+  for (int i = 0; i < 200 && !delivered(); ++i) {
+    publish("late");
+    std::this_thread::sleep_for(10ms);
+  }
+  std::lock_guard lock(mutex);
+  REQUIRE(!received.empty());
+  for (const auto& k : received) CHECK(k == "late");
+}

@@ -58,6 +58,9 @@ class bus_client {
   using part_callback = std::function<void(reply)>;
   using message_callback =
       std::function<void(const std::string& topic, const msgpack_value& message)>;
+  // Asked, on the client's thread, before each published message is parsed: false drops
+  // the message unparsed (nobody would use it, e.g. no SSE client is connected).
+  using wanted_predicate = std::function<bool()>;
 
   bus_client();
   explicit bus_client(options opts);
@@ -72,7 +75,7 @@ class bus_client {
   // Start-up only, before start().
   void add_service(const std::string& service, std::vector<std::string> endpoints);
   void subscribe(const std::string& endpoint, std::vector<std::string> topics,
-                 message_callback on_message);
+                 message_callback on_message, wanted_predicate wanted = {});
 
   status start();
   // Fails every call still in flight with 503, closes the sockets and, when the client
