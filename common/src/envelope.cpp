@@ -76,7 +76,11 @@ void encode(const request& r, msgpack::sbuffer& out) {
   pack_string(p, "trace_id");
   pack_string(p, r.trace_id);
   pack_string(p, "body");
-  p.pack(r.body.object);
+  if (r.packed_body.empty()) {
+    p.pack(r.body.object);
+  } else {
+    out.write(r.packed_body.data(), r.packed_body.size());
+  }
 }
 
 void encode(const reply& r, msgpack::sbuffer& out) {

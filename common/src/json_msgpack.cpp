@@ -620,8 +620,8 @@ bool feed(const msgpack::object& o, tee_handler& h, bool& canonical) {
 
 }  // namespace
 
-result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* schema,
-                                      const std::vector<extra_field>& extra, json_limits limits) {
+result<std::string> json_to_packed(std::string_view json, const json_schema* schema,
+                                   const std::vector<extra_field>& extra, json_limits limits) {
   std::optional<stack_validator> validator;
   if (schema) validator.emplace(schema->internals().for_this_thread());
   msgpack_writer writer(std::max(frame_buffer_bytes, json.size() + 64));
@@ -658,7 +658,14 @@ result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* 
                         {{"", "trailing characters"}});
     }
   }
-  return parse_msgpack(writer.buffer().data(), writer.buffer().size());
+  return std::string(writer.buffer().data(), writer.buffer().size());
+}
+
+result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* schema,
+                                      const std::vector<extra_field>& extra, json_limits limits) {
+  auto packed = json_to_packed(json, schema, extra, limits);
+  if (!packed) return packed.error();
+  return parse_msgpack(packed->data(), packed->size());
 }
 
 std::optional<status> validate_msgpack(const msgpack::object& value, const json_schema& schema,

@@ -44,13 +44,13 @@ class bus_channel final : public channel {
     auto match = state_.routes.match(request.method, request.target);
     if (!match) return answer_later(match.error().status, match.error().message);
     if (match->op->kind != "call") return answer_later(400, "a streaming route cannot be called");
-    auto body = suite::json_to_msgpack(request.body, match->op->schema.get(), match->params);
+    auto body = suite::json_to_packed(request.body, match->op->schema.get(), match->params);
     if (!body) return answer_later(body.error().status, body.error().message);
     suite::request call;
     call.op = match->op->op;
     call.tenant = "default";
     call.principal = "loadgen";
-    call.body = std::move(*body);
+    call.packed_body = std::move(*body);
     call.deadline_ms = suite::unix_ms_now() + state_.timeout.count();
     // The reply arrives on the bus client's thread, outside the io_context: keep the
     // io_context running until it has been handed over.

@@ -23,11 +23,11 @@ result<request> build_bus_request(route_match match, const http_request& http,
                   [](const extra_field& f) { return f.name == "gateway_sse_clients"; });
     match.params.push_back({"gateway_sse_clients", std::to_string(sse_clients)});
   }
-  auto body = json_to_msgpack(http.body(), match.op->schema.get(), match.params);
+  auto body = json_to_packed(http.body(), match.op->schema.get(), match.params);
   if (!body) return body.error();
   request call;
   call.op = match.op->op;
-  call.body = std::move(*body);
+  call.packed_body = std::move(*body);
   if (auto id = http.find("X-Request-Id"); id != http.end())
     call.trace_id = std::string(id->value());
   call.deadline_ms = unix_ms_now() + timeout.count();

@@ -44,6 +44,38 @@ TEST_CASE("a request survives encode and decode with every field") {
   CHECK(decimal_field(back->body.object, "amount") == "1234.50");
 }
 
+TEST_CASE("a request's packed body is sent as it is, in place of its parsed body") {
+  request r;
+  r.id = 5;
+  r.op = "events.ingest";
+  r.body = pack_value([](msgpack_packer& p) {
+    p.pack_map(1);
+    pack_string(p, "ignored");
+    p.pack_true();
+  });
+  msgpack::sbuffer packed;
+  msgpack_packer p(packed);
+  p.pack_map(2);
+  pack_string(p, "session_id");
+  pack_string(p, "s-1");
+  pack_string(p, "tokens");
+  p.pack_array(2);
+  p.pack_int64(3);
+  p.pack_int64(4);
+  r.packed_body.assign(packed.data(), packed.size());
+  auto frame = encode_string(r);
+  auto back = decode_request(frame.data(), frame.size());
+  REQUIRE(back.ok());
+  CHECK(back->id == 5);
+  CHECK(back->packed_body.empty());
+  CHECK(string_field(back->body.object, "session_id") == "s-1");
+  CHECK(find_field(back->body.object, "ignored") == nullptr);
+  const auto* tokens = find_field(back->body.object, "tokens");
+  REQUIRE(tokens);
+  REQUIRE(tokens->type == msgpack::type::ARRAY);
+  CHECK(tokens->via.array.size == 2);
+}
+
 TEST_CASE("ok and error replies survive encode and decode") {
   msgpack::sbuffer b;
   encode(ok_reply(7, pack_value([](msgpack_packer& p) {

@@ -48,6 +48,25 @@ TEST_CASE("JSON to msgpack and back keeps values exactly") {
   CHECK(round_trip("  \n") == "{}");
 }
 
+TEST_CASE("the packed form parses to the same value, and is refused the same way") {
+  const char* json = R"({"a":1,"b":[true,null,{"c":"d"}],"amount":12.50})";
+  auto packed = json_to_packed(json, nullptr, {{"tenant_field", "t"}});
+  REQUIRE(packed.ok());
+  auto parsed = parse_msgpack(packed->data(), packed->size());
+  REQUIRE(parsed.ok());
+  std::string out;
+  msgpack_to_json(parsed->object, out);
+  CHECK(out == R"({"a":1,"b":[true,null,{"c":"d"}],"amount":12.50,"tenant_field":"t"})");
+  auto schema = json_schema::compile(patient_schema);
+  REQUIRE(schema.ok());
+  auto refused = json_to_packed(R"({"name":""})", schema->get());
+  REQUIRE(!refused.ok());
+  CHECK(refused.error().code == "validation_failed");
+  auto malformed = json_to_packed(R"({"a":)", nullptr);
+  REQUIRE(!malformed.ok());
+  CHECK(malformed.error().code == "bad_json");
+}
+
 TEST_CASE("decimals reach services as exact text") {
   auto value = json_to_msgpack(R"({"amount": 99.95})", nullptr);
   REQUIRE(value.ok());

@@ -30,6 +30,10 @@ struct request {
   std::int64_t deadline_ms = 0;    // absolute, unix epoch milliseconds; 0 = none
   std::string trace_id;
   msgpack_value body = empty_map();
+  // Set instead of `body` by a sender that already holds the body packed (the gateway
+  // converts JSON straight to msgpack): encode() copies these bytes and ignores `body`,
+  // which saves parsing them and packing them again. decode_request never sets it.
+  std::string packed_body;
 };
 
 struct reply {

@@ -51,6 +51,12 @@ struct json_limits {
 result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* schema,
                                       const std::vector<extra_field>& extra = {},
                                       json_limits limits = {});
+// The same conversion and verdict, giving the packed bytes without parsing them back:
+// for a sender that only passes the body on (request::packed_body). Its maps and arrays
+// carry 32-bit length headers, valid msgpack that parses to the same value.
+result<std::string> json_to_packed(std::string_view json, const json_schema* schema,
+                                   const std::vector<extra_field>& extra = {},
+                                   json_limits limits = {});
 
 // Validates a msgpack map against `schema` without converting it, when it is already in
 // the form json_to_msgpack gives (UTF-8 text, string keys, integers, decimals holding a
