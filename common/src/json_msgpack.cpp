@@ -190,10 +190,16 @@ number_kind classify_number(std::string_view text) {
 // of the top-level object.
 class tee_handler {
  public:
-  // `writer` may be null: validate only.
+  // `writer` may be null: validate only. `escapes` false: the text being read has no
+  // backslash-u escape, so no string can decode to a surrogate and none is searched.
   tee_handler(validator_t* validator, msgpack_writer* writer, const json_schema* schema,
-              const std::vector<extra_field>& extra, json_limits limits)
-      : validator_(validator), writer_(writer), schema_(schema), extra_(extra), limits_(limits) {}
+              const std::vector<extra_field>& extra, json_limits limits, bool escapes = true)
+      : validator_(validator),
+        writer_(writer),
+        schema_(schema),
+        extra_(extra),
+        limits_(limits),
+        check_surrogates_(escapes) {}
 
   bool Null() {
     return scalar([&] { return !validator_ || validator_->Null(); },
@@ -232,7 +238,7 @@ class tee_handler {
     return false;
   }
   bool String(const char* str, rapidjson::SizeType len, bool copy) {
-    if (holds_surrogate(str, len)) return lone_surrogate();
+    if (check_surrogates_ && holds_surrogate(str, len)) return lone_surrogate();
     return scalar([&] { return !validator_ || validator_->String(str, len, copy); },
                   [&] {
                     pack_string(writer_->packer(), {str, len});
@@ -245,10 +251,10 @@ class tee_handler {
     return true;
   }
   bool Key(const char* str, rapidjson::SizeType len, bool copy) {
-    if (holds_surrogate(str, len)) return lone_surrogate();
-    path_.back().key.assign(str, len);
-    path_.back().keys.emplace_back(str, len);
-    if (path_.size() == 1 && !in_extras_) {
+    if (check_surrogates_ && holds_surrogate(str, len)) return lone_surrogate();
+    top().key.assign(str, len);
+    top().keys.emplace_back(str, len);
+    if (depth_ == 1 && !in_extras_) {
       for (const auto& field : extra_) {
         if (field.name == std::string_view(str, len)) {
           conflict_ = field.name;
@@ -261,7 +267,7 @@ class tee_handler {
     return true;
   }
   bool EndObject(rapidjson::SizeType count) {
-    if (path_.size() == 1) {
+    if (depth_ == 1) {
       in_extras_ = true;
       for (const auto& field : extra_) {
         if (!Key(field.name.data(), static_cast<rapidjson::SizeType>(field.name.size()), true))
@@ -270,7 +276,7 @@ class tee_handler {
         ++count;
       }
     }
-    path_.back().key.clear();
+    top().key.clear();
     if (validator_ && !validator_->EndObject(count)) return false;
     if (writer_) writer_->end_container(count);
     leave();
@@ -292,7 +298,8 @@ class tee_handler {
   // The path of the value being read when parsing stopped, e.g. "items[0].code".
   std::string current_path() const {
     std::string out;
-    for (const auto& level : path_) {
+    for (std::size_t d = 0; d < depth_; ++d) {
+      const auto& level = levels_[d];
       if (level.is_object) {
         if (level.key.empty()) continue;
         if (!out.empty()) out.push_back('.');
@@ -306,7 +313,7 @@ class tee_handler {
   // The keys seen so far in the innermost open object.
   const std::vector<std::string>& current_keys() const {
     static const std::vector<std::string> none;
-    return path_.empty() ? none : path_.back().keys;
+    return depth_ == 0 ? none : levels_[depth_ - 1].keys;
   }
   bool too_deep() const { return too_deep_; }
   // A body field that is also given in the path or query string.
@@ -318,34 +325,43 @@ class tee_handler {
 
  private:
   struct level {
-    bool is_object;
+    bool is_object = false;
     std::string key;
     std::size_t index = 0;  // arrays: 1 + index of the current element
     std::vector<std::string> keys;
   };
 
+  level& top() { return levels_[depth_ - 1]; }
+
+  // A level left is kept for the next container at its depth, so that its strings and
+  // key list are reused rather than allocated again for every object of a batch.
   bool enter(bool is_object) {
-    if (path_.empty() && !is_object) {
+    if (depth_ == 0 && !is_object) {
       root_not_object_ = true;
       return false;
     }
-    if (!path_.empty() && !path_.back().is_object) ++path_.back().index;
-    if (path_.size() >= limits_.max_depth) {
+    if (depth_ > 0 && !top().is_object) ++top().index;
+    if (depth_ >= limits_.max_depth) {
       too_deep_ = true;
       return false;
     }
-    path_.push_back({is_object, {}, 0, {}});
+    if (levels_.size() == depth_) levels_.emplace_back();
+    auto& entered = levels_[depth_++];
+    entered.is_object = is_object;
+    entered.key.clear();
+    entered.index = 0;
+    entered.keys.clear();
     return true;
   }
-  void leave() { path_.pop_back(); }
+  void leave() { --depth_; }
 
   template <class Validate, class Write>
   bool scalar(Validate validate, Write write) {
-    if (path_.empty()) {
+    if (depth_ == 0) {
       root_not_object_ = true;
       return false;
     }
-    if (!path_.back().is_object) ++path_.back().index;
+    if (!top().is_object) ++top().index;
     if (!validate()) return false;
     if (writer_) write();
     return true;
@@ -375,7 +391,9 @@ class tee_handler {
   const json_schema* schema_;
   const std::vector<extra_field>& extra_;
   json_limits limits_;
-  std::vector<level> path_;
+  std::vector<level> levels_;  // the open containers are the first depth_
+  std::size_t depth_ = 0;
+  bool check_surrogates_;
   bool too_deep_ = false;
   bool in_extras_ = false;
   std::string conflict_;
@@ -625,7 +643,8 @@ result<std::string> json_to_packed(std::string_view json, const json_schema* sch
   std::optional<stack_validator> validator;
   if (schema) validator.emplace(schema->internals().for_this_thread());
   msgpack_writer writer(std::max(frame_buffer_bytes, json.size() + 64));
-  tee_handler handler(validator ? &*validator : nullptr, &writer, schema, extra, limits);
+  tee_handler handler(validator ? &*validator : nullptr, &writer, schema, extra, limits,
+                      json.find("\\u") != std::string_view::npos);
 
   std::size_t first = json.find_first_not_of(" \t\r\n");
   bool empty = first == std::string_view::npos;
