@@ -1,9 +1,11 @@
 #include "suite/json_msgpack.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -22,6 +24,7 @@ struct json_schema::impl {
   rapidjson::Document document;
   std::unique_ptr<rapidjson::SchemaDocument> schema;
   std::uint64_t serial = 0;  // unique per compiled schema, never reused
+  std::vector<std::string> opaque_properties;
 
   // RapidJSON 1.1's regex (a schema's "pattern") keeps its match state inside the
   // compiled schema, so one SchemaDocument validating on two threads at once corrupts
@@ -39,6 +42,42 @@ struct json_schema::impl {
   mutable std::vector<std::unique_ptr<rapidjson::SchemaDocument>> copies;
 };
 
+namespace {
+
+bool only_keywords(const rapidjson::Value& schema,
+                   std::initializer_list<std::string_view> allowed) {
+  for (const auto& member : schema.GetObject()) {
+    std::string_view name(member.name.GetString(), member.name.GetStringLength());
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) return false;
+  }
+  return true;
+}
+
+// The top-level properties whose schema is only {"type": "array"} or {"type": "object"}
+// (annotations aside), when nothing else in the root schema can reach into them.
+std::vector<std::string> opaque_properties_of(const rapidjson::Value& root) {
+  std::vector<std::string> opaque;
+  if (!root.IsObject() || !root.HasMember("properties") || !root["properties"].IsObject())
+    return opaque;
+  // Not patternProperties, dependencies, allOf/anyOf/oneOf/not, $ref...: each could add
+  // rules for a property's content.
+  if (!only_keywords(root,
+                     {"type", "properties", "required", "additionalProperties", "minProperties",
+                      "maxProperties", "$schema", "$id", "id", "title", "description", "$comment"}))
+    return opaque;
+  for (const auto& property : root["properties"].GetObject()) {
+    const auto& schema = property.value;
+    if (!schema.IsObject() || !schema.HasMember("type") || !schema["type"].IsString()) continue;
+    std::string_view type = schema["type"].GetString();
+    if ((type == "array" || type == "object") &&
+        only_keywords(schema, {"type", "title", "description", "$comment"}))
+      opaque.emplace_back(property.name.GetString(), property.name.GetStringLength());
+  }
+  return opaque;
+}
+
+}  // namespace
+
 json_schema::json_schema(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 json_schema::~json_schema() = default;
 
@@ -51,9 +90,15 @@ result<std::shared_ptr<const json_schema>> json_schema::compile(std::string_view
                           rapidjson::GetParseError_En(i->document.GetParseError()));
   }
   i->schema = std::make_unique<rapidjson::SchemaDocument>(i->document);
+  i->opaque_properties = opaque_properties_of(i->document);
   static std::atomic<std::uint64_t> next_serial{1};
   i->serial = next_serial.fetch_add(1);
   return std::shared_ptr<const json_schema>(new json_schema(std::move(i)));
+}
+
+bool json_schema::opaque_property(std::string_view property) const {
+  return std::find(impl_->opaque_properties.begin(), impl_->opaque_properties.end(), property) !=
+         impl_->opaque_properties.end();
 }
 
 std::string json_schema::property_type(std::string_view property) const {
@@ -202,25 +247,25 @@ class tee_handler {
         check_surrogates_(escapes) {}
 
   bool Null() {
-    return scalar([&] { return !validator_ || validator_->Null(); },
+    return scalar([&] { return !validating() || validator_->Null(); },
                   [&] { writer_->packer().pack_nil(); });
   }
   bool Bool(bool b) {
-    return scalar([&] { return !validator_ || validator_->Bool(b); },
+    return scalar([&] { return !validating() || validator_->Bool(b); },
                   [&] { writer_->packer().pack(b); });
   }
   bool Int(int i) { return Int64(i); }
   bool Uint(unsigned u) { return Uint64(u); }
   bool Int64(std::int64_t i) {
-    return scalar([&] { return !validator_ || validator_->Int64(i); },
+    return scalar([&] { return !validating() || validator_->Int64(i); },
                   [&] { writer_->packer().pack_int64(i); });
   }
   bool Uint64(std::uint64_t u) {
-    return scalar([&] { return !validator_ || validator_->Uint64(u); },
+    return scalar([&] { return !validating() || validator_->Uint64(u); },
                   [&] { writer_->packer().pack_uint64(u); });
   }
   bool Double(double d) {
-    return scalar([&] { return !validator_ || validator_->Double(d); },
+    return scalar([&] { return !validating() || validator_->Double(d); },
                   [&] { writer_->packer().pack_double(d); });
   }
   bool RawNumber(const char* str, rapidjson::SizeType len, bool) {
@@ -232,21 +277,22 @@ class tee_handler {
       case number_kind::uint64:
         return Uint64(n.u);
       case number_kind::decimal:
-        return scalar([&] { return !validator_ || validator_->Double(n.d); },
+        return scalar([&] { return !validating() || validator_->Double(n.d); },
                       [&] { pack_decimal(writer_->packer(), text); });
     }
     return false;
   }
   bool String(const char* str, rapidjson::SizeType len, bool copy) {
     if (check_surrogates_ && holds_surrogate(str, len)) return lone_surrogate();
-    return scalar([&] { return !validator_ || validator_->String(str, len, copy); },
+    return scalar([&] { return !validating() || validator_->String(str, len, copy); },
                   [&] {
                     pack_string(writer_->packer(), {str, len});
                   });
   }
   bool StartObject() {
     if (!enter(true)) return false;
-    if (validator_ && !validator_->StartObject()) return false;
+    if (validating() && !validator_->StartObject()) return false;
+    enter_opaque();
     if (writer_) writer_->begin_container(true);
     return true;
   }
@@ -255,6 +301,7 @@ class tee_handler {
     top().key.assign(str, len);
     top().keys.emplace_back(str, len);
     if (depth_ == 1 && !in_extras_) {
+      next_opaque_ = schema_ && schema_->opaque_property({str, len});
       for (const auto& field : extra_) {
         if (field.name == std::string_view(str, len)) {
           conflict_ = field.name;
@@ -262,7 +309,7 @@ class tee_handler {
         }
       }
     }
-    if (validator_ && !validator_->Key(str, len, copy)) return false;
+    if (validating() && !validator_->Key(str, len, copy)) return false;
     if (writer_) pack_string(writer_->packer(), {str, len});
     return true;
   }
@@ -277,19 +324,22 @@ class tee_handler {
       }
     }
     top().key.clear();
-    if (validator_ && !validator_->EndObject(count)) return false;
+    bool closes_opaque = leave_opaque();
+    if (validating() && !validator_->EndObject(closes_opaque ? 0 : count)) return false;
     if (writer_) writer_->end_container(count);
     leave();
     return true;
   }
   bool StartArray() {
     if (!enter(false)) return false;
-    if (validator_ && !validator_->StartArray()) return false;
+    if (validating() && !validator_->StartArray()) return false;
+    enter_opaque();
     if (writer_) writer_->begin_container(false);
     return true;
   }
   bool EndArray(rapidjson::SizeType count) {
-    if (validator_ && !validator_->EndArray(count)) return false;
+    bool closes_opaque = leave_opaque();
+    if (validating() && !validator_->EndArray(closes_opaque ? 0 : count)) return false;
     if (writer_) writer_->end_container(count);
     leave();
     return true;
@@ -332,6 +382,20 @@ class tee_handler {
   };
 
   level& top() { return levels_[depth_ - 1]; }
+
+  // Inside a top-level property the schema declares opaque (json_schema::opaque_property),
+  // the validator sees the container open and close, empty, and nothing in between: the
+  // same verdict, without walking every value of a large batch.
+  bool validating() const { return validator_ && opaque_depth_ == 0; }
+  void enter_opaque() {
+    if (depth_ == 2 && next_opaque_ && opaque_depth_ == 0) opaque_depth_ = depth_;
+  }
+  // True when the container being closed is the opaque one.
+  bool leave_opaque() {
+    if (opaque_depth_ == 0 || opaque_depth_ != depth_) return false;
+    opaque_depth_ = 0;
+    return true;
+  }
 
   // A level left is kept for the next container at its depth, so that its strings and
   // key list are reused rather than allocated again for every object of a batch.
@@ -394,6 +458,8 @@ class tee_handler {
   std::vector<level> levels_;  // the open containers are the first depth_
   std::size_t depth_ = 0;
   bool check_surrogates_;
+  bool next_opaque_ = false;      // the top-level key just read names an opaque property
+  std::size_t opaque_depth_ = 0;  // the depth of the opaque container being read; 0: none
   bool too_deep_ = false;
   bool in_extras_ = false;
   std::string conflict_;

@@ -67,6 +67,47 @@ TEST_CASE("the packed form parses to the same value, and is refused the same way
   CHECK(malformed.error().code == "bad_json");
 }
 
+TEST_CASE("a property checked only for its type is converted whole and judged the same") {
+  auto batch = json_schema::compile(
+      R"({"type":"object","required":["events"],"properties":{"events":{"type":"array",
+          "$comment":"each event is checked by the service"},"meta":{"type":"object"}}})");
+  REQUIRE(batch.ok());
+  CHECK((*batch)->opaque_property("events"));
+  CHECK((*batch)->opaque_property("meta"));
+  CHECK(!(*batch)->opaque_property("other"));
+  const json_schema* s = batch->get();
+  auto ok = json_to_msgpack(R"({"events":[{"a":[1,{"b":"x"}]},3,[]],"meta":{"k":{"l":[]}}})", s);
+  REQUIRE(ok.ok());
+  std::string back;
+  msgpack_to_json(ok->object, back);
+  CHECK(back == R"({"events":[{"a":[1,{"b":"x"}]},3,[]],"meta":{"k":{"l":[]}}})");
+  for (const char* wrong_type :
+       {R"({"events":{}})", R"({"events":[],"meta":[1]})", R"({"events":"x"})", R"({"meta":{}})"}) {
+    auto refused = json_to_msgpack(wrong_type, s);
+    REQUIRE(!refused.ok());
+    CHECK(refused.error().code == "validation_failed");
+  }
+  // Malformed or too deep inside the opaque part is still refused by the reader.
+  CHECK(json_to_msgpack(R"({"events":[{"a":}]})", s).error().code == "bad_json");
+  std::string deep = R"({"events":)" + std::string(80, '[') + std::string(80, ']') + "}";
+  CHECK(!json_to_msgpack(deep, s).ok());
+
+  // Any rule that reaches inside keeps the walk: items, or a root keyword.
+  for (const char* walked :
+       {R"({"type":"object","properties":{"events":{"type":"array","items":{"type":"integer"}}}})",
+        R"({"type":"object","properties":{"events":{"type":"array"}},
+            "patternProperties":{"^e":{"type":"array","items":{"type":"integer"}}}})",
+        R"({"type":"object","properties":{"events":{"type":"array"}},
+            "allOf":[{"properties":{"events":{"items":{"type":"integer"}}}}]})"}) {
+    auto schema = json_schema::compile(walked);
+    REQUIRE(schema.ok());
+    CHECK(!(*schema)->opaque_property("events"));
+    auto refused = json_to_msgpack(R"({"events":[1,"two"]})", schema->get());
+    REQUIRE(!refused.ok());
+    CHECK(refused.error().code == "validation_failed");
+  }
+}
+
 TEST_CASE("decimals reach services as exact text") {
   auto value = json_to_msgpack(R"({"amount": 99.95})", nullptr);
   REQUIRE(value.ok());

@@ -30,6 +30,11 @@ class json_schema {
   const impl& internals() const { return *impl_; }
   // The declared "type" of a top-level property ("" when not declared).
   std::string property_type(std::string_view property) const;
+  // True when the schema checks only that this top-level property is an array (or an
+  // object), never what it holds: {"type": "array"} and annotations, with no root keyword
+  // (patternProperties, allOf, ...) that could add rules. The converter then does not walk
+  // its content through the validator.
+  bool opaque_property(std::string_view property) const;
 
  private:
   explicit json_schema(std::unique_ptr<impl> impl);
