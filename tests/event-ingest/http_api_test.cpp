@@ -18,7 +18,11 @@ using namespace suite::test;
 namespace {
 
 ingest_fixture& api() {
-  static ingest_fixture fixture({"--max-batch=5"});
+  static ingest_fixture& fixture = []() -> ingest_fixture& {
+    static ingest_fixture f({"--max-batch=5"});
+    f.wait_for_live_stream();  // the stream tests expect every event after "connected"
+    return f;
+  }();
   return fixture;
 }
 
@@ -412,10 +416,13 @@ TEST_CASE("Last-Event-ID resumes the stream: exactly the events after it, in ord
   // Resume after the third while more events are being posted: the switch from the
   // replay to the live messages happens with events arriving on both sides of it.
   std::atomic<bool> posting{true};
+  std::vector<int> statuses;  // so a missing event is told apart from a refused post
   std::thread poster([&] {
     for (int i = 7; i <= 40; ++i) {
-      api().post("/api/events",
-                 event("resume", R"(,"event_id":"resume-)" + std::to_string(i) + "\""));
+      statuses.push_back(api()
+                             .post("/api/events", event("resume", R"(,"event_id":"resume-)" +
+                                                                      std::to_string(i) + "\""))
+                             .status);
       if (i == 20) posting = false;
     }
   });
@@ -423,6 +430,10 @@ TEST_CASE("Last-Event-ID resumes the stream: exactly the events after it, in ord
   sse_reader resumed(api().http_port(), "/api/stream",
                      "Last-Event-ID: " + std::to_string(third) + "\r\n");
   poster.join();
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    CAPTURE(i);
+    CHECK(statuses[i] == 201);
+  }
   REQUIRE(resumed.wait_for(R"("id":"resume-40")"));
   auto got = streamed_events(resumed.received());
   REQUIRE(got.size() == 37);  // resume-4 .. resume-40, nothing twice, nothing missing

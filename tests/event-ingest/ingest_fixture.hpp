@@ -30,6 +30,11 @@ class ingest_fixture {
   // until the gateway reaches it.
   void start_service();
   void kill_service() { service_->kill_hard(); }
+  // Returns once an event reaches a live stream: until the gateway's subscription has
+  // reached event-ingest, ZeroMQ's PUB drops what it publishes, so a stream opened right
+  // after start can miss the first events. Posts events of session "fixture-warmup"
+  // (they count in the stats); throws when none arrives within 10 s.
+  void wait_for_live_stream();
 
  private:
   std::string data_dir_;
