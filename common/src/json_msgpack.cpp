@@ -132,27 +132,62 @@ class msgpack_writer {
   // `expected`: about the size of the result (packed JSON is rarely larger than its text).
   explicit msgpack_writer(std::size_t expected) : buffer_(expected) {}
 
+  // A container's size is known only at its end, so its header is written 32-bit wide
+  // and filled in then; packed() writes each in its shortest form.
   void begin_container(bool is_map) {
-    offsets_.push_back(buffer_.size());
+    open_.push_back(headers_.size());
+    headers_.push_back({buffer_.size(), 0, is_map});
     char header[5] = {static_cast<char>(is_map ? 0xdf : 0xdd), 0, 0, 0, 0};
     buffer_.write(header, sizeof header);
   }
   void end_container(std::uint32_t count) {
-    std::size_t at = offsets_.back();
-    offsets_.pop_back();
-    char* p = buffer_.data() + at + 1;
-    p[0] = static_cast<char>(count >> 24);
-    p[1] = static_cast<char>(count >> 16);
-    p[2] = static_cast<char>(count >> 8);
-    p[3] = static_cast<char>(count);
+    headers_[open_.back()].count = count;
+    open_.pop_back();
   }
   msgpack_packer& packer() { return packer_; }
-  msgpack::sbuffer& buffer() { return buffer_; }
+
+  // The packed bytes, as msgpack's own packer would have written them.
+  std::string packed() const {
+    std::string out;
+    out.reserve(buffer_.size());
+    std::size_t from = 0;
+    for (const auto& h : headers_) {
+      out.append(buffer_.data() + from, h.offset - from);
+      append_header(out, h);
+      from = h.offset + 5;
+    }
+    out.append(buffer_.data() + from, buffer_.size() - from);
+    return out;
+  }
 
  private:
+  struct header {
+    std::size_t offset;
+    std::uint32_t count;
+    bool is_map;
+  };
+
+  static void append_header(std::string& out, const header& h) {
+    auto byte = [&](unsigned v) { out.push_back(static_cast<char>(v & 0xff)); };
+    if (h.count < 16) {
+      byte((h.is_map ? 0x80u : 0x90u) | h.count);
+    } else if (h.count <= 0xffff) {
+      byte(h.is_map ? 0xde : 0xdc);
+      byte(h.count >> 8);
+      byte(h.count);
+    } else {
+      byte(h.is_map ? 0xdf : 0xdd);
+      byte(h.count >> 24);
+      byte(h.count >> 16);
+      byte(h.count >> 8);
+      byte(h.count);
+    }
+  }
+
   msgpack::sbuffer buffer_;
   msgpack_packer packer_{buffer_};
-  std::vector<std::size_t> offsets_;
+  std::vector<header> headers_;    // every container, in the order they begin
+  std::vector<std::size_t> open_;  // indexes in headers_ of the containers still open
 };
 
 struct number_kind {
@@ -743,7 +778,7 @@ result<std::string> json_to_packed(std::string_view json, const json_schema* sch
                         {{"", "trailing characters"}});
     }
   }
-  return std::string(writer.buffer().data(), writer.buffer().size());
+  return writer.packed();
 }
 
 result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* schema,

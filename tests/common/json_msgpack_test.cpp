@@ -57,6 +57,24 @@ TEST_CASE("the packed form parses to the same value, and is refused the same way
   std::string out;
   msgpack_to_json(parsed->object, out);
   CHECK(out == R"({"a":1,"b":[true,null,{"c":"d"}],"amount":12.50,"tenant_field":"t"})");
+  // Byte for byte what msgpack's packer writes, for containers of every header width.
+  std::string wide = R"({"small":[1,2],"k0":0)";
+  for (int k = 1; k < 20; ++k)
+    wide += ",\"k" + std::to_string(k) + "\":[" + std::to_string(k) + "]";
+  wide += R"(,"mid":[0)";
+  for (int i = 1; i < 20; ++i) wide += ",0";
+  wide += R"(],"big":[0)";
+  for (int i = 1; i < 70000; ++i) wide += ",1";
+  wide += "]}";
+  for (const std::string& json : {std::string(R"({"a":{"b":{"c":[[],{}]}}})"), wide}) {
+    auto bytes = json_to_packed(json, nullptr);
+    REQUIRE(bytes.ok());
+    auto value = parse_msgpack(bytes->data(), bytes->size());
+    REQUIRE(value.ok());
+    msgpack::sbuffer again;
+    msgpack_packer(again).pack(value->object);
+    CHECK(std::string(again.data(), again.size()) == *bytes);
+  }
   auto schema = json_schema::compile(patient_schema);
   REQUIRE(schema.ok());
   auto refused = json_to_packed(R"({"name":""})", schema->get());

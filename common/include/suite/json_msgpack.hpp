@@ -57,8 +57,8 @@ result<msgpack_value> json_to_msgpack(std::string_view json, const json_schema* 
                                       const std::vector<extra_field>& extra = {},
                                       json_limits limits = {});
 // The same conversion and verdict, giving the packed bytes without parsing them back:
-// for a sender that only passes the body on (request::packed_body). Its maps and arrays
-// carry 32-bit length headers, valid msgpack that parses to the same value.
+// for a sender that only passes the body on (request::packed_body). The bytes are those
+// msgpack's packer writes for the value (shortest headers).
 result<std::string> json_to_packed(std::string_view json, const json_schema* schema,
                                    const std::vector<extra_field>& extra = {},
                                    json_limits limits = {});
