@@ -236,6 +236,7 @@ bool valid_utf8(const char* text, std::size_t size) {
 // surrogate escape such as "\uDDDD", which RapidJSON decodes without complaint into
 // bytes that are not UTF-8 and that no JSON writer or reader downstream accepts.
 bool holds_surrogate(const char* text, std::size_t len) {
+  if (len == 0) return false;  // msgpack gives an empty string a null pointer
   for (const char* p = text; (p = static_cast<const char*>(std::memchr(p, '\xED', text + len - p)));
        ++p) {
     if (p + 1 < text + len && (static_cast<unsigned char>(p[1]) & 0xE0) == 0xA0) return true;
