@@ -606,7 +606,7 @@ suite::result<record> record_store::get(const std::string& tenant, std::string_v
   std::shared_lock lock(schemas_mutex_);
   if (auto types = schemas_.find(tenant); types != schemas_.end()) {
     for (const auto& [type, schema] : types->second) {
-      if (type_tag(type) != tag) continue;
+      if (schema->id_tag != tag) continue;
       rocksdb::PinnableSlice bytes;
       auto s = db_->Get({}, records_, record_key(tenant, type, id), &bytes);
       if (s.IsNotFound()) continue;

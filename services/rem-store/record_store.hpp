@@ -71,8 +71,8 @@ struct store_stats {
   std::uint64_t memtable_bytes = 0;      // the memtables of every column family
   std::uint64_t block_cache_bytes = 0;   // the block cache all column families share
   std::uint64_t table_reader_bytes = 0;  // the open table files' indexes and filters
-  // RocksDB's estimate of the keys in each column family (records, keys, indexes,
-  // edges_out, edges_in, embeddings): an estimate, since deletes and overwrites are
+  // RocksDB's estimate of the keys in each column family (records, indexes, edges_out,
+  // edges_in, embeddings): an estimate, since deletes and overwrites are
   // only reconciled by compaction.
   std::vector<std::pair<std::string, std::uint64_t>> estimated_entries;
   std::uint64_t hnsw_elements = 0;  // live vectors over every graph

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "key_codec.hpp"
+
 namespace rem {
 namespace {
 
@@ -49,6 +51,7 @@ suite::result<type_schema_ptr> parse_type_schema(const msgpack::object& registra
   if (!name || !valid_type_name(*name))
     return bad("name", "must match [A-Za-z_][A-Za-z0-9_]* (at most 64)");
   schema->name = std::string(*name);
+  schema->id_tag = type_tag(schema->name);
   schema->category = std::string(suite::string_field(registration, "category").value_or("entity"));
   if (schema->category != "resource" && schema->category != "entity" &&
       schema->category != "moment") {

@@ -17,7 +17,8 @@ namespace rem {
 
 struct type_schema {
   std::string name;
-  std::string category;  // "resource" | "entity" | "moment"
+  std::uint8_t id_tag = 0;  // type_tag(name): the top byte of this type's ids (key_codec)
+  std::string category;     // "resource" | "entity" | "moment"
   std::string key_field;
   std::vector<std::string> indexed_fields;
   std::vector<std::string> embedding_fields;
