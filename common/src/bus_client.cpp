@@ -25,6 +25,7 @@ struct bus_client::subscription {
   std::vector<std::string> topics;
   message_callback on_message;
   wanted_predicate wanted;  // empty: every message is wanted
+  std::atomic<bool> connected{false};
 };
 
 struct bus_client::pending_call {
@@ -96,6 +97,42 @@ class watched_socket {
   bool closed_ = false;
 };
 
+// A socket's connection events (a handshake done, a connection dropped), read through a
+// PAIR socket. inproc:// connections raise none: watch_connections gives nullptr for them.
+std::unique_ptr<watched_socket> watch_connections(asio::io_context& context, zmq::socket_t& socket,
+                                                  const std::string& address) {
+  if (address.starts_with("inproc://")) return nullptr;
+  std::string monitor_endpoint = unique_inproc_endpoint("bus-client-monitor");
+  zmq_socket_monitor(socket.handle(), monitor_endpoint.c_str(),
+                     ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED);
+  zmq::socket_t monitor(bus_context(), zmq::socket_type::pair);
+  monitor.set(zmq::sockopt::linger, 0);
+  monitor.connect(monitor_endpoint);
+  return std::make_unique<watched_socket>(context, std::move(monitor));
+}
+
+// Reads the events waiting on a monitor: on_change(true) for a handshake done,
+// on_change(false) for a connection dropped.
+void read_connection_events(watched_socket& monitor, const std::function<void(bool)>& on_change) {
+  zmq::message_t head, address;
+  while (!monitor.closed() && monitor.socket.recv(head, zmq::recv_flags::dontwait)) {
+    if (head.more()) (void)monitor.socket.recv(address);
+    std::uint16_t event = 0;
+    if (head.size() >= sizeof event) std::memcpy(&event, head.data(), sizeof event);
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) on_change(true);
+    if (event == ZMQ_EVENT_DISCONNECTED) on_change(false);
+  }
+}
+
+// libzmq's I/O thread sends monitor events with a blocking send: a socket closed while
+// its monitor's reader is gone would block that thread (and so every socket of the
+// process). So the monitor is stopped first, then the socket closed, then the reader.
+void close_watched(watched_socket& socket, std::unique_ptr<watched_socket>& monitor) {
+  if (monitor) zmq_socket_monitor(socket.socket.handle(), nullptr, 0);
+  socket.close();
+  if (monitor) monitor->close();
+}
+
 }  // namespace
 
 // Everything the client's thread owns.
@@ -121,18 +158,20 @@ class bus_client::loop {
       socket.set(zmq::sockopt::reconnect_ivl, static_cast<int>(client_.options_.reconnect.count()));
       socket.set(zmq::sockopt::rcvhwm, 100000);
       for (const auto& topic : sub->topics) socket.set(zmq::sockopt::subscribe, topic);
+      sub_state state;
+      state.monitor = watch_connections(context_, socket, sub->endpoint);
+      if (!state.monitor) sub->connected = true;
       socket.connect(sub->endpoint);
-      subs_.push_back(std::make_unique<watched_socket>(context_, std::move(socket)));
+      state.socket = std::make_unique<watched_socket>(context_, std::move(socket));
+      subs_.push_back(std::move(state));
     }
     for (std::size_t k = 0; k < subs_.size(); ++k) {
-      subs_[k]->watch([this, k] { drain_subscription(k); });
+      subs_[k].socket->watch([this, k] { drain_subscription(k); });
+      if (subs_[k].monitor) subs_[k].monitor->watch([this, k] { drain_subscription_events(k); });
     }
   }
 
-  // Fails every call in flight and closes the sockets. libzmq's I/O thread sends monitor
-  // events with a blocking send: a DEALER closed while its monitor's reader is gone would
-  // block that thread (and so every socket of the process). So each monitor is stopped
-  // first, then its DEALER closed, then the monitor's reader.
+  // Fails every call in flight and closes the sockets.
   void shutdown() {
     boost::system::error_code ignored;
     deadline_timer_.cancel(ignored);
@@ -143,13 +182,10 @@ class bus_client::loop {
                         id, make_error(503, "backend_unavailable", "bus client is shutting down")));
     }
     for (auto& service : endpoints_) {
-      for (auto& ep : service) {
-        if (ep.monitor) zmq_socket_monitor(ep.dealer->socket.handle(), nullptr, 0);
-        ep.dealer->close();
-        if (ep.monitor) ep.monitor->close();
-      }
+      for (auto& ep : service) close_watched(*ep.dealer, ep.monitor);
     }
-    for (auto& sub : subs_) sub->close();
+    for (auto& sub : subs_) close_watched(*sub.socket, sub.monitor);
+    for (auto& sub : client_.subscriptions_) sub->connected = false;
   }
 
   void send_call(std::unique_ptr<pending_call> call) {
@@ -214,6 +250,11 @@ class bus_client::loop {
     bool drain_posted = false;
   };
 
+  struct sub_state {
+    std::unique_ptr<watched_socket> socket;   // SUB
+    std::unique_ptr<watched_socket> monitor;  // PAIR receiving the SUB's connection events
+  };
+
   endpoint_state open_endpoint(std::size_t s, const std::string& address) {
     endpoint_state ep;
     ep.address = address;
@@ -227,17 +268,8 @@ class bus_client::loop {
     dealer.set(zmq::sockopt::reconnect_ivl_max, 1000);
     dealer.set(zmq::sockopt::heartbeat_ivl, 1000);
     dealer.set(zmq::sockopt::heartbeat_timeout, 3000);
-    if (!address.starts_with("inproc://")) {
-      std::string monitor_endpoint = unique_inproc_endpoint("bus-client-monitor");
-      zmq_socket_monitor(dealer.handle(), monitor_endpoint.c_str(),
-                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED);
-      zmq::socket_t monitor(bus_context(), zmq::socket_type::pair);
-      monitor.set(zmq::sockopt::linger, 0);
-      monitor.connect(monitor_endpoint);
-      ep.monitor = std::make_unique<watched_socket>(context_, std::move(monitor));
-    } else {
-      set_up(s, ep, true);
-    }
+    ep.monitor = watch_connections(context_, dealer, address);
+    if (!ep.monitor) set_up(s, ep, true);
     dealer.connect(address);
     ep.dealer = std::make_unique<watched_socket>(context_, std::move(dealer));
     return ep;
@@ -294,22 +326,30 @@ class bus_client::loop {
 
   void drain_events(std::size_t s, std::size_t e) {
     auto& ep = endpoints_[s][e];
-    zmq::message_t head, address;
-    while (!ep.monitor->closed() && ep.monitor->socket.recv(head, zmq::recv_flags::dontwait)) {
-      if (head.more()) (void)ep.monitor->socket.recv(address);
-      std::uint16_t event = 0;
-      if (head.size() >= sizeof event) std::memcpy(&event, head.data(), sizeof event);
-      if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-        set_up(s, ep, true);
+    read_connection_events(*ep.monitor, [&](bool up) {
+      set_up(s, ep, up);
+      if (up) {
         log_info("bus.connected",
                  {{"service", client_.service_names_[s]}, {"endpoint", ep.address}});
-      } else if (event == ZMQ_EVENT_DISCONNECTED) {
-        set_up(s, ep, false);
-        log_warn("bus.disconnected",
-                 {{"service", client_.service_names_[s]}, {"endpoint", ep.address}});
-        fail_in_flight(s, static_cast<int>(e));
+        return;
       }
-    }
+      log_warn("bus.disconnected",
+               {{"service", client_.service_names_[s]}, {"endpoint", ep.address}});
+      fail_in_flight(s, static_cast<int>(e));
+    });
+  }
+
+  // A SUB connects to one publisher: it is connected while its one connection is up.
+  void drain_subscription_events(std::size_t k) {
+    auto& sub = *client_.subscriptions_[k];
+    read_connection_events(*subs_[k].monitor, [&](bool up) {
+      sub.connected = up;
+      if (up) {
+        log_info("bus.subscribed", {{"endpoint", sub.endpoint}});
+      } else {
+        log_warn("bus.unsubscribed", {{"endpoint", sub.endpoint}});
+      }
+    });
   }
 
   void fail_in_flight(std::size_t service, int endpoint) {
@@ -331,7 +371,7 @@ class bus_client::loop {
   }
 
   void drain_subscription(std::size_t k) {
-    auto& sub = *subs_[k];
+    auto& sub = *subs_[k].socket;
     zmq::message_t topic, payload;
     while (!sub.closed() && sub.socket.recv(topic, zmq::recv_flags::dontwait)) {
       if (!topic.more()) continue;
@@ -419,7 +459,7 @@ class bus_client::loop {
   asio::io_context& context_;
   std::vector<std::vector<endpoint_state>> endpoints_;
   std::vector<std::size_t> round_robin_;
-  std::vector<std::unique_ptr<watched_socket>> subs_;
+  std::vector<sub_state> subs_;
   std::unordered_map<std::uint64_t, std::unique_ptr<pending_call>> pending_;
   using deadline_entry = std::pair<steady::time_point, std::uint64_t>;
   std::priority_queue<deadline_entry, std::vector<deadline_entry>, std::greater<>> deadlines_;
@@ -448,8 +488,12 @@ void bus_client::add_service(const std::string& service, std::vector<std::string
 
 void bus_client::subscribe(const std::string& endpoint, std::vector<std::string> topics,
                            message_callback on_message, wanted_predicate wanted) {
-  subscriptions_.push_back(std::make_unique<subscription>(
-      subscription{endpoint, std::move(topics), std::move(on_message), std::move(wanted)}));
+  auto sub = std::make_unique<subscription>();
+  sub->endpoint = endpoint;
+  sub->topics = std::move(topics);
+  sub->on_message = std::move(on_message);
+  sub->wanted = std::move(wanted);
+  subscriptions_.push_back(std::move(sub));
 }
 
 status bus_client::start() {
@@ -520,6 +564,13 @@ std::uint64_t bus_client::submit(const std::string& service, request req, reply_
         error_reply(call->id, make_error(503, "backend_unavailable", "bus client is not running")));
   });
   return id;
+}
+
+bool bus_client::subscribed(const std::string& endpoint) const {
+  for (const auto& sub : subscriptions_) {
+    if (sub->endpoint == endpoint && sub->connected.load()) return true;
+  }
+  return false;
 }
 
 bool bus_client::connected(const std::string& service) const {

@@ -177,6 +177,8 @@ struct gateway::impl {
   // One bus client per io context, run by its thread: a request's call and its reply
   // never leave the io thread that serves the connection.
   std::vector<std::unique_ptr<bus_client>> buses;
+  // service -> the PUB endpoint its SSE routes are fed from (subscribed by buses.front()).
+  std::map<std::string, std::string> live_streams;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::unique_ptr<sse_hub>> hubs;
   std::vector<std::unique_ptr<asio::steady_timer>> heartbeats;
@@ -617,12 +619,18 @@ class http_session : public std::enable_shared_from_this<http_session> {
       auto connected = static_cast<std::size_t>(
           std::count_if(gw_.buses.begin(), gw_.buses.end(),
                         [&](const auto& bus) { return bus->connected(name); }));
+      auto live = gw_.live_streams.find(name);
       const reply& r =
-          connected == gw_.buses.size() || answer.is_error()
-              ? answer
-              : error_reply(0, make_error(503, "backend_unavailable",
+          answer.is_error() ? answer
+          : connected != gw_.buses.size()
+              ? error_reply(0, make_error(503, "backend_unavailable",
                                           "connected from " + std::to_string(connected) + " of " +
-                                              std::to_string(gw_.buses.size()) + " io threads"));
+                                              std::to_string(gw_.buses.size()) + " io threads"))
+          // Its SSE routes would open, yet no live message could reach them.
+          : live != gw_.live_streams.end() && !gw_.buses.front()->subscribed(live->second)
+              ? error_reply(0, make_error(503, "live_stream_unavailable",
+                                          "not connected to its live stream " + live->second))
+              : answer;
       if (r.is_error()) {
         all_ok = false;
         services += R"({"status":"down","code":)" + std::to_string(r.status) + ",\"error\":";
@@ -919,6 +927,7 @@ status gateway::start() {
       if (spec->kind == "sse") topics.push_back(spec->topic);
     }
     if (topics.empty() || endpoint.empty()) continue;
+    gw.live_streams[service] = endpoint;
     gw.buses.front()->subscribe(
         endpoint, topics,
         [&gw](const std::string& topic, const msgpack_value& message) {

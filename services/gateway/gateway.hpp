@@ -10,7 +10,9 @@
 // role, 404 unknown route, 405 wrong method (with Allow), 413 body over the limit, 429
 // over the caller's rate (with Retry-After), 431 headers over the limit, 503 backend
 // down (at once, never a hang), at its in-flight bound, or over the SSE client limit,
-// 504 past the deadline. GET /healthz aggregates every backend's sys.health and is open.
+// 504 past the deadline. GET /healthz aggregates every backend's sys.health and is open:
+// 200 only when every backend answers, every io thread is connected to it, and the
+// gateway is connected to each live stream (PUB endpoint) its SSE routes are fed from.
 //
 // Security (docs/security.md): every route but /healthz needs a credential
 // (authenticator.hpp); the envelope's principal, roles and tenant come from it and

@@ -350,6 +350,30 @@ TEST_CASE("a subscription receives what a PUB socket publishes") {
   CHECK(future.get() == "events.e1:v");
 }
 
+TEST_CASE("a subscription says whether it is connected to its publisher") {
+  auto endpoint = tcp_endpoint();
+  bus_client client;
+  client.subscribe(endpoint, {"events"}, [](const std::string&, const msgpack_value&) {});
+  client.subscribe("inproc://no-handshake-needed", {"events"},
+                   [](const std::string&, const msgpack_value&) {});
+  REQUIRE(client.start().ok());
+  auto subscribed = [&] { return client.subscribed(endpoint); };
+  // Nothing listens yet: not connected, however long it tries.
+  std::this_thread::sleep_for(200ms);
+  CHECK(!subscribed());
+  CHECK(client.subscribed("inproc://no-handshake-needed"));
+  CHECK(!client.subscribed("tcp://127.0.0.1:1"));  // never subscribed to
+  {
+    zmq::socket_t pub(bus_context(), zmq::socket_type::pub);
+    pub.set(zmq::sockopt::linger, 0);
+    pub.bind(endpoint);
+    CHECK(test::wait_until(subscribed));
+  }  // the publisher goes away
+  CHECK(test::wait_until([&] { return !subscribed(); }));
+  client.stop();
+  CHECK(!client.subscribed("inproc://no-handshake-needed"));
+}
+
 namespace {
 
 // A streaming service: "count" answers {n} parts {i} and a final {done: n}, each part

@@ -56,7 +56,13 @@ void ingest_fixture::start_service() {
   service_.reset();
   service_ = std::make_unique<test_process>(bin_dir() + "/event-ingest", args);
   service_->start();
-  bool up = wait_until([&] { return get("/api/health").status == 200; }, std::chrono::seconds(10));
+  // Ready as the gateway's /healthz defines it: event-ingest answers and the gateway is
+  // connected to it and to its live stream.
+  bool up = wait_until(
+      [&] {
+        return get("/healthz").body.find(R"("event-ingest":{"status":"ok")") != std::string::npos;
+      },
+      std::chrono::seconds(10));
   if (!up)
     throw std::runtime_error("event-ingest did not come up behind the gateway; log:\n" +
                              service_->log());

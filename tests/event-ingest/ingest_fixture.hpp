@@ -27,13 +27,13 @@ class ingest_fixture {
     return http_once(http_port_, "POST", target, body);
   }
   // Starts (or restarts) event-ingest on the same ports and data directory, and waits
-  // until the gateway reaches it.
+  // until the gateway reaches it and its live stream (/healthz).
   void start_service();
   void kill_service() { service_->kill_hard(); }
-  // Returns once an event reaches a live stream: until the gateway's subscription has
-  // reached event-ingest, ZeroMQ's PUB drops what it publishes, so a stream opened right
-  // after start can miss the first events. Posts events of session "fixture-warmup"
-  // (they count in the stats); throws when none arrives within 10 s.
+  // Returns once an event reaches a live stream. start_service() waits for the gateway's
+  // connection to the live stream, but its subscription reaches event-ingest a moment
+  // after that, and ZeroMQ's PUB drops what it publishes until then. Posts events of
+  // session "fixture-warmup" (they count in the stats); throws when none arrives within 10 s.
   void wait_for_live_stream();
 
  private:

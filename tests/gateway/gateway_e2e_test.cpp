@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <optional>
 #include <regex>
 #include <thread>
 
@@ -29,6 +30,10 @@ std::string fresh_dir(const std::string& name) {
 // event-ingest (the service under test) and a gateway pointed at it; the other
 // backends point at ports where nothing listens, or at `silent_router` (clinic-records).
 struct suite_under_test {
+  // The PUB endpoint the gateway takes event-ingest's live stream from (empty: none).
+  explicit suite_under_test(std::string live = {}) : live_stream(std::move(live)) { start(); }
+
+  std::string live_stream;
   int http = free_port(), gateway_metrics = free_port();
   int ingest_bus = free_port(), ingest_metrics = free_port();
   int silent = free_port();
@@ -46,10 +51,10 @@ struct suite_under_test {
                          "--backend-clinic-records=tcp://127.0.0.1:" + std::to_string(silent),
                          "--backend-chat-cache=tcp://127.0.0.1:" + std::to_string(free_port()),
                          "--backend-rem-store=tcp://127.0.0.1:" + std::to_string(free_port()),
-                         "--sub-event-ingest=", "--timeout-ms=300", "--body-limit=1024",
-                         "--threads=2"})};
+                         "--sub-event-ingest=" + live_stream, "--timeout-ms=300",
+                         "--body-limit=1024", "--threads=2"})};
 
-  suite_under_test() {
+  void start() {
     ingest.start();
     gateway.start();
     // Ready as /healthz defines it: every io thread's connection to event-ingest is up (one
@@ -69,6 +74,33 @@ double metric_value(int port, const std::string& series) {
 }
 
 }  // namespace
+
+TEST_CASE("/healthz counts a backend down while the gateway has no connection to its live stream") {
+  auto live = "tcp://127.0.0.1:" + std::to_string(free_port());
+  auto event_ingest_health = [](int http) {
+    auto body = http_once(http, "GET", "/healthz").body;
+    auto at = body.find(R"("event-ingest":)");
+    return at == std::string::npos ? body : body.substr(at, body.find('}', at) - at);
+  };
+  std::optional<suite_under_test> s;
+  {
+    zmq::socket_t pub(bus_context(), zmq::socket_type::pub);
+    pub.set(zmq::sockopt::linger, 0);
+    pub.bind(live);
+    s.emplace(live);  // waits until /healthz has event-ingest ok
+  }                   // the publisher goes away; event-ingest itself still answers
+  CHECK(wait_until([&] {
+    return event_ingest_health(s->http).find(R"("status":"down")") != std::string::npos;
+  }));
+  auto down = event_ingest_health(s->http);
+  CHECK(down.find("not connected to its live stream " + live) != std::string::npos);
+  CHECK(http_once(s->http, "GET", "/api/sys/event-ingest/health").status == 200);
+  zmq::socket_t pub(bus_context(), zmq::socket_type::pub);
+  pub.set(zmq::sockopt::linger, 0);
+  pub.bind(live);
+  CHECK(wait_until(
+      [&] { return event_ingest_health(s->http).find(R"("status":"ok")") != std::string::npos; }));
+}
 
 TEST_CASE(
     "end to end: HTTP -> gateway -> bus -> actor -> reply, with metrics, errors and recovery") {

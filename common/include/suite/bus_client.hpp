@@ -1,7 +1,7 @@
 // bus_client: the caller's end of the bus (the gateway, the load generator's direct
 // mode, tests). One thread owns every socket of a client: a DEALER per service endpoint
-// (several endpoints of a service are used round robin), a monitor per DEALER, and a
-// SUB socket per subscription. That thread runs an Asio io_context, which waits on the
+// (several endpoints of a service are used round robin), a SUB socket per subscription,
+// and a monitor of each one's connections. That thread runs an Asio io_context, which waits on the
 // sockets (ZeroMQ's ZMQ_FD) and on the deadlines:
 //   - bus_client(opts) starts a thread of its own for that;
 //   - bus_client(opts, context) runs on the caller's io_context instead (one thread runs
@@ -91,6 +91,11 @@ class bus_client {
 
   // Thread-safe snapshots.
   bool connected(const std::string& service) const;
+  // Whether the subscription to `endpoint` has its connection to the publisher (the
+  // handshake done; an inproc:// one always). Its topics go out right after the
+  // handshake, and a PUB drops what it publishes before they arrive: a message published
+  // at that very moment may still be missed.
+  bool subscribed(const std::string& endpoint) const;
   std::int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   const std::vector<std::string>& services() const { return service_names_; }
 
