@@ -188,7 +188,24 @@ op_metrics& metrics::op(std::string_view op) {
 }
 
 void metrics::add_collectable(std::shared_ptr<prometheus::Collectable> collectable) {
+  std::lock_guard lock(collectables_mutex_);
   collectables_.push_back(std::move(collectable));
+}
+
+prometheus::MetricFamily gauge_family(std::string name, std::string help) {
+  prometheus::MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = prometheus::MetricType::Gauge;
+  return family;
+}
+
+prometheus::ClientMetric gauge_sample(double value,
+                                      std::vector<prometheus::ClientMetric::Label> labels) {
+  prometheus::ClientMetric metric;
+  metric.label = std::move(labels);
+  metric.gauge.value = value;
+  return metric;
 }
 
 status metrics::serve(const std::string& bind) {
@@ -203,6 +220,7 @@ std::uint16_t metrics::port() const { return http_ ? http_->port() : 0; }
 std::string metrics::render() const {
   auto families = registry_->Collect();
   for (auto& family : process_->Collect()) families.push_back(std::move(family));
+  std::lock_guard lock(collectables_mutex_);
   for (const auto& collectable : collectables_) {
     for (auto& family : collectable->Collect()) families.push_back(std::move(family));
   }

@@ -1,5 +1,6 @@
 #include "gateway.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <deque>
@@ -153,6 +154,8 @@ class sse_hub {
   std::vector<std::shared_ptr<sse_client>> clients_;
 };
 
+struct link_view;
+
 struct gateway::impl {
   impl(gateway_settings s, const op_catalogue& c, metrics& m)
       : settings(std::move(s)),
@@ -202,6 +205,47 @@ struct gateway::impl {
   prometheus::Counter* slow_clients_closed = nullptr;
   std::uint16_t port = 0;
   bool running = false;
+  // What a scrape reads of this gateway; set while running (start() to stop()).
+  std::shared_ptr<link_view> links;
+};
+
+// The gateway's links to its backends, read at every scrape on the metrics thread:
+// suite_gateway_backend_connected and suite_gateway_live_stream_connected.
+struct link_view {
+  std::mutex mutex;  // cold: a scrape against stop()
+  const gateway::impl* gw = nullptr;
+};
+
+class link_collector final : public prometheus::Collectable {
+ public:
+  explicit link_collector(std::shared_ptr<link_view> view) : view_(std::move(view)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::lock_guard lock(view_->mutex);
+    const auto* gw = view_->gw;
+    if (!gw) return {};
+    auto connected = gauge_family(
+        "suite_gateway_backend_connected",
+        "1 when every io thread of the gateway has a bus connection to the backend, else 0.");
+    auto live = gauge_family("suite_gateway_live_stream_connected",
+                             "1 while the gateway is connected to the live stream (PUB) its SSE "
+                             "routes of the backend are fed from, else 0.");
+    const std::string& self = gw->service_metrics.service();
+    for (const auto& backend : gw->catalogue.services()) {
+      bool all = std::all_of(gw->buses.begin(), gw->buses.end(),
+                             [&](const auto& bus) { return bus->connected(backend); });
+      connected.metric.push_back(
+          gauge_sample(all ? 1 : 0, {{"backend", backend}, {"service", self}}));
+      if (auto it = gw->live_streams.find(backend); it != gw->live_streams.end()) {
+        bool up = gw->buses.front()->subscribed(it->second);
+        live.metric.push_back(gauge_sample(up ? 1 : 0, {{"backend", backend}, {"service", self}}));
+      }
+    }
+    return {std::move(connected), std::move(live)};
+  }
+
+ private:
+  std::shared_ptr<link_view> view_;
 };
 
 // One accepted connection's place in its client IP's count and in
@@ -964,6 +1008,9 @@ status gateway::start() {
     gw.threads.emplace_back([&gw, i] { gw.contexts[i]->run(); });
   }
   gw.running = true;
+  gw.links = std::make_shared<link_view>();
+  gw.links->gw = &gw;
+  gw.service_metrics.add_collectable(std::make_shared<link_collector>(gw.links));
   return ok();
 }
 
@@ -971,6 +1018,10 @@ void gateway::stop() {
   auto& gw = *impl_;
   if (!gw.running) return;
   gw.running = false;
+  {
+    std::lock_guard lock(gw.links->mutex);
+    gw.links->gw = nullptr;
+  }
   asio::post(*gw.contexts[0], [&gw] {
     beast::error_code ec;
     gw.acceptor->close(ec);

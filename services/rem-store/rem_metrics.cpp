@@ -14,22 +14,6 @@ struct rem_metrics::store_link {
 
 namespace {
 
-prometheus::ClientMetric gauge_sample(double value,
-                                      std::vector<prometheus::ClientMetric::Label> labels = {}) {
-  prometheus::ClientMetric metric;
-  metric.label = std::move(labels);
-  metric.gauge.value = value;
-  return metric;
-}
-
-prometheus::MetricFamily gauge_family(std::string name, std::string help) {
-  prometheus::MetricFamily family;
-  family.name = std::move(name);
-  family.help = std::move(help);
-  family.type = prometheus::MetricType::Gauge;
-  return family;
-}
-
 // Reads the store's state at every scrape, on the exposer's thread.
 template <class Link>
 class store_collector final : public prometheus::Collectable {
@@ -43,23 +27,25 @@ class store_collector final : public prometheus::Collectable {
       if (!link_->store) return {};
       stats = link_->store->stats();
     }
-    auto entries = gauge_family("suite_rem_store_index_entries",
-                                "Entries per column family (RocksDB's estimate of its keys).");
+    auto entries =
+        suite::gauge_family("suite_rem_store_index_entries",
+                            "Entries per column family (RocksDB's estimate of its keys).");
     for (const auto& [index, count] : stats.estimated_entries)
-      entries.metric.push_back(gauge_sample(static_cast<double>(count), {{"index", index}}));
+      entries.metric.push_back(suite::gauge_sample(static_cast<double>(count), {{"index", index}}));
     auto hnsw =
-        gauge_family("suite_rem_store_hnsw_elements", "Live vectors over every HNSW graph.");
-    hnsw.metric.push_back(gauge_sample(static_cast<double>(stats.hnsw_elements)));
-    auto memory = gauge_family("suite_rem_store_rocksdb_bytes",
-                               "RocksDB memory by part: memtables, block cache (shared by every "
-                               "column family), table readers (the open table files' indexes "
-                               "and bloom filters, outside the cache: they grow with the data).");
+        suite::gauge_family("suite_rem_store_hnsw_elements", "Live vectors over every HNSW graph.");
+    hnsw.metric.push_back(suite::gauge_sample(static_cast<double>(stats.hnsw_elements)));
+    auto memory =
+        suite::gauge_family("suite_rem_store_rocksdb_bytes",
+                            "RocksDB memory by part: memtables, block cache (shared by every "
+                            "column family), table readers (the open table files' indexes "
+                            "and bloom filters, outside the cache: they grow with the data).");
     const std::pair<const char*, std::uint64_t> parts[] = {
         {"memtables", stats.memtable_bytes},
         {"block_cache", stats.block_cache_bytes},
         {"table_readers", stats.table_reader_bytes}};
     for (const auto& [part, bytes] : parts)
-      memory.metric.push_back(gauge_sample(static_cast<double>(bytes), {{"part", part}}));
+      memory.metric.push_back(suite::gauge_sample(static_cast<double>(bytes), {{"part", part}}));
     return {std::move(entries), std::move(hnsw), std::move(memory)};
   }
 

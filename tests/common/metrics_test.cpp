@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "http_client.hpp"
@@ -115,6 +117,41 @@ TEST_CASE("/metrics over HTTP/1.1: keep-alive, 404, 405, and a stop with a clien
     other.reset();  // stops with `idle` still connected (a stop that waited would hang here)
     CHECK(idle.get("/metrics").status == 0);  // closed by the stop
   }
+}
+
+namespace {
+
+// A gauge read at each scrape: how many times it has been collected.
+class counting_collectable final : public prometheus::Collectable {
+ public:
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    auto family = gauge_family("test_collected", "Scrapes seen.");
+    family.metric.push_back(gauge_sample(static_cast<double>(++collected_), {{"k", "v"}}));
+    return {std::move(family)};
+  }
+
+ private:
+  mutable std::atomic<int> collected_{0};
+};
+
+}  // namespace
+
+TEST_CASE("a collectable added while scrapes run is read at every later scrape") {
+  metrics m("test-svc");
+  REQUIRE(m.serve("127.0.0.1:0").ok());
+  std::atomic<bool> scraping{true};
+  std::thread scraper([&] {  // scrapes all along, so the add races with them
+    while (scraping)
+      (void)test::http_once(m.port(), "GET", "/metrics", {}, {}, test::credential::none);
+  });
+  CHECK(m.render().find("test_collected") == std::string::npos);
+  m.add_collectable(std::make_shared<counting_collectable>());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  scraping = false;
+  scraper.join();
+  auto text = m.render();
+  CHECK(text.find("# TYPE test_collected gauge") != std::string::npos);
+  CHECK(text.find(R"(test_collected{k="v"} )") != std::string::npos);
 }
 
 TEST_CASE("every binary's start-up reads metrics-recording") {

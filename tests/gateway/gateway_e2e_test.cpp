@@ -95,11 +95,21 @@ TEST_CASE("/healthz counts a backend down while the gateway has no connection to
   auto down = event_ingest_health(s->http);
   CHECK(down.find("not connected to its live stream " + live) != std::string::npos);
   CHECK(http_once(s->http, "GET", "/api/sys/event-ingest/health").status == 200);
+  // The same, as gauges; a backend without SSE routes has no live stream series.
+  auto gauge = [&](const char* name, const char* backend) {
+    return metric_value(s->gateway_metrics,
+                        std::string(name) + "{backend=\"" + backend + "\",service=\"gateway\"}");
+  };
+  CHECK(gauge("suite_gateway_live_stream_connected", "event-ingest") == 0);
+  CHECK(gauge("suite_gateway_backend_connected", "event-ingest") == 1);
+  CHECK(gauge("suite_gateway_backend_connected", "chat-cache") == 0);
+  CHECK(gauge("suite_gateway_live_stream_connected", "chat-cache") == -1);  // no such series
   zmq::socket_t pub(bus_context(), zmq::socket_type::pub);
   pub.set(zmq::sockopt::linger, 0);
   pub.bind(live);
   CHECK(wait_until(
       [&] { return event_ingest_health(s->http).find(R"("status":"ok")") != std::string::npos; }));
+  CHECK(gauge("suite_gateway_live_stream_connected", "event-ingest") == 1);
 }
 
 TEST_CASE(

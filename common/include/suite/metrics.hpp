@@ -5,8 +5,8 @@
 // Hot path: op_metrics::record() takes no lock and allocates nothing: the per-op
 // histogram and the (op, status) counters are created before serving starts (statuses
 // outside the usual set are created once, on first use, under a cold-path lock).
-// Everything else here (construction, add_op, add_collectable, serve) runs at start-up on
-// one thread.
+// Everything else here (construction, add_op, serve) runs at start-up on one thread;
+// add_collectable may come later (a component that starts after the metrics are served).
 #pragma once
 
 #include <array>
@@ -21,6 +21,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
 #include "suite/result.hpp"
@@ -76,9 +77,9 @@ class metrics {
   // Time from process start to ready to serve, exported as suite_startup_seconds.
   void set_startup_seconds(double seconds) { startup_->Set(seconds); }
 
-  // Start-up only (before serve): a collectable read at every scrape, for state a service
-  // measures on demand (RocksDB memory, index sizes) rather than on its hot path. It is
-  // called from the metrics server's thread, so its Collect() must be thread-safe.
+  // A collectable read at every scrape, for state a service measures on demand (RocksDB
+  // memory, index sizes, connections) rather than on its hot path. Thread-safe; its
+  // Collect() is called from the metrics server's thread, so it must be thread-safe too.
   void add_collectable(std::shared_ptr<prometheus::Collectable> collectable);
 
   // Serves /metrics on `bind` ("host:port"; port 0: any free one) from its own thread.
@@ -108,6 +109,7 @@ class metrics {
   };
   std::unordered_map<std::string, std::unique_ptr<op_metrics>, string_hash, std::equal_to<>> ops_;
   std::shared_ptr<prometheus::Collectable> process_;
+  mutable std::mutex collectables_mutex_;  // cold: add_collectable and scrapes
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables_;
   std::unique_ptr<op_metrics> other_;
   std::unique_ptr<metrics_http> http_;
@@ -115,5 +117,10 @@ class metrics {
 
 // The machine's CPU model name from /proc/cpuinfo ("unknown" if absent).
 std::string cpu_model();
+
+// For a Collectable's Collect(): a gauge family and one of its samples.
+prometheus::MetricFamily gauge_family(std::string name, std::string help);
+prometheus::ClientMetric gauge_sample(double value,
+                                      std::vector<prometheus::ClientMetric::Label> labels = {});
 
 }  // namespace suite
