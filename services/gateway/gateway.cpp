@@ -1,6 +1,7 @@
 #include "gateway.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <deque>
@@ -19,6 +20,7 @@
 #include "authenticator.hpp"
 #include "rate_limiter.hpp"
 #include "request_mapping.hpp"
+#include "response_head.hpp"
 #include "route_table.hpp"
 #include "streamed_response.hpp"
 #include "suite/bus_client.hpp"
@@ -418,6 +420,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // Waits for a request's first byte up to the idle time-out (an idle keep-alive
   // connection is closed then), then gives the whole request request_timeout.
   void read() {
+    extra_head_.clear();
     parser_.emplace();
     parser_->body_limit(gw_.settings.body_limit);
     parser_->header_limit(static_cast<std::uint32_t>(gw_.settings.header_limit));
@@ -511,7 +514,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     if (inflight->fetch_add(1, std::memory_order_relaxed) >=
         gw_.settings.max_inflight_per_backend) {
       inflight->fetch_sub(1, std::memory_order_relaxed);
-      response_.set(http::field::retry_after, "1");
+      add_header(extra_head_, "Retry-After", "1");
       answer_error(make_error(503, "overloaded",
                               service + " has " +
                                   std::to_string(gw_.settings.max_inflight_per_backend) +
@@ -572,10 +575,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
       auto checked = gw_.auth.authenticate(api_key, authorization);
       if (!checked) {
         gw_.refused_unauthenticated->Increment();
-        response_.set(http::field::www_authenticate,
-                      checked.error().code == "missing_credential"
-                          ? R"(Bearer realm="suite", ApiKey header="X-API-Key")"
-                          : R"(Bearer realm="suite", error="invalid_token")");
+        add_header(extra_head_, "WWW-Authenticate",
+                   checked.error().code == "missing_credential"
+                       ? R"(Bearer realm="suite", ApiKey header="X-API-Key")"
+                       : R"(Bearer realm="suite", error="invalid_token")");
         answer_error(checked.error());
         return std::nullopt;
       }
@@ -596,7 +599,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
       gw_.refused_rate_limited->Increment();
       auto seconds = std::max<std::int64_t>(
           1, std::chrono::ceil<std::chrono::seconds>(decision.retry_after).count());
-      response_.set(http::field::retry_after, std::to_string(seconds));
+      add_header(extra_head_, "Retry-After", std::to_string(seconds));
       answer_error(make_error(429, "rate_limited",
                               "too many requests from " +
                                   (who->anonymous ? "this address" : "'" + who->principal + "'") +
@@ -760,48 +763,42 @@ class http_session : public std::enable_shared_from_this<http_session> {
   }
 
   void answer_error(const error_info& e, const std::string& allowed = {}) {
-    if (!allowed.empty()) response_.set(http::field::allow, allowed);
+    if (!allowed.empty()) add_header(extra_head_, "Allow", allowed);
     answer_json(e.status, error_json(e));
   }
 
   // A service-made body: {content_type, body (str or bin), headers {name: value}}.
   void answer_raw(int status, const msgpack::object& raw) {
-    if (const auto* headers = find_field(raw, "headers");
-        headers && headers->type == msgpack::type::MAP) {
-      for (std::uint32_t i = 0; i < headers->via.map.size; ++i) {
-        const auto& kv = headers->via.map.ptr[i];
-        if (kv.key.type == msgpack::type::STR && kv.val.type == msgpack::type::STR) {
-          auto name = as_string_view(kv.key), value = as_string_view(kv.val);
-          response_.set(beast::string_view(name.data(), name.size()),
-                        beast::string_view(value.data(), value.size()));
-        }
-      }
-    }
     std::string body;
     if (const auto* b = find_field(raw, "body")) {
       if (b->type == msgpack::type::STR) body.assign(b->via.str.ptr, b->via.str.size);
       if (b->type == msgpack::type::BIN) body.assign(b->via.bin.ptr, b->via.bin.size);
     }
-    send(status,
-         std::string(string_field(raw, "content_type").value_or("application/octet-stream")),
-         std::move(body));
+    send(status, string_field(raw, "content_type").value_or("application/octet-stream"),
+         std::move(body), find_field(raw, "headers"));
   }
 
   void answer_json(int status, std::string body) {
     send(status, "application/json", std::move(body));
   }
 
-  void send(int status, const std::string& content_type, std::string body) {
-    response_.result(static_cast<unsigned>(status));
-    response_.version(11);
-    response_.keep_alive(keep_alive_);
-    if (status != 204) response_.set(http::field::content_type, content_type);
-    response_.body() = std::move(body);
-    response_.prepare_payload();
+  // The head and the body go out in one write (two buffers, no copy).
+  void send(int status, std::string_view content_type, std::string body,
+            const msgpack::object* service_headers = nullptr) {
+    bool bodiless = status < 200 || status == 204 || status == 304;  // no length, no type
+    head_.clear();
+    begin_head(head_, status, bodiless ? std::string_view() : content_type, keep_alive_);
+    if (bodiless) body.clear();
+    if (!bodiless) add_header(head_, "Content-Length", std::to_string(body.size()));
+    head_ += extra_head_;
+    add_service_headers(head_, service_headers);
+    end_head(head_);
+    body_ = std::move(body);
     finish_request(status);
-    http::async_write(stream_, response_,
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
+    asio::async_write(stream_, buffers,
                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                        self->response_ = {};
+                        self->body_ = {};  // an idle connection holds no reply
                         if (ec || !self->keep_alive_) {
                           self->shutdown();
                           return;
@@ -828,7 +825,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   asio::any_io_executor executor_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> response_;
+  std::string head_;        // the response's status line and headers
+  std::string extra_head_;  // header lines the gateway adds to it (Allow, Retry-After, ...)
+  std::string body_;
   steady::time_point started_;
   op_metrics* op_ = nullptr;
   std::shared_ptr<connection_slot> slot_;

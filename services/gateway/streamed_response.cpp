@@ -5,15 +5,14 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <boost/asio.hpp>
-#include <boost/beast/http.hpp>
 
+#include "response_head.hpp"
 #include "suite/json_msgpack.hpp"
 
 namespace suite::gateway {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -94,26 +93,13 @@ void streamed_response::add_part(const reply& part) {
                       content_type.starts_with("application/json")
                   ? "ndjson"
                   : "raw";
-    auto reason = http::obsolete_reason(static_cast<http::status>(status_));
-    out = "HTTP/1.1 " + std::to_string(status_) + " " + std::string(reason.data(), reason.size()) +
-          "\r\nContent-Type: " + content_type +
-          "\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
+    begin_head(out, status_, content_type, keep_alive_);
+    add_header(out, "Cache-Control", "no-cache");
+    add_header(out, "X-Accel-Buffering", "no");
     // An HTTP/1.0 client knows no chunks: its body ends when the connection closes.
-    if (chunked_) out += "Transfer-Encoding: chunked\r\n";
-    if (!keep_alive_) out += "Connection: close\r\n";
-    if (const auto* headers = raw ? find_field(*raw, "headers") : nullptr;
-        headers && headers->type == msgpack::type::MAP) {
-      for (std::uint32_t i = 0; i < headers->via.map.size; ++i) {
-        const auto& kv = headers->via.map.ptr[i];
-        if (kv.key.type != msgpack::type::STR || kv.val.type != msgpack::type::STR) continue;
-        auto name = as_string_view(kv.key), value = as_string_view(kv.val);
-        if (name.find_first_of("\r\n:") != std::string_view::npos ||
-            value.find_first_of("\r\n") != std::string_view::npos)
-          continue;  // never let a service's header split the head
-        out.append(name).append(": ").append(value).append("\r\n");
-      }
-    }
-    out += "\r\n";
+    if (chunked_) add_header(out, "Transfer-Encoding", "chunked");
+    add_service_headers(out, raw ? find_field(*raw, "headers") : nullptr);
+    end_head(out);
     watch_for_hangup();
   }
   std::string payload;
