@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# hit_bench.sh: cached-hit throughput and latency of chat-cache through the gateway.
+# hit_bench.sh: cached-hit throughput and latency of chat-cache through the gateway,
+# next to nginx serving the same answer bytes under the same load (issue #6's reference).
 # Starts fake-llm, chat-cache and the gateway from build/bin on free-ish high ports,
 # caches one answer (~2 KB with the default 300 tokens), then drives
-# POST /api/chat (stream false) with wrk, closed loop, at each connection count given.
+# POST /api/chat (stream false) with wrk, closed loop, at each connection count given,
+# alternating nginx and the suite. Exits non-zero when the answer is not cached.
 # Usage: services/chat-cache/bench/hit_bench.sh [build_dir=build] [seconds=10] [connections="64 1000"]
 set -euo pipefail
 build=${1:-build}
@@ -25,17 +27,56 @@ for _ in $(seq 100); do
   curl -sf -o /dev/null "http://127.0.0.1:$http/api/sys/chat-cache/health" && break
   sleep 0.05
 done
-size=$(curl -s -H "X-API-Key: $key" -X POST -d "$body" "http://127.0.0.1:$http/api/chat" | wc -c)
-echo "cached answer: $size bytes; $(curl -s -H "X-API-Key: $key" -D - -o /dev/null -X POST -d "$body" "http://127.0.0.1:$http/api/chat" | grep -i x-cache: | tr -d '\r')"
+curl -sf -H "X-API-Key: $key" -X POST -d "$body" "http://127.0.0.1:$http/api/chat" >/dev/null || true  # the miss
+if ! curl -sf -H "X-API-Key: $key" -D "$work/head" -o "$work/answer.json" -X POST -d "$body" \
+  "http://127.0.0.1:$http/api/chat" || ! grep -qi "^x-cache: HIT" "$work/head"; then
+  echo "hit_bench: the answer was not served from the cache; logs:" >&2
+  cat "$work/gw.log" "$work/cache.log" >&2
+  exit 1
+fi
+echo "cached answer: $(wc -c <"$work/answer.json") bytes; X-Cache: HIT"
+
+# nginx returning the same bytes ("return 200" from memory, its fastest path).
+nginx_port=$((base + 5))
+if command -v nginx >/dev/null; then
+  # In nginx's quoted text, ' and \ are escaped and $ would start a variable.
+  answer=$(sed -e 's/[\\'"'"']/\\&/g' -e 's/\$/${dollar}/g' "$work/answer.json")
+  cat >"$work/nginx.conf" <<CONF
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/nginx.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  geo \$dollar { default "\$"; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / { default_type application/json; return 200 '$answer'; }
+  }
+}
+CONF
+  nginx -c "$work/nginx.conf" -p "$work"
+  pids="$pids $(sleep 0.3; cat "$work/nginx.pid")"
+  cmp -s <(curl -s -X POST -d "$body" "http://127.0.0.1:$nginx_port/api/chat") "$work/answer.json" ||
+    { echo "hit_bench: nginx does not return the same bytes" >&2; exit 1; }
+else
+  echo "nginx not installed: no reference (scripts/setup installs nginx-light)"
+fi
 cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '$body'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-API-Key"] = "$key"
 LUA
+rps() { awk '/Requests\/sec/{printf "%d", $2}' "$1"; }
 for c in $conns; do
   echo "--- $c connections, ${seconds}s, closed loop"
-  wrk -t2 -c"$c" -d"${seconds}s" --latency -s "$work/post.lua" "http://127.0.0.1:$http/api/chat" | grep -E "Requests/sec|Latency|50%|90%|99%|requests in|Non-2xx|Socket errors"
+  wrk -t2 -c"$c" -d"${seconds}s" --latency -s "$work/post.lua" "http://127.0.0.1:$http/api/chat" | tee "$work/suite.out" | grep -E "Requests/sec|Latency|50%|90%|99%|requests in|Non-2xx|Socket errors"
+  if [ -f "$work/nginx.pid" ]; then
+    wrk -t2 -c"$c" -d"${seconds}s" -s "$work/post.lua" "http://127.0.0.1:$nginx_port/api/chat" >"$work/nginx.out"
+    awk -v s="$(rps "$work/suite.out")" -v n="$(rps "$work/nginx.out")" \
+      'BEGIN{printf "suite %d req/s, nginx (same bytes) %d req/s: ratio %.2f (goal >= 0.5)\n", s, n, s/n}'
+  fi
 done
 curl -s -H "X-API-Key: $key" "http://127.0.0.1:$http/api/cache/stats"; echo
 echo "chat-cache RSS: $(grep VmRSS /proc/$(echo $pids | cut -d' ' -f2)/status)"
