@@ -425,7 +425,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     parser_->body_limit(gw_.settings.body_limit);
     parser_->header_limit(static_cast<std::uint32_t>(gw_.settings.header_limit));
     if (buffer_.size() > 0) {  // a pipelined request has already begun
-      read_request();
+      parse_arrived();
       return;
     }
     stream_.expires_after(gw_.settings.idle_timeout);
@@ -436,8 +436,19 @@ class http_session : public std::enable_shared_from_this<http_session> {
                                 return;
                               }
                               self->buffer_.commit(n);
-                              self->read_request();
+                              self->parse_arrived();
                             });
+  }
+
+  // Parses what has arrived. A whole request (the usual case: one read brings it) is
+  // handled at once; otherwise http::async_read goes on from where the parser stopped.
+  void parse_arrived() {
+    beast::error_code ec;
+    parser_->eager(true);  // the body too, as http::async_read does
+    buffer_.consume(parser_->put(buffer_.data(), ec));
+    if (ec == http::error::need_more) return read_request();
+    if (!ec && !parser_->is_done()) return read_request();
+    on_read(ec);
   }
 
   void read_request() {
