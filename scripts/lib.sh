@@ -63,6 +63,33 @@ CONF
   echo "$port"
 }
 
+# start_nginx_returning DIR BODY_FILE: an nginx of its own under DIR answering every
+# request, any method and path, with 200 and BODY_FILE's bytes from memory ("return 200",
+# nginx's fastest path; the reference of bench-gateway and chat-cache's hit_bench).
+# Prints its port; stop_reference_nginx DIR stops it.
+start_nginx_returning() {
+  local dir="$1" body port=18089
+  while port_taken "$port"; do port=$((port + 1)); done
+  # In nginx's quoted text, ' and \ are escaped and $ would start a variable.
+  body=$(sed -e 's/[\\'"'"']/\\&/g' -e 's/\$/${dollar}/g' "$2")
+  cat >"$dir/nginx.conf" <<CONF
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  geo \$dollar { default "\$"; }
+  server {
+    listen 127.0.0.1:$port;
+    location / { default_type application/json; return 200 '$body'; }
+  }
+}
+CONF
+  nginx -c "$dir/nginx.conf" -p "$dir" || return 1
+  echo "$port"
+}
+
 stop_reference_nginx() {
   [[ -f "$1/nginx.pid" ]] && kill "$(cat "$1/nginx.pid")" 2>/dev/null
   rm -rf "$1"

@@ -7,6 +7,7 @@
 # alternating nginx and the suite. Exits non-zero when the answer is not cached.
 # Usage: services/chat-cache/bench/hit_bench.sh [build_dir=build] [seconds=10] [connections="64 1000"]
 set -euo pipefail
+source "$(dirname "$0")/../../../scripts/lib.sh"
 build=${1:-build}
 seconds=${2:-10}
 conns=${3:-"64 1000"}
@@ -36,27 +37,11 @@ if ! curl -sf -H "X-API-Key: $key" -D "$work/head" -o "$work/answer.json" -X POS
 fi
 echo "cached answer: $(wc -c <"$work/answer.json") bytes; X-Cache: HIT"
 
-# nginx returning the same bytes ("return 200" from memory, its fastest path).
-nginx_port=$((base + 5))
+# nginx returning the same bytes from memory (scripts/lib.sh).
 if command -v nginx >/dev/null; then
-  # In nginx's quoted text, ' and \ are escaped and $ would start a variable.
-  answer=$(sed -e 's/[\\'"'"']/\\&/g' -e 's/\$/${dollar}/g' "$work/answer.json")
-  cat >"$work/nginx.conf" <<CONF
-worker_processes auto;
-pid $work/nginx.pid;
-error_log $work/nginx.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  geo \$dollar { default "\$"; }
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / { default_type application/json; return 200 '$answer'; }
-  }
-}
-CONF
-  nginx -c "$work/nginx.conf" -p "$work"
-  pids="$pids $(sleep 0.3; cat "$work/nginx.pid")"
+  mkdir "$work/nginx"
+  nginx_port=$(start_nginx_returning "$work/nginx" "$work/answer.json")
+  pids="$pids $(sleep 0.3; cat "$work/nginx/nginx.pid")"
   cmp -s <(curl -s -X POST -d "$body" "http://127.0.0.1:$nginx_port/api/chat") "$work/answer.json" ||
     { echo "hit_bench: nginx does not return the same bytes" >&2; exit 1; }
 else
@@ -72,7 +57,7 @@ rps() { awk '/Requests\/sec/{printf "%d", $2}' "$1"; }
 for c in $conns; do
   echo "--- $c connections, ${seconds}s, closed loop"
   wrk -t2 -c"$c" -d"${seconds}s" --latency -s "$work/post.lua" "http://127.0.0.1:$http/api/chat" | tee "$work/suite.out" | grep -E "Requests/sec|Latency|50%|90%|99%|requests in|Non-2xx|Socket errors"
-  if [ -f "$work/nginx.pid" ]; then
+  if [ -f "$work/nginx/nginx.pid" ]; then
     wrk -t2 -c"$c" -d"${seconds}s" -s "$work/post.lua" "http://127.0.0.1:$nginx_port/api/chat" >"$work/nginx.out"
     awk -v s="$(rps "$work/suite.out")" -v n="$(rps "$work/nginx.out")" \
       'BEGIN{printf "suite %d req/s, nginx (same bytes) %d req/s: ratio %.2f (goal >= 0.5)\n", s, n, s/n}'
