@@ -33,18 +33,12 @@ set_api_key_args() {
   fi
 }
 
-# start_reference_nginx DIR: starts an nginx of its own under DIR (config, pid, logs)
-# on the first free loopback port from 18089, serving DIR/www as static files
-# (health.json: a body the size of a backend's sys.health reply), for load scenarios
-# with a "reference". Prints the port. Stop it with stop_reference_nginx DIR.
-start_reference_nginx() {
+# run_nginx DIR HTTP_LINES: an nginx of its own under DIR (config, pid, logs) on the
+# first free loopback port from 18089, with HTTP_LINES inside its http block (@PORT@
+# written where the port goes). Prints the port; stop_reference_nginx DIR stops it.
+run_nginx() {
   local dir="$1" port=18089
   while port_taken "$port"; do port=$((port + 1)); done
-  mkdir -p "$dir/www"
-  printf '{"status":"ok","service":"reference","uptime_s":12.345}' >"$dir/www/health.json"
-  # nginx's workers drop root: they must be able to read the files (mktemp -d is 0700).
-  chmod 755 "$dir" "$dir/www"
-  chmod 644 "$dir/www/health.json"
   cat >"$dir/nginx.conf" <<CONF
 worker_processes auto;
 pid $dir/nginx.pid;
@@ -52,42 +46,38 @@ error_log $dir/error.log;
 events { worker_connections 4096; }
 http {
   access_log off;
-  default_type application/json;
-  server {
-    listen 127.0.0.1:$port;
-    root $dir/www;
-  }
+${2//@PORT@/$port}
 }
 CONF
   nginx -c "$dir/nginx.conf" -p "$dir" || return 1
   echo "$port"
 }
 
-# start_nginx_returning DIR BODY_FILE: an nginx of its own under DIR answering every
-# request, any method and path, with 200 and BODY_FILE's bytes from memory ("return 200",
-# nginx's fastest path; the reference of bench-gateway and chat-cache's hit_bench).
-# Prints its port; stop_reference_nginx DIR stops it.
+# start_reference_nginx DIR: serves DIR/www as static files (health.json: a body the
+# size of a backend's sys.health reply), for load scenarios with a "reference".
+start_reference_nginx() {
+  local dir="$1"
+  mkdir -p "$dir/www"
+  printf '{"status":"ok","service":"reference","uptime_s":12.345}' >"$dir/www/health.json"
+  # nginx's workers drop root: they must be able to read the files (mktemp -d is 0700).
+  chmod 755 "$dir" "$dir/www"
+  chmod 644 "$dir/www/health.json"
+  run_nginx "$dir" "  default_type application/json;
+  server { listen 127.0.0.1:@PORT@; root $dir/www; }"
+}
+
+# start_nginx_returning DIR BODY_FILE: answers every request, any method and path, with
+# 200 and BODY_FILE's bytes from memory ("return 200", nginx's fastest path; the
+# reference of bench-gateway and chat-cache's hit_bench).
 start_nginx_returning() {
-  local dir="$1" body port=18089
-  while port_taken "$port"; do port=$((port + 1)); done
+  local body
   # In nginx's quoted text, ' and \ are escaped and $ would start a variable.
   body=$(sed -e 's/[\\'"'"']/\\&/g' -e 's/\$/${dollar}/g' "$2")
-  cat >"$dir/nginx.conf" <<CONF
-worker_processes auto;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  geo \$dollar { default "\$"; }
+  run_nginx "$1" "  geo \$dollar { default \"\$\"; }
   server {
-    listen 127.0.0.1:$port;
+    listen 127.0.0.1:@PORT@;
     location / { default_type application/json; return 200 '$body'; }
-  }
-}
-CONF
-  nginx -c "$dir/nginx.conf" -p "$dir" || return 1
-  echo "$port"
+  }"
 }
 
 stop_reference_nginx() {

@@ -182,6 +182,11 @@ struct gateway::impl {
   bool take_connection(const std::string& ip);
   void release_connection(const std::string& ip);
   void on_published(const std::string& topic, const msgpack_value& message);
+  // The gateway's links to a backend, for /healthz and the link gauges: how many io
+  // threads have a bus connection to it, and whether the live stream its SSE routes are
+  // fed from is connected (nullopt: it has none).
+  std::size_t io_threads_connected(const std::string& backend) const;
+  std::optional<bool> live_stream_connected(const std::string& backend) const;
 
   gateway_settings settings;
   const op_catalogue& catalogue;
@@ -243,13 +248,11 @@ class link_collector final : public prometheus::Collectable {
                              "routes of the backend are fed from, else 0.");
     const std::string& self = gw->service_metrics.service();
     for (const auto& backend : gw->catalogue.services()) {
-      bool all = std::all_of(gw->buses.begin(), gw->buses.end(),
-                             [&](const auto& bus) { return bus->connected(backend); });
+      bool all = gw->io_threads_connected(backend) == gw->buses.size();
       connected.metric.push_back(
           gauge_sample(all ? 1 : 0, {{"backend", backend}, {"service", self}}));
-      if (auto it = gw->live_streams.find(backend); it != gw->live_streams.end()) {
-        bool up = gw->buses.front()->subscribed(it->second);
-        live.metric.push_back(gauge_sample(up ? 1 : 0, {{"backend", backend}, {"service", self}}));
+      if (auto up = gw->live_stream_connected(backend)) {
+        live.metric.push_back(gauge_sample(*up ? 1 : 0, {{"backend", backend}, {"service", self}}));
       }
     }
     return {std::move(connected), std::move(live)};
@@ -281,6 +284,17 @@ bool gateway::impl::take_connection(const std::string& ip) {
   ++count;
   connections_gauge->Increment();
   return true;
+}
+
+std::size_t gateway::impl::io_threads_connected(const std::string& backend) const {
+  return static_cast<std::size_t>(std::count_if(
+      buses.begin(), buses.end(), [&](const auto& bus) { return bus->connected(backend); }));
+}
+
+std::optional<bool> gateway::impl::live_stream_connected(const std::string& backend) const {
+  auto it = live_streams.find(backend);
+  if (it == live_streams.end()) return std::nullopt;
+  return buses.front()->subscribed(it->second);
 }
 
 void gateway::impl::release_connection(const std::string& ip) {
@@ -683,10 +697,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
       if (services.size() > 1) services += ",";
       services += "\"" + name + "\":";
       // Every io thread has its own connection: ready means ready on all of them.
-      auto connected = static_cast<std::size_t>(
-          std::count_if(gw_.buses.begin(), gw_.buses.end(),
-                        [&](const auto& bus) { return bus->connected(name); }));
-      auto live = gw_.live_streams.find(name);
+      auto connected = gw_.io_threads_connected(name);
       const reply& r =
           answer.is_error() ? answer
           : connected != gw_.buses.size()
@@ -694,9 +705,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
                                           "connected from " + std::to_string(connected) + " of " +
                                               std::to_string(gw_.buses.size()) + " io threads"))
           // Its SSE routes would open, yet no live message could reach them.
-          : live != gw_.live_streams.end() && !gw_.buses.front()->subscribed(live->second)
-              ? error_reply(0, make_error(503, "live_stream_unavailable",
-                                          "not connected to its live stream " + live->second))
+          : !gw_.live_stream_connected(name).value_or(true)
+              ? error_reply(
+                    0, make_error(503, "live_stream_unavailable",
+                                  "not connected to its live stream " + gw_.live_streams.at(name)))
               : answer;
       if (r.is_error()) {
         all_ok = false;
@@ -808,8 +820,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
     bool bodiless = status < 200 || status == 204 || status == 304;  // no length, no type
     head_.clear();
     begin_head(head_, status, bodiless ? std::string_view() : content_type, keep_alive_);
-    if (bodiless) body.clear();
-    if (!bodiless) add_header(head_, "Content-Length", std::to_string(body.size()));
+    if (bodiless)
+      body.clear();
+    else
+      add_header(head_, "Content-Length", std::to_string(body.size()));
     head_ += extra_head_;
     add_service_headers(head_, service_headers);
     end_head(head_);
