@@ -295,6 +295,15 @@ suite::result<std::unique_ptr<event_store>> event_store::open(const store_option
   // Each file being written (the WAL, a flush's table, a compaction's) buffers up to
   // this much; the default 1 MB each is a tenth of the peak-RSS goal.
   o.writable_file_max_buffer_size = 256u << 10;
+  // Flush and compaction run at the lowest CPU priority (nice 19; the pools are the
+  // process's). The request path (bus, preparers, this writer) and the gateway have more
+  // runnable threads than our 2 cores: at normal priority a flush thread woken by a
+  // memtable switch took the core from the writer halfway through its commit, holding
+  // that group's replies 2-5 ms. Background work still gets every cycle the request path
+  // leaves, and if it falls behind, RocksDB's write stalls give it the cores back.
+  auto* env = rocksdb::Env::Default();
+  env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW, rocksdb::CpuPriority::kLow);
+  env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::HIGH, rocksdb::CpuPriority::kLow);
 
   // A database written by the one-family layout would be misread: refuse it.
   std::vector<std::string> existing;
