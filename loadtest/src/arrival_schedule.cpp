@@ -5,18 +5,17 @@
 namespace loadgen {
 
 arrival_schedule::arrival_schedule(double rate_per_s, std::chrono::nanoseconds ramp, bool poisson,
-                                   std::size_t connections, std::size_t connection_index,
-                                   std::uint64_t seed)
+                                   std::size_t shares, std::size_t share_index, std::uint64_t seed)
     : rate_(rate_per_s),
       ramp_s_(std::chrono::duration<double>(ramp).count()),
       poisson_(poisson),
-      spacing_(static_cast<double>(connections)),
-      position_(static_cast<double>(connection_index)),
-      rng_(seed * 0x9E3779B97F4A7C15ull + connection_index) {}
+      spacing_(static_cast<double>(shares)),
+      position_(static_cast<double>(share_index)),
+      rng_(seed * 0x9E3779B97F4A7C15ull + share_index) {}
 
 std::chrono::nanoseconds arrival_schedule::next() {
   if (poisson_) {
-    // Each connection is a Poisson process of rate R/C; their sum is Poisson at R.
+    // Each share is a Poisson process of rate R/C; their sum is Poisson at R.
     std::exponential_distribution<double> gap(1.0 / spacing_);
     position_ = (first_ ? 0.0 : position_) + gap(rng_);
   } else if (!first_) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "loadgen/http_response_parser.hpp"
+#include "loadgen/op_memory.hpp"
 
 namespace loadgen {
 
@@ -63,53 +64,58 @@ class http_channel final : public channel {
 
   void connect() {
     reused_ = false;
-    socket_.async_connect(endpoint_, [this](const boost::system::error_code& ec) {
-      if (ec) return finish_with_error("connect failed", ec);
-      boost::system::error_code ignored;
-      socket_.set_option(tcp::no_delay(true), ignored);
-      socket_.non_blocking(true, ignored);
-      write();
-    });
+    socket_.async_connect(endpoint_,
+                          bind_op_memory(op_memory_, [this](const boost::system::error_code& ec) {
+                            if (ec) return finish_with_error("connect failed", ec);
+                            boost::system::error_code ignored;
+                            socket_.set_option(tcp::no_delay(true), ignored);
+                            socket_.non_blocking(true, ignored);
+                            write();
+                          }));
   }
 
   void write() {
-    asio::async_write(socket_, asio::buffer(request_),
-                      [this](const boost::system::error_code& ec, std::size_t) {
-                        if (ec) return finish_with_error("write failed", ec);
-                        read();
-                      });
+    asio::async_write(
+        socket_, asio::buffer(request_),
+        bind_op_memory(op_memory_, [this](const boost::system::error_code& ec, std::size_t) {
+          if (ec) return finish_with_error("write failed", ec);
+          read();
+        }));
   }
 
   // Waits for the socket to be readable, then reads what is there. Asio's
   // async_read_some would first try a read that, right after the request went out,
   // almost always fails with EAGAIN: one wasted system call per request.
   void read() {
-    socket_.async_wait(tcp::socket::wait_read, [this](const boost::system::error_code& ec) {
-      if (ec) return on_read_error(ec);
-      for (;;) {
-        if (received_ == response_.size()) response_.resize(response_.size() * 2);
-        boost::system::error_code read_error;
-        const std::size_t n = socket_.read_some(
-            asio::buffer(response_.data() + received_, response_.size() - received_), read_error);
-        if (read_error == asio::error::would_block) return read();
-        if (read_error) return on_read_error(read_error);
-        received_ += n;
-        switch (parser_.parse(response_.data(), received_)) {
-          case http_response_parser::result::incomplete:
-            continue;
-          case http_response_parser::result::error:
-            return finish_with_error(parser_.error(), {});
-          case http_response_parser::result::complete:
-            break;
-        }
-        // No pipelining: anything after the response is a protocol error; drop it
-        // with the connection rather than misattribute it to the next request.
-        if (!parser_.keep_alive() || parser_.consumed() != received_) close();
-        in_flight_ = false;
-        listener_.on_response({parser_.status(), parser_.body(), {}});
-        return;
-      }
-    });
+    socket_.async_wait(
+        tcp::socket::wait_read,
+        bind_op_memory(op_memory_, [this](const boost::system::error_code& ec) {
+          if (ec) return on_read_error(ec);
+          for (;;) {
+            if (received_ == response_.size()) response_.resize(response_.size() * 2);
+            boost::system::error_code read_error;
+            const std::size_t n = socket_.read_some(
+                asio::buffer(response_.data() + received_, response_.size() - received_),
+                read_error);
+            if (read_error == asio::error::would_block) return read();
+            if (read_error) return on_read_error(read_error);
+            received_ += n;
+            switch (parser_.parse(response_.data(), received_)) {
+              case http_response_parser::result::incomplete:
+                continue;
+              case http_response_parser::result::error:
+                return finish_with_error(parser_.error(), {});
+              case http_response_parser::result::complete:
+                break;
+            }
+            // No pipelining: anything after the response is a protocol error; drop it
+            // with the connection rather than misattribute it to the next request.
+            if (!parser_.keep_alive() || parser_.consumed() != received_) close();
+            in_flight_ = false;
+            listener_.on_response({parser_.status(), parser_.body(), {}});
+            return;
+          }
+        }));
   }
 
   void on_read_error(const boost::system::error_code& ec) {
@@ -141,6 +147,7 @@ class http_channel final : public channel {
   }
 
   tcp::socket socket_;
+  op_memory op_memory_;  // connect, write and read follow each other, never overlap
   channel_listener& listener_;
   const tcp::endpoint& endpoint_;
   const std::string& host_header_;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "loadgen/arrival_schedule.hpp"
+#include "loadgen/op_memory.hpp"
 
 namespace loadgen {
 
@@ -49,10 +50,15 @@ struct run_state {
 
 class worker;
 
+// One connection. In a closed loop it sends its next request as soon as the last is
+// answered (after the think time); in an open loop its worker hands it each request
+// with the time the schedule meant it to leave (issue_at).
 class virtual_user final : public channel_listener {
  public:
   virtual_user(worker& owner, std::size_t index);
-  void start();
+  void start();                                    // closed loop only
+  void issue_at(clock_type::time_point intended);  // open loop only
+  void finish();
   void check_timeout(clock_type::time_point now);
 
   void on_response(const response_view& response) override;
@@ -60,13 +66,12 @@ class virtual_user final : public channel_listener {
  private:
   void issue();
   void wait_until(clock_type::time_point when);
-  void finish();
 
   worker& owner_;
   std::size_t index_;
   std::unique_ptr<channel> channel_;
   asio::steady_timer timer_;
-  std::optional<arrival_schedule> schedule_;
+  bool open_loop_ = false;
   clock_type::time_point intended_{};
   clock_type::time_point sent_{};
   std::uint64_t ticket_ = 0;
@@ -85,7 +90,14 @@ class worker {
         rng_(state.plan.seed * 1000003 + index),
         pools_(pools),
         render_{rng_, pools_, index + 1ull, worker_count},
-        sweep_(io_) {
+        sweep_(io_),
+        arrivals_(io_) {
+    if (state.plan.model == arrival_model::open) {
+      // This worker's share of the run's arrivals (rate / workers, staggered against the
+      // other workers' shares), sent on whichever of its connections is idle.
+      schedule_.emplace(state.plan.rate_per_s, state.plan.ramp, state.plan.poisson, worker_count,
+                        index, state.plan.seed);
+    }
     std::size_t most_captures = 0;
     for (const auto& spec : state.plan.mix) {
       most_captures = std::max(most_captures, spec.captures.size());
@@ -105,7 +117,15 @@ class worker {
     active_ = users_.size();
     if (active_ == 0) return;
     const double cpu_before = thread_cpu_seconds();
-    for (auto& user : users_) user->start();
+    if (schedule_) {
+      idle_.reserve(users_.size());
+      for (auto it = users_.rbegin(); it != users_.rend(); ++it) idle_.push_back(it->get());
+      backlog_.resize(users_.size());
+      next_arrival_ = state_.start + schedule_->next();
+      arrive();
+    } else {
+      for (auto& user : users_) user->start();
+    }
     sweep();
     io_.run();
     cpu_seconds_ = thread_cpu_seconds() - cpu_before;
@@ -114,7 +134,22 @@ class worker {
   double cpu_seconds() const { return cpu_seconds_; }
 
   void user_finished() {
-    if (--active_ == 0) sweep_.cancel();
+    if (--active_ > 0) return;
+    sweep_.cancel();
+    arrivals_.cancel();
+  }
+
+  // Open loop: a connection is free. It takes the longest-waiting arrival, or waits for
+  // the next one; once the schedule is over it finishes.
+  void user_idle(virtual_user& user) {
+    if (backlog_count_ > 0) {
+      const auto intended = backlog_[backlog_head_];
+      backlog_head_ = (backlog_head_ + 1) % backlog_.size();
+      --backlog_count_;
+      return user.issue_at(intended);
+    }
+    if (arrivals_over_) return user.finish();
+    idle_.push_back(&user);
   }
 
   std::size_t pick_op() {
@@ -202,6 +237,56 @@ class worker {
     state_.error_samples.push_back(std::move(sample));
   }
 
+  // Open loop: hands every arrival that is due to an idle connection, or queues it (in a
+  // ring that grows only when it is full, so a steady run allocates nothing) until one
+  // is free, then sleeps until the next. Time spent queued counts in the request's
+  // latency, which is measured from `intended`.
+  void arrive() {
+    const auto now = clock_type::now();
+    while (next_arrival_ <= now) {
+      const bool schedule_over =
+          state_.plan.duration.count() > 0
+              ? next_arrival_ >= state_.end
+              : state_.tickets.load(std::memory_order_relaxed) >= state_.ticket_limit;
+      if (schedule_over || state_.stop.load(std::memory_order_relaxed)) return end_arrivals();
+      if (!idle_.empty()) {
+        virtual_user* user = idle_.back();
+        idle_.pop_back();
+        user->issue_at(next_arrival_);
+      } else {
+        queue_arrival(next_arrival_);
+      }
+      if (active_ == 0) return;  // a count run's last ticket is gone
+      next_arrival_ = state_.start + schedule_->next();
+    }
+    arrivals_.expires_at(next_arrival_);
+    arrivals_.async_wait(
+        bind_op_memory(arrivals_memory_, [this](const boost::system::error_code& ec) {
+          if (!ec) arrive();
+        }));
+  }
+
+  void queue_arrival(clock_type::time_point intended) {
+    if (backlog_count_ == backlog_.size()) {
+      std::vector<clock_type::time_point> larger(backlog_.size() * 2 + 16);
+      for (std::size_t i = 0; i < backlog_count_; ++i)
+        larger[i] = backlog_[(backlog_head_ + i) % backlog_.size()];
+      backlog_ = std::move(larger);
+      backlog_head_ = 0;
+    }
+    backlog_[(backlog_head_ + backlog_count_) % backlog_.size()] = intended;
+    ++backlog_count_;
+  }
+
+  // Requests already due still go out (their connections take them as they free up);
+  // idle connections finish now, busy ones when answered and nothing is queued.
+  void end_arrivals() {
+    arrivals_over_ = true;
+    auto idle = std::move(idle_);
+    idle_.clear();
+    for (auto* user : idle) user->finish();
+  }
+
   // Aborts requests that have waited longer than the timeout, every 100 ms; one timer
   // per worker is far cheaper than arming one per request.
   void sweep() {
@@ -221,6 +306,15 @@ class worker {
   value_pools pools_;
   render_context render_;
   asio::steady_timer sweep_;
+  asio::steady_timer arrivals_;
+  op_memory arrivals_memory_;                 // the arrivals timer's wait, one at a time
+  std::optional<arrival_schedule> schedule_;  // open loop only
+  clock_type::time_point next_arrival_{};
+  std::vector<virtual_user*> idle_;
+  std::vector<clock_type::time_point> backlog_;  // a ring: backlog_count_ from backlog_head_
+  std::size_t backlog_head_ = 0;
+  std::size_t backlog_count_ = 0;
+  bool arrivals_over_ = false;
   std::vector<std::unique_ptr<virtual_user>> users_;
   std::vector<op_result> ops_;
   std::vector<double> weights_;
@@ -243,10 +337,7 @@ class worker {
 virtual_user::virtual_user(worker& owner, std::size_t index)
     : owner_(owner), index_(index), timer_(owner.io()) {
   channel_ = owner.transport_ref().open(owner.io(), *this);
-  const load_plan& plan = owner.state().plan;
-  if (plan.model == arrival_model::open) {
-    schedule_.emplace(plan.rate_per_s, plan.ramp, plan.poisson, plan.connections, index, plan.seed);
-  }
+  open_loop_ = owner.state().plan.model == arrival_model::open;
   target_.reserve(256);
   body_.reserve(1024);
 }
@@ -254,16 +345,16 @@ virtual_user::virtual_user(worker& owner, std::size_t index)
 void virtual_user::start() {
   const run_state& state = owner_.state();
   const load_plan& plan = state.plan;
-  if (schedule_) {
-    intended_ = state.start + schedule_->next();
-    wait_until(intended_);
-  } else {
-    // Closed loop: users join evenly over the ramp.
-    const auto offset = plan.connections > 1 ? plan.ramp * static_cast<std::int64_t>(index_) /
-                                                   static_cast<std::int64_t>(plan.connections)
-                                             : std::chrono::nanoseconds(0);
-    wait_until(state.start + offset);
-  }
+  // Users join evenly over the ramp.
+  const auto offset = plan.connections > 1 ? plan.ramp * static_cast<std::int64_t>(index_) /
+                                                 static_cast<std::int64_t>(plan.connections)
+                                           : std::chrono::nanoseconds(0);
+  wait_until(state.start + offset);
+}
+
+void virtual_user::issue_at(clock_type::time_point intended) {
+  intended_ = intended;
+  issue();
 }
 
 void virtual_user::wait_until(clock_type::time_point when) {
@@ -279,11 +370,11 @@ void virtual_user::issue() {
   const load_plan& plan = state.plan;
   const auto now = clock_type::now();
   if (state.stop.load(std::memory_order_relaxed)) return finish();
-  if (plan.duration.count() > 0 && (schedule_ ? intended_ : now) >= state.end) return finish();
+  if (plan.duration.count() > 0 && (open_loop_ ? intended_ : now) >= state.end) return finish();
   ticket_ = state.tickets.fetch_add(1, std::memory_order_relaxed);
   if (plan.duration.count() == 0 && ticket_ >= state.ticket_limit) return finish();
 
-  if (!schedule_) intended_ = now;
+  if (!open_loop_) intended_ = now;
   op_ = owner_.pick_op();
   const request_spec& spec = plan.mix[op_];
   target_.clear();
@@ -312,9 +403,8 @@ void virtual_user::on_response(const response_view& response) {
   const bool measured = ticket_ >= plan.warmup_requests && intended_ >= state.measure_from;
   owner_.record(op_, response, intended_, sent_, now, measured);
 
-  if (schedule_) {
-    intended_ = state.start + schedule_->next();
-    wait_until(intended_);
+  if (open_loop_) {
+    owner_.user_idle(*this);
   } else if (plan.think_time.count() > 0) {
     wait_until(now + plan.think_time);
   } else {
