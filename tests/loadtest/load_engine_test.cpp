@@ -83,10 +83,12 @@ TEST_CASE("open loop with Poisson arrivals keeps the mean rate") {
 
 TEST_CASE("open loop: an arrival takes any idle connection, not a connection of its own") {
   // 100 Poisson arrivals/s against a 20 ms service: 2 requests in flight on average, 8
-  // connections. Were the schedule split per connection (12.5/s each), a fifth of the
-  // requests would be due while their own connection was still busy and wait up to
-  // 20 ms more (p99 near 40 ms). Taken by whichever connection is idle, they wait only
-  // when all 8 are busy, which Poisson(2) almost never reaches.
+  // connections. Were the schedule split per connection (12.5/s each), 22 % of the
+  // requests would be due while their own connection was still busy and leave up to
+  // 20 ms late: a send lag p90 near 10 ms (33 ms at p99 when measured on that engine).
+  // Taken by whichever connection is idle, a request waits only when all 8 are busy,
+  // which Poisson(2) almost never reaches. p90, not p99, so that a busy test machine
+  // stalling the delay server for a moment (all 8 then busy) cannot fail it.
   loadgen_test::delay_server server(20ms);
   loadgen::http_transport transport("127.0.0.1", server.port());
   loadgen::value_pools pools;
@@ -100,13 +102,14 @@ TEST_CASE("open loop: an arrival takes any idle connection, not a connection of 
   plan.duration = 4s;
   const auto result = loadgen::run_load(plan, transport, pools);
   const auto corrected = result.merged(true);
-  MESSAGE("corrected p50/p99 " << ms(corrected.percentile_ns(50)) << " / "
-                               << ms(corrected.percentile_ns(99)) << " ms; schedule lag p99 "
-                               << ms(result.schedule_lag.percentile_ns(99)) << " ms");
+  MESSAGE("corrected p50/p90/p99 " << ms(corrected.percentile_ns(50)) << " / "
+                                   << ms(corrected.percentile_ns(90)) << " / "
+                                   << ms(corrected.percentile_ns(99)) << " ms; send lag p90/p99 "
+                                   << ms(result.schedule_lag.percentile_ns(90)) << " / "
+                                   << ms(result.schedule_lag.percentile_ns(99)) << " ms");
   CHECK(result.total_errors() == 0);
   CHECK(ms(corrected.percentile_ns(50)) >= 20.0);
-  CHECK(ms(corrected.percentile_ns(99)) < 30.0);
-  CHECK(ms(result.schedule_lag.percentile_ns(99)) < 8.0);
+  CHECK(ms(result.schedule_lag.percentile_ns(90)) < 5.0);
 }
 
 TEST_CASE("closed loop: a count run sends exactly warm-up plus count requests") {
