@@ -20,6 +20,19 @@ loadgen::request_spec get(const std::string& path, loadgen::value_pools& pools) 
   return spec;
 }
 
+// GET / in an open loop at `rate` per second over `connections`.
+loadgen::load_plan open_plan(loadgen::value_pools& pools, double rate, std::size_t connections,
+                             std::chrono::seconds duration, bool poisson) {
+  loadgen::load_plan plan;
+  plan.mix.push_back(get("/", pools));
+  plan.model = loadgen::arrival_model::open;
+  plan.poisson = poisson;
+  plan.rate_per_s = rate;
+  plan.connections = connections;
+  plan.duration = duration;
+  return plan;
+}
+
 double ms(std::uint64_t ns) { return static_cast<double>(ns) / 1e6; }
 
 }  // namespace
@@ -28,12 +41,7 @@ TEST_CASE("open loop: a 500 ms stall shows in the corrected p99 and not in the u
   loadgen_test::delay_server server(2ms);
   loadgen::http_transport transport("127.0.0.1", server.port());
   loadgen::value_pools pools;
-  loadgen::load_plan plan;
-  plan.mix.push_back(get("/", pools));
-  plan.model = loadgen::arrival_model::open;
-  plan.rate_per_s = 2000;
-  plan.connections = 20;
-  plan.duration = 3s;
+  auto plan = open_plan(pools, 2000, 20, 3s, false);
   plan.threads = 2;
   // The run starts about 20 ms after run_load is called; stall from 1 s to 1.5 s in.
   server.stall(std::chrono::steady_clock::now() + 1s, 500ms);
@@ -69,13 +77,7 @@ TEST_CASE("open loop with Poisson arrivals keeps the mean rate") {
   loadgen_test::delay_server server(2ms);
   loadgen::http_transport transport("127.0.0.1", server.port());
   loadgen::value_pools pools;
-  loadgen::load_plan plan;
-  plan.mix.push_back(get("/", pools));
-  plan.model = loadgen::arrival_model::open;
-  plan.poisson = true;
-  plan.rate_per_s = 1000;
-  plan.connections = 16;
-  plan.duration = 3s;
+  const auto plan = open_plan(pools, 1000, 16, 3s, true);
   const auto result = loadgen::run_load(plan, transport, pools);
   CHECK(result.total_errors() == 0);
   CHECK(std::abs(static_cast<double>(result.total_count()) - 3000) <= 0.02 * 3000 + 50);
@@ -92,14 +94,8 @@ TEST_CASE("open loop: an arrival takes any idle connection, not a connection of 
   loadgen_test::delay_server server(20ms);
   loadgen::http_transport transport("127.0.0.1", server.port());
   loadgen::value_pools pools;
-  loadgen::load_plan plan;
-  plan.mix.push_back(get("/", pools));
-  plan.model = loadgen::arrival_model::open;
-  plan.poisson = true;
-  plan.rate_per_s = 100;
-  plan.connections = 8;
+  auto plan = open_plan(pools, 100, 8, 4s, true);
   plan.threads = 1;
-  plan.duration = 4s;
   const auto result = loadgen::run_load(plan, transport, pools);
   const auto corrected = result.merged(true);
   MESSAGE("corrected p50/p90/p99 " << ms(corrected.percentile_ns(50)) << " / "
