@@ -87,35 +87,37 @@ class http_channel final : public channel {
   // async_read_some would first try a read that, right after the request went out,
   // almost always fails with EAGAIN: one wasted system call per request.
   void read() {
-    socket_.async_wait(
-        tcp::socket::wait_read,
-        bind_op_memory(op_memory_, [this](const boost::system::error_code& ec) {
-          if (ec) return on_read_error(ec);
-          for (;;) {
-            if (received_ == response_.size()) response_.resize(response_.size() * 2);
-            boost::system::error_code read_error;
-            const std::size_t n = socket_.read_some(
-                asio::buffer(response_.data() + received_, response_.size() - received_),
-                read_error);
-            if (read_error == asio::error::would_block) return read();
-            if (read_error) return on_read_error(read_error);
-            received_ += n;
-            switch (parser_.parse(response_.data(), received_)) {
-              case http_response_parser::result::incomplete:
-                continue;
-              case http_response_parser::result::error:
-                return finish_with_error(parser_.error(), {});
-              case http_response_parser::result::complete:
-                break;
-            }
-            // No pipelining: anything after the response is a protocol error; drop it
-            // with the connection rather than misattribute it to the next request.
-            if (!parser_.keep_alive() || parser_.consumed() != received_) close();
-            in_flight_ = false;
-            listener_.on_response({parser_.status(), parser_.body(), {}});
-            return;
-          }
-        }));
+    socket_.async_wait(tcp::socket::wait_read,
+                       bind_op_memory(op_memory_, [this](const boost::system::error_code& ec) {
+                         on_readable(ec);
+                       }));
+  }
+
+  void on_readable(const boost::system::error_code& ec) {
+    if (ec) return on_read_error(ec);
+    for (;;) {
+      if (received_ == response_.size()) response_.resize(response_.size() * 2);
+      boost::system::error_code read_error;
+      const std::size_t n = socket_.read_some(
+          asio::buffer(response_.data() + received_, response_.size() - received_), read_error);
+      if (read_error == asio::error::would_block) return read();
+      if (read_error) return on_read_error(read_error);
+      received_ += n;
+      switch (parser_.parse(response_.data(), received_)) {
+        case http_response_parser::result::incomplete:
+          continue;
+        case http_response_parser::result::error:
+          return finish_with_error(parser_.error(), {});
+        case http_response_parser::result::complete:
+          break;
+      }
+      // No pipelining: anything after the response is a protocol error; drop it
+      // with the connection rather than misattribute it to the next request.
+      if (!parser_.keep_alive() || parser_.consumed() != received_) close();
+      in_flight_ = false;
+      listener_.on_response({parser_.status(), parser_.body(), {}});
+      return;
+    }
   }
 
   void on_read_error(const boost::system::error_code& ec) {
