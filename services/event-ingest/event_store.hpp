@@ -17,6 +17,8 @@
 // Threads: commit_group() is called by ONE writer (it keeps the counters in memory and
 // reads sessions without locks); the read_* / query_* methods are const, read only
 // what is committed, and are safe from any number of threads at the same time as it.
+// open() lowers RocksDB's flush and compaction threads to nice 19; those thread pools
+// are the process's, so other RocksDB databases in it get the same.
 #pragma once
 
 #include <cstdint>
