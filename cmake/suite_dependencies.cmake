@@ -10,6 +10,11 @@ find_package(RapidJSON REQUIRED)
 # runs of characters that need no escaping 16 bytes at a time instead of one by one.
 # Defined for every target, never for some: the SIMD path is a specialisation of a
 # Writer member, and two definitions of it in one program would break the ODR.
+# It also turns on SIMD in the Reader: a parse of a bare NUL-terminated string
+# (Parse(const char*)) then reads aligned 16-byte blocks past the terminator, which
+# never leave the page but which ASan reports (Tencent/rapidjson#998, #1367). Every
+# parse here passes the length (Parse(data, size)), which takes the bounded path; the
+# sanitizer build catches one that does not.
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   add_compile_definitions(RAPIDJSON_SSE2)
 endif()

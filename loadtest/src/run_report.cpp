@@ -179,7 +179,7 @@ void flatten(const rapidjson::Value& node, const std::string& prefix, run_report
 
 std::string read_report(const std::string& json_text, run_report& out) {
   rapidjson::Document doc;
-  doc.Parse(json_text.c_str());
+  doc.Parse(json_text.data(), json_text.size());
   if (doc.HasParseError() || !doc.IsObject()) return "not a results JSON document";
   auto text = [&](const char* key) {
     return doc.HasMember(key) && doc[key].IsString() ? std::string(doc[key].GetString()) : "";

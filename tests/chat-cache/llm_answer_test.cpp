@@ -29,7 +29,7 @@ TEST_CASE("an Ollama NDJSON stream keeps its pieces and replays with the same ch
 
   auto whole = render(api_family::ollama_chat, *answer, false);
   rapidjson::Document doc;
-  doc.Parse(whole.body.c_str());
+  doc.Parse(whole.body.data(), whole.body.size());
   REQUIRE_FALSE(doc.HasParseError());
   CHECK(std::string(doc["message"]["content"].GetString()) == "Hello \"you\"");
   CHECK(doc["done"].GetBool());
@@ -58,7 +58,7 @@ TEST_CASE("an OpenAI SSE stream parses, renders as SSE ending with [DONE], and a
   CHECK(parse_upstream(api_family::openai_chat, sse.body)->pieces() == answer->pieces());
   auto json = render(api_family::openai_chat, *answer, false);
   rapidjson::Document doc;
-  doc.Parse(json.body.c_str());
+  doc.Parse(json.body.data(), json.body.size());
   REQUIRE_FALSE(doc.HasParseError());
   CHECK(std::string(doc["choices"][0]["message"]["content"].GetString()) == "AB");
   CHECK(std::string(doc["object"].GetString()) == "chat.completion");

@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     rapidjson::Document d;
-    d.Parse(r.body.c_str());
+    d.Parse(r.body.data(), r.body.size());
     for (const auto& id : d["ids"].GetArray()) ids.push_back(id.GetInt64());
     done += n;
   }
@@ -236,7 +236,7 @@ int main(int argc, char** argv) {
                         "BP-" + run + "-" + std::to_string(client) + "-" + std::to_string(n), n));
                 if (r.status != 201) return expect(std::move(r), 201);
                 rapidjson::Document d;
-                d.Parse(r.body.c_str());
+                d.Parse(r.body.data(), r.body.size());
                 created[client].push_back(d["id"].GetInt64());
                 return true;
               });

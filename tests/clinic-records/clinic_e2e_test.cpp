@@ -50,7 +50,7 @@ std::string shell(const std::string& command) {
 
 rapidjson::Document parse(const http_response& r) {
   rapidjson::Document d;
-  d.Parse(r.body.c_str());
+  d.Parse(r.body.data(), r.body.size());
   REQUIRE_MESSAGE(!d.HasParseError(), "not JSON: " << r.body);
   return d;
 }
@@ -464,7 +464,7 @@ TEST_CASE("concurrent reads are each answered with their own patient and audited
         auto id = ask_missing ? missing : ids[(c + n) % ids.size()];
         auto r = client.request("GET", id_path("/api/patients", id));
         rapidjson::Document d;
-        d.Parse(r.body.c_str());
+        d.Parse(r.body.data(), r.body.size());
         bool ok = ask_missing ? r.status == 404
                               : r.status == 200 && !d.HasParseError() && d["id"].GetInt64() == id;
         if (!ok) ++wrong;

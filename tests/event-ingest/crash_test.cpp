@@ -23,7 +23,7 @@ std::int64_t stat(ingest_fixture& f, const char* key) {
   auto r = f.get("/api/stats");
   REQUIRE(r.status == 200);
   rapidjson::Document doc;
-  doc.Parse(r.body.c_str());
+  doc.Parse(r.body.data(), r.body.size());
   return doc[key].GetInt64();
 }
 
@@ -85,7 +85,7 @@ TEST_CASE("SIGKILL with batches in flight loses no acknowledged event, and stats
                                                   std::stoi(key.substr(slash + 1)), batch_size));
     REQUIRE(r.status == 201);
     rapidjson::Document doc;
-    doc.Parse(r.body.c_str());
+    doc.Parse(r.body.data(), r.body.size());
     CHECK(doc["received"].GetInt() == 0);
     CHECK(doc["duplicates"].GetInt() == batch_size);
   }
@@ -98,7 +98,7 @@ TEST_CASE("SIGKILL with batches in flight loses no acknowledged event, and stats
       auto page = f.get(target + (cursor.empty() ? "" : "&cursor=" + cursor));
       REQUIRE(page.status == 200);
       rapidjson::Document doc;
-      doc.Parse(page.body.c_str());
+      doc.Parse(page.body.data(), page.body.size());
       for (const auto& e : doc["events"].GetArray()) stored.insert(e["event_id"].GetString());
       if (doc["next_cursor"].IsNull()) break;
       cursor = doc["next_cursor"].GetString();

@@ -28,7 +28,7 @@ ingest_fixture& api() {
 
 rapidjson::Document json(const std::string& text) {
   rapidjson::Document doc;
-  doc.Parse(text.c_str());
+  doc.Parse(text.data(), text.size());
   REQUIRE_MESSAGE(!doc.HasParseError(), "not JSON: " << text);
   return doc;
 }

@@ -4,6 +4,7 @@
 #include <rapidjson/document.h>
 
 #include <map>
+#include <string_view>
 
 using loadgen::request_template;
 
@@ -14,9 +15,9 @@ struct fixture {
   loadgen::value_pools pools;
   loadgen::render_context context{rng, pools, 1, 1};
 
-  std::string render_json(const char* json) {
+  std::string render_json(std::string_view json) {
     rapidjson::Document doc;
-    doc.Parse(json);
+    doc.Parse(json.data(), json.size());
     REQUIRE_FALSE(doc.HasParseError());
     request_template t;
     REQUIRE(request_template::compile_json(doc, pools, t).empty());
@@ -34,7 +35,7 @@ TEST_CASE("a body template renders valid JSON with numbers unquoted") {
       f.render_json(R"({"id":"${seq}","n":"${uniform:5:5}","name":"p-${seq}","t":"${text:12}",)"
                     R"("kind":"${choice:a|b}","u":"${uuid}","flag":true,"x":[1,null]})");
   rapidjson::Document doc;
-  doc.Parse(out.c_str());
+  doc.Parse(out.data(), out.size());
   INFO(out);
   REQUIRE_FALSE(doc.HasParseError());
   CHECK(doc["id"].GetInt() == 1);
@@ -50,7 +51,7 @@ TEST_CASE("$repeat renders an array of independently generated items") {
   const std::string out =
       f.render_json(R"({"events":{"$repeat":50,"item":{"session_id":"s-${seq}"}},"after":1})");
   rapidjson::Document doc;
-  doc.Parse(out.c_str());
+  doc.Parse(out.data(), out.size());
   INFO(out);
   REQUIRE_FALSE(doc.HasParseError());
   REQUIRE(doc["events"].Size() == 50);
@@ -82,7 +83,8 @@ TEST_CASE("picks draw from captured values and keep their JSON type") {
   request_template path, body;
   REQUIRE(request_template::compile_text("/api/patients/${pick:ids}", f.pools, path).empty());
   rapidjson::Document doc;
-  doc.Parse(R"({"patient":"${pick:ids}"})");
+  const std::string_view json = R"({"patient":"${pick:ids}"})";
+  doc.Parse(json.data(), json.size());
   REQUIRE(request_template::compile_json(doc, f.pools, body).empty());
   std::string out;
   CHECK_FALSE(path.render(f.context, out));  // empty pool
@@ -131,7 +133,7 @@ TEST_CASE("${pick:POOL@BASE} draws the partner captured with the value picked fr
     const std::string out = f.render_json(
         R"({"visit_id":"${pick:visits}","patient_id":"${pick:visit_patients@visits}"})");
     rapidjson::Document doc;
-    doc.Parse(out.c_str());
+    doc.Parse(out.data(), out.size());
     REQUIRE_FALSE(doc.HasParseError());
     INFO(out);
     CHECK(doc["patient_id"].GetInt() == doc["visit_id"].GetInt() + 100);

@@ -60,7 +60,7 @@ class fake_embedding_server {
       if (ec) continue;
       ++requests_;
       rapidjson::Document doc;
-      doc.Parse(req.body().c_str());
+      doc.Parse(req.body().data(), req.body().size());
       std::string vectors;
       const auto& input = doc["input"];
       for (rapidjson::SizeType i = 0; i < input.Size(); ++i) {
