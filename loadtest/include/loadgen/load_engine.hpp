@@ -7,10 +7,12 @@
 // when the workers have finished.
 //
 // Closed loop: each virtual user sends, waits for the answer, thinks, sends again;
-// latency is from send to answer. Open loop: each connection follows its
-// arrival_schedule; latency is measured both from the intended send time (corrected
-// for coordinated omission: a stalled server makes every request scheduled behind
-// the stall late) and from the actual send (uncorrected), as wrk2 does.
+// latency is from send to answer. Open loop: each worker follows its share of the
+// arrival_schedule and sends each arrival on whichever of its connections is idle,
+// queueing it while all are busy; latency is measured both from the intended send
+// time (corrected for coordinated omission: a stalled server makes every request
+// scheduled behind the stall late) and from the actual send (uncorrected), as wrk2
+// does.
 // Only answers with an expected status are timed; others count as errors.
 //
 // run() blocks until the run is over; it is not meant to be called concurrently.
@@ -48,8 +50,8 @@ struct run_result {
   // generator kept its schedule (requests / sending_seconds ~ the rate asked for).
   double sending_seconds = 0;
   // Open loop: how late each request left after its intended time (timer wake-up,
-  // a busy connection). Part of the corrected latency; large values mean the
-  // generator, not the server, fell behind (more connections or threads needed).
+  // all of its worker's connections busy). Part of the corrected latency; large values
+  // mean the generator, not the server, fell behind (more threads, or connections).
   latency_histogram schedule_lag;
   double cpu_seconds = 0;  // CPU time of the worker threads: the generator's own cost
   std::uint64_t warmup_answers = 0;
