@@ -25,6 +25,7 @@ struct bus_client::subscription {
   std::vector<std::string> topics;
   message_callback on_message;
   wanted_predicate wanted;  // empty: every message is wanted
+  bool listening = true;    // its topics are subscribed (the client's thread only, once started)
   std::atomic<bool> connected{false};
 };
 
@@ -157,7 +158,9 @@ class bus_client::loop {
       socket.set(zmq::sockopt::linger, 0);
       socket.set(zmq::sockopt::reconnect_ivl, static_cast<int>(client_.options_.reconnect.count()));
       socket.set(zmq::sockopt::rcvhwm, 100000);
-      for (const auto& topic : sub->topics) socket.set(zmq::sockopt::subscribe, topic);
+      if (sub->listening) {
+        for (const auto& topic : sub->topics) socket.set(zmq::sockopt::subscribe, topic);
+      }
       sub_state state;
       state.monitor = watch_connections(context_, socket, sub->endpoint);
       if (!state.monitor) sub->connected = true;
@@ -168,6 +171,21 @@ class bus_client::loop {
     for (std::size_t k = 0; k < subs_.size(); ++k) {
       subs_[k].socket->watch([this, k] { drain_subscription(k); });
       if (subs_[k].monitor) subs_[k].monitor->watch([this, k] { drain_subscription_events(k); });
+    }
+  }
+
+  // A SUB counts each subscribe of a topic, so this changes the sockopts only when
+  // `on` differs from what it is.
+  void listen(std::size_t k, bool on) {
+    auto& sub = *client_.subscriptions_[k];
+    if (sub.listening == on || subs_[k].socket->closed()) return;
+    sub.listening = on;
+    for (const auto& topic : sub.topics) {
+      if (on) {
+        subs_[k].socket->socket.set(zmq::sockopt::subscribe, topic);
+      } else {
+        subs_[k].socket->socket.set(zmq::sockopt::unsubscribe, topic);
+      }
     }
   }
 
@@ -487,13 +505,23 @@ void bus_client::add_service(const std::string& service, std::vector<std::string
 }
 
 void bus_client::subscribe(const std::string& endpoint, std::vector<std::string> topics,
-                           message_callback on_message, wanted_predicate wanted) {
+                           message_callback on_message, wanted_predicate wanted, bool listening) {
   auto sub = std::make_unique<subscription>();
   sub->endpoint = endpoint;
   sub->topics = std::move(topics);
   sub->on_message = std::move(on_message);
   sub->wanted = std::move(wanted);
+  sub->listening = listening;
   subscriptions_.push_back(std::move(sub));
+}
+
+void bus_client::listen(const std::string& endpoint, bool on) {
+  asio::dispatch(*context_, [this, endpoint, on] {
+    if (!loop_) return;
+    for (std::size_t k = 0; k < subscriptions_.size(); ++k) {
+      if (subscriptions_[k]->endpoint == endpoint) loop_->listen(k, on);
+    }
+  });
 }
 
 status bus_client::start() {

@@ -72,10 +72,11 @@ class bus_client {
   bus_client(const bus_client&) = delete;
   bus_client& operator=(const bus_client&) = delete;
 
-  // Start-up only, before start().
+  // Start-up only, before start(). `listening`: whether the topics are subscribed from
+  // the start (listen() changes it).
   void add_service(const std::string& service, std::vector<std::string> endpoints);
   void subscribe(const std::string& endpoint, std::vector<std::string> topics,
-                 message_callback on_message, wanted_predicate wanted = {});
+                 message_callback on_message, wanted_predicate wanted = {}, bool listening = true);
 
   status start();
   // Fails every call still in flight with 503, closes the sockets and, when the client
@@ -96,6 +97,13 @@ class bus_client {
   // handshake, and a PUB drops what it publishes before they arrive: a message published
   // at that very moment may still be missed.
   bool subscribed(const std::string& endpoint) const;
+  // Thread-safe: subscribes (true) or unsubscribes (false) the topics of the subscription
+  // to `endpoint`, on the client's thread (at once when called there). The connection
+  // stays up either way. A publisher filters by topic, so while unsubscribed its messages
+  // do not cross the network; and it drops what it publishes before a new subscription
+  // reaches it (no reply says when): a caller that must not miss a message confirms the
+  // subscription end to end (the gateway has the publisher echo a mark, gateway.cpp).
+  void listen(const std::string& endpoint, bool on);
   std::int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   const std::vector<std::string>& services() const { return service_names_; }
 
