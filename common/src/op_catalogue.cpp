@@ -121,6 +121,9 @@ result<op_catalogue> op_catalogue::load(const std::vector<embedded_file>& files)
     spec.resume_op = member(entry, "resume_op");
     if (!spec.resume_op.empty() && spec.kind != "sse")
       return bad(who + " has a resume_op but is not an SSE route");
+    spec.mark_op = member(entry, "mark_op");
+    if (!spec.mark_op.empty() && spec.kind != "sse")
+      return bad(who + " has a mark_op but is not an SSE route");
     std::string schema_path = member(entry, "request_schema");
     if (!schema_path.empty()) {
       auto cached = compiled.find(schema_path);
@@ -136,11 +139,15 @@ result<op_catalogue> op_catalogue::load(const std::vector<embedded_file>& files)
     catalogue.ops_.push_back(std::move(spec));
   }
   for (const auto& spec : catalogue.ops_) {
-    if (spec.resume_op.empty()) continue;
-    const auto* resume = catalogue.find(spec.resume_op);
-    if (!resume || resume->service != spec.service || resume->kind != "call")
-      return bad("op '" + spec.op + "' names resume_op '" + spec.resume_op +
-                 "', which is not a call op of " + spec.service);
+    for (const auto& [field, named] :
+         {std::pair<const char*, const std::string*>{"resume_op", &spec.resume_op},
+          {"mark_op", &spec.mark_op}}) {
+      if (named->empty()) continue;
+      const auto* target = catalogue.find(*named);
+      if (!target || target->service != spec.service || target->kind != "call")
+        return bad("op '" + spec.op + "' names " + field + " '" + *named +
+                   "', which is not a call op of " + spec.service);
+    }
   }
   return catalogue;
 }

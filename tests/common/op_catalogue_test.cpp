@@ -58,6 +58,16 @@ TEST_CASE("catalogue mistakes are errors naming the op") {
   auto resume_on_call =
       R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","resume_op":"a"}]})";
   CHECK(!load(resume_on_call).ok());
+  auto markable =
+      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","kind":"sse","topic":"t","mark_op":"m"},{"op":"m","service":"s","method":"POST","route":"/m"}]})";
+  REQUIRE(load(markable).ok());
+  CHECK(load(markable)->find("a")->mark_op == "m");
+  auto mark_unknown =
+      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","kind":"sse","topic":"t","mark_op":"zz"}]})";
+  CHECK(load(mark_unknown).error().message.find("mark_op 'zz'") != std::string::npos);
+  auto mark_on_call =
+      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","mark_op":"a"}]})";
+  CHECK(!load(mark_on_call).ok());
   CHECK(!load("not json").ok());
 }
 

@@ -30,6 +30,10 @@ struct op_spec {
   // kind "sse", optional: the op (same service) that replays, as a streamed reply of
   // {events: [{seq, event}]} parts, the messages after a client's Last-Event-ID.
   std::string resume_op;
+  // kind "sse", optional: the op (same service) that publishes {type: "mark", token} on
+  // the stream's topic. With it the gateway subscribes to the topic only while a client
+  // streams it, and echoes a mark to know when its subscription is in place.
+  std::string mark_op;
   std::string summary;
   // HTTP request headers passed to the service, each as a body field named
   // "http_<header>" (lower case, '-' as '_'), e.g. If-Match -> "http_if_match".
