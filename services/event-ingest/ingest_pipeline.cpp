@@ -213,6 +213,35 @@ caf::behavior broadcaster(caf::event_based_actor*, std::shared_ptr<pub_socket> p
           suite::log_warn("publish.failed", {{"error", e.what()}});
         }
       },
+      // events.mark: published in order with the events, so a subscriber that receives
+      // its mark receives everything published after it.
+      [pub](const suite::bus_job& job) {
+        if (!suite::start_unless_expired(job)) return;
+        auto token = suite::string_field(job.req.body.object, "token");
+        if (!token || token->empty() || token->size() > 64) {
+          suite::respond_error(job, suite::make_error(400, "validation_failed", "no valid token",
+                                                      {{"token", "a string of 1-64 bytes"}}));
+          return;
+        }
+        msgpack::sbuffer buffer(128);
+        suite::msgpack_packer p(buffer);
+        p.pack_map(2);
+        suite::pack_string(p, "type");
+        suite::pack_string(p, "mark");
+        suite::pack_string(p, "token");
+        suite::pack_string(p, *token);
+        try {
+          send_frame(pub->socket, buffer);
+        } catch (const zmq::error_t& e) {
+          suite::respond_error(job, suite::make_error(503, "publish_failed", e.what()));
+          return;
+        }
+        suite::respond_ok(job, suite::pack_value([](suite::msgpack_packer& p) {
+                            p.pack_map(1);
+                            suite::pack_string(p, "published");
+                            p.pack_true();
+                          }));
+      },
   };
 }
 

@@ -9,12 +9,13 @@
 //                    only after its events are durable)
 //        --publication--> broadcaster (ONE detached actor owning the PUB socket: frames
 //                    [topic "events"][{type: event|session_update|stats, data}]; the PUB
-//                    socket drops for a slow subscriber instead of blocking the writer)
+//                    socket drops for a slow subscriber instead of blocking the writer,
+//                    and drops everything while nobody subscribes)
 //
 // Messages each actor takes:
 //   preparer:    bus_job (ops events.ingest, events.batch)
 //   writer:      prepared_job; flush_atom (sent to itself to close a group)
-//   broadcaster: publication
+//   broadcaster: publication; bus_job (op events.mark: publishes {type: mark, token})
 // Built once in main(); the destructor stops the actors. Not copyable.
 #pragma once
 
@@ -72,6 +73,8 @@ class ingest_pipeline {
 
   // Route events.ingest and events.batch here.
   const caf::actor& entry() const { return preparers_; }
+  // Route events.mark here; null when there is no PUB endpoint.
+  const caf::actor& publisher() const { return broadcaster_; }
 
  private:
   ingest_pipeline() = default;

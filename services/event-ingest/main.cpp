@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   }
   host.route("events.ingest", (*pipeline)->entry());
   host.route("events.batch", (*pipeline)->entry());
+  if (const auto& publisher = (*pipeline)->publisher()) host.route("events.mark", publisher);
   // Queries read RocksDB and may wait for the disk: each worker has a thread of its own.
   host.route_sync(event_ingest::make_query_handlers(shared_store, started),
                   suite::worker_threads::own);
