@@ -7,6 +7,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -73,19 +74,26 @@ std::string error_json(const error_info& e) {
 
 class sse_hub;
 struct connection_slot;
+struct live_stream;
 
-// One SSE stream: owns its connection; lives on one io thread.
+// One SSE stream: owns its connection; lives on one io thread. It is pending (sends
+// nothing, drops what is pushed) from watch() until open(), while its live stream is
+// being subscribed.
 class sse_client : public std::enable_shared_from_this<sse_client> {
  public:
   sse_client(beast::tcp_stream stream, std::string topic, gateway::impl& gw, bus_client& bus,
-             std::shared_ptr<connection_slot> slot)
+             std::shared_ptr<connection_slot> slot, live_stream* live)
       : stream_(std::move(stream)),
         topic_(std::move(topic)),
         gw_(gw),
         bus_(bus),
-        slot_(std::move(slot)) {}
+        slot_(std::move(slot)),
+        live_(live) {}
 
-  void start(std::shared_ptr<const std::string> opening);
+  // Notices a client that goes away, from now on.
+  void watch();
+  // Sends the response head and the first message; live messages go out from here.
+  void open(std::shared_ptr<const std::string> opening);
   // `seq` > 0 for an event with an SSE id: ids at or below the last one sent are skipped.
   void push(const std::shared_ptr<const std::string>& frame, std::uint64_t seq = 0);
   void close();
@@ -105,7 +113,9 @@ class sse_client : public std::enable_shared_from_this<sse_client> {
   gateway::impl& gw_;
   bus_client& bus_;                        // its io thread's
   std::shared_ptr<connection_slot> slot_;  // counts this stream against its client IP
+  live_stream* live_;                      // null: its service publishes nothing here
   std::deque<std::shared_ptr<const std::string>> queue_;
+  bool pending_ = true;
   bool writing_ = false;
   bool closed_ = false;
   char scratch_[256];
@@ -165,6 +175,25 @@ class sse_hub {
   std::vector<std::shared_ptr<sse_client>> clients_;
 };
 
+// A publisher's live stream, which its SSE routes are fed from. With a mark op (the
+// catalogue's mark_op) its topics are subscribed only while a client streams them, so a
+// publisher nobody watches sends nothing over the network. The first client subscribes;
+// its stream opens once a mark published through the service comes back on the
+// subscription (a PUB drops what it publishes before a subscription reaches it, and
+// nothing else says when it has), so nothing published after the client's `connected`
+// is missed. The last client to leave unsubscribes. Without a mark op the topics stay
+// subscribed and streams open at once.
+struct live_stream {
+  std::string service, endpoint, mark_op;
+  std::atomic<std::size_t> clients{0};  // its streams, open or pending
+  std::atomic<bool> listening{false};   // its topics are subscribed
+  // Io thread 0 only (its bus client owns the subscription):
+  enum class phase { idle, confirming, live } phase = phase::idle;
+  std::string token;                           // of the mark awaited while confirming
+  std::vector<std::function<void()>> waiters;  // the pending streams' open(), once live
+  std::unique_ptr<asio::steady_timer> retry;   // sends the mark again, then opens anyway
+};
+
 struct link_view;
 
 struct gateway::impl {
@@ -181,7 +210,13 @@ struct gateway::impl {
   // Connection accounting per client IP: only on connect and close, never per request.
   bool take_connection(const std::string& ip);
   void release_connection(const std::string& ip);
-  void on_published(const std::string& topic, const msgpack_value& message);
+  // Any io thread: `ready` runs on io thread 0 once `live` is open (at once when it is).
+  void open_stream(live_stream& live, std::function<void()> ready);
+  // Any io thread: one of `live`'s streams ended.
+  void stream_closed(live_stream& live);
+  // Io thread 0.
+  void send_mark(live_stream& live, int attempt);
+  void on_published(live_stream& live, const std::string& topic, const msgpack_value& message);
   // The gateway's links to a backend, for /healthz and the link gauges: how many io
   // threads have a bus connection to it, and whether the live stream its SSE routes are
   // fed from is connected (nullopt: it has none).
@@ -196,8 +231,9 @@ struct gateway::impl {
   // One bus client per io context, run by its thread: a request's call and its reply
   // never leave the io thread that serves the connection.
   std::vector<std::unique_ptr<bus_client>> buses;
-  // service -> the PUB endpoint its SSE routes are fed from (subscribed by buses.front()).
-  std::map<std::string, std::string> live_streams;
+  // service -> the live stream its SSE routes are fed from (subscribed by buses.front()).
+  std::map<std::string, std::unique_ptr<live_stream>> live_streams;
+  std::string mark_prefix;  // unique to this gateway process, so it knows its own marks
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::unique_ptr<sse_hub>> hubs;
   std::vector<std::unique_ptr<asio::steady_timer>> heartbeats;
@@ -226,7 +262,8 @@ struct gateway::impl {
 };
 
 // The gateway's links to its backends, read at every scrape on the metrics thread:
-// suite_gateway_backend_connected and suite_gateway_live_stream_connected.
+// suite_gateway_backend_connected, suite_gateway_live_stream_connected and
+// suite_gateway_live_stream_listening.
 struct link_view {
   std::mutex mutex;  // cold: a scrape against stop()
   const gateway::impl* gw = nullptr;
@@ -246,7 +283,15 @@ class link_collector final : public prometheus::Collectable {
     auto live = gauge_family("suite_gateway_live_stream_connected",
                              "1 while the gateway is connected to the live stream (PUB) its SSE "
                              "routes of the backend are fed from, else 0.");
+    auto listening = gauge_family(
+        "suite_gateway_live_stream_listening",
+        "1 while the gateway subscribes to the topics of the backend's live stream (with a mark "
+        "op only while an SSE client streams them), else 0.");
     const std::string& self = gw->service_metrics.service();
+    for (const auto& [backend, stream] : gw->live_streams) {
+      listening.metric.push_back(
+          gauge_sample(stream->listening ? 1 : 0, {{"backend", backend}, {"service", self}}));
+    }
     for (const auto& backend : gw->catalogue.services()) {
       bool all = gw->io_threads_connected(backend) == gw->buses.size();
       connected.metric.push_back(
@@ -255,7 +300,7 @@ class link_collector final : public prometheus::Collectable {
         live.metric.push_back(gauge_sample(*up ? 1 : 0, {{"backend", backend}, {"service", self}}));
       }
     }
-    return {std::move(connected), std::move(live)};
+    return {std::move(connected), std::move(live), std::move(listening)};
   }
 
  private:
@@ -294,7 +339,7 @@ std::size_t gateway::impl::io_threads_connected(const std::string& backend) cons
 std::optional<bool> gateway::impl::live_stream_connected(const std::string& backend) const {
   auto it = live_streams.find(backend);
   if (it == live_streams.end()) return std::nullopt;
-  return buses.front()->subscribed(it->second);
+  return buses.front()->subscribed(it->second->endpoint);
 }
 
 void gateway::impl::release_connection(const std::string& ip) {
@@ -304,14 +349,18 @@ void gateway::impl::release_connection(const std::string& ip) {
   connections_gauge->Decrement();
 }
 
-void sse_client::start(std::shared_ptr<const std::string> opening) {
+void sse_client::watch() {
   stream_.expires_never();
-  push(opening);
   read_until_closed();
 }
 
+void sse_client::open(std::shared_ptr<const std::string> opening) {
+  pending_ = false;
+  push(opening);
+}
+
 void sse_client::push(const std::shared_ptr<const std::string>& frame, std::uint64_t seq) {
-  if (closed_) return;
+  if (closed_ || pending_) return;
   if (replaying_) {
     if (held_.size() >= gw_.settings.sse_queue_limit) {
       log_warn("sse.slow_client_dropped", {{"topic", topic_}, {"while", "replaying"}});
@@ -419,6 +468,7 @@ void sse_client::close() {
   stream_.close();
   gw_.sse_clients.fetch_sub(1);
   gw_.sse_gauge->Decrement();
+  if (live_) gw_.stream_closed(*live_);
 }
 
 // One HTTP/1.1 keep-alive connection: read a request, answer it, repeat.
@@ -706,9 +756,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
                                               std::to_string(gw_.buses.size()) + " io threads"))
           // Its SSE routes would open, yet no live message could reach them.
           : !gw_.live_stream_connected(name).value_or(true)
-              ? error_reply(
-                    0, make_error(503, "live_stream_unavailable",
-                                  "not connected to its live stream " + gw_.live_streams.at(name)))
+              ? error_reply(0, make_error(503, "live_stream_unavailable",
+                                          "not connected to its live stream " +
+                                              gw_.live_streams.at(name)->endpoint))
               : answer;
       if (r.is_error()) {
         all_ok = false;
@@ -757,14 +807,22 @@ class http_session : public std::enable_shared_from_this<http_session> {
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
         "Connection: keep-alive\r\nX-Accel-Buffering: no\r\n\r\n"
         "retry: 1000\ndata: {\"type\":\"connected\"}\n\n");
+    auto found = gw_.live_streams.find(match.service);
+    live_stream* live = found == gw_.live_streams.end() ? nullptr : found->second.get();
+    if (live) live->clients.fetch_add(1);
     auto client =
-        std::make_shared<sse_client>(std::move(stream_), match.op->topic, gw_, bus_, slot_);
+        std::make_shared<sse_client>(std::move(stream_), match.op->topic, gw_, bus_, slot_, live);
     gw_.hubs[context_]->add(client);
-    client->start(std::move(opening));
-    // From here on (this same io thread turn) live messages are held until the replay ends.
-    if (resume_after) {
+    client->watch();
+    auto begin = [client, opening, resume_after, resume_op = match.op->resume_op,
+                  service = match.service, &bus = bus_, executor = executor_] {
+      if (client->closed()) return;
+      client->open(opening);
+      if (!resume_after) return;
+      // From here on (this same io thread turn) live messages are held until the replay
+      // ends.
       request replay;
-      replay.op = match.op->resume_op;
+      replay.op = resume_op;
       replay.tenant = "default";
       replay.principal = "gateway";
       replay.body = pack_value([&](msgpack_packer& p) {
@@ -772,12 +830,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
         pack_string(p, "after");
         p.pack_uint64(*resume_after);
       });
-      auto id = bus_.call_stream(
-          match.service, std::move(replay), [client, executor = executor_](reply part) {
-            asio::post(executor, [client, part = std::move(part)] { client->replay_part(part); });
-          });
+      auto id = bus.call_stream(service, std::move(replay), [client, executor](reply part) {
+        asio::post(executor, [client, part = std::move(part)] { client->replay_part(part); });
+      });
       client->begin_replay(*resume_after, id);
-    }
+    };
+    if (!live || live->mark_op.empty()) return begin();
+    gw_.open_stream(
+        *live, [executor = executor_, begin = std::move(begin)] { asio::post(executor, begin); });
   }
 
   void answer_reply(const reply& r) {
@@ -907,7 +967,70 @@ void gateway::impl::refuse_connection(tcp::socket socket, std::size_t context) {
   });
 }
 
-void gateway::impl::on_published(const std::string& topic, const msgpack_value& message) {
+void gateway::impl::open_stream(live_stream& live, std::function<void()> ready) {
+  asio::post(*contexts[0], [this, &live, ready = std::move(ready)]() mutable {
+    if (live.phase == live_stream::phase::live) return ready();
+    live.waiters.push_back(std::move(ready));
+    if (live.phase == live_stream::phase::confirming) return;
+    live.phase = live_stream::phase::confirming;
+    live.listening = true;
+    buses.front()->listen(live.endpoint, true);
+    send_mark(live, 0);
+  });
+}
+
+void gateway::impl::stream_closed(live_stream& live) {
+  if (live.clients.fetch_sub(1) != 1 || live.mark_op.empty()) return;
+  asio::post(*contexts[0], [this, &live] {
+    // A stream opened since is counted already: it keeps the subscription.
+    if (live.clients.load() != 0 || live.phase == live_stream::phase::idle) return;
+    live.phase = live_stream::phase::idle;
+    live.listening = false;
+    live.waiters.clear();  // all of closed streams
+    live.retry->cancel();
+    buses.front()->listen(live.endpoint, false);
+  });
+}
+
+// Publishes a new mark through the service and waits for it: 20 ms, then twice as long
+// each time (up to 0.64 s). A publisher that does not answer (it is down, or too old to
+// know the op) does not hold streams back for long: after about 0.6 s the waiting ones
+// open anyway, as they would have before (a gap is then possible), and marks go on
+// until one comes back or no stream is left.
+void gateway::impl::send_mark(live_stream& live, int attempt) {
+  static std::atomic<std::uint64_t> marks{0};
+  live.token = mark_prefix + std::to_string(marks.fetch_add(1));
+  request mark;
+  mark.op = live.mark_op;
+  mark.tenant = "default";
+  mark.principal = "gateway";
+  mark.body = pack_value([&](msgpack_packer& p) {
+    p.pack_map(1);
+    pack_string(p, "token");
+    pack_string(p, live.token);
+  });
+  buses.front()->call(live.service, std::move(mark), [](reply) {});
+  if (attempt == 5) {
+    log_warn("sse.stream_unconfirmed", {{"service", live.service}, {"endpoint", live.endpoint}});
+    for (auto& ready : std::exchange(live.waiters, {})) ready();
+  }
+  live.retry->expires_after(std::chrono::milliseconds(20 << std::min(attempt, 5)));
+  live.retry->async_wait([this, &live, attempt](beast::error_code ec) {
+    if (!ec && live.phase == live_stream::phase::confirming) send_mark(live, attempt + 1);
+  });
+}
+
+void gateway::impl::on_published(live_stream& live, const std::string& topic,
+                                 const msgpack_value& message) {
+  if (!live.mark_op.empty() && string_field(message.object, "type") == "mark") {
+    if (live.phase == live_stream::phase::confirming &&
+        string_field(message.object, "token") == live.token) {
+      live.phase = live_stream::phase::live;
+      live.retry->cancel();
+      for (auto& ready : std::exchange(live.waiters, {})) ready();
+    }
+    return;  // marks are not for the clients
+  }
   std::uint64_t seq = 0;
   if (const auto* s = find_field(message.object, "seq");
       s && s->type == msgpack::type::POSITIVE_INTEGER)
@@ -998,20 +1121,29 @@ status gateway::start() {
     for (auto& bus : gw.buses) bus->add_service(service, it->second);
   }
   // One subscription per publisher, on the first io thread: on_published fans out.
+  std::random_device random;
+  gw.mark_prefix = std::to_string(random()) + "-" + std::to_string(random()) + "-";
   for (const auto& [service, endpoint] : gw.settings.publishers) {
     std::vector<std::string> topics;
     for (const auto* spec : gw.catalogue.ops_of(service)) {
       if (spec->kind == "sse") topics.push_back(spec->topic);
     }
     if (topics.empty() || endpoint.empty()) continue;
-    gw.live_streams[service] = endpoint;
+    auto& live = *(gw.live_streams[service] = std::make_unique<live_stream>());
+    live.service = service;
+    live.endpoint = endpoint;
+    for (const auto* spec : gw.catalogue.ops_of(service)) {
+      if (spec->kind == "sse" && !spec->mark_op.empty()) live.mark_op = spec->mark_op;
+    }
+    live.listening = live.mark_op.empty();
+    live.retry = std::make_unique<asio::steady_timer>(*gw.contexts[0]);
     gw.buses.front()->subscribe(
         endpoint, topics,
-        [&gw](const std::string& topic, const msgpack_value& message) {
-          gw.on_published(topic, message);
+        [&gw, &live](const std::string& topic, const msgpack_value& message) {
+          gw.on_published(live, topic, message);
         },
         // With no stream open, a message is dropped before it is parsed.
-        [&gw] { return gw.sse_clients.load(std::memory_order_relaxed) != 0; });
+        [&live] { return live.clients.load(std::memory_order_relaxed) != 0; }, live.listening);
   }
 
   auto bind = split_host_port(gw.settings.http_bind);
@@ -1071,6 +1203,7 @@ void gateway::stop() {
   gw.threads.clear();
   for (auto& bus : gw.buses) bus->stop();  // the io threads have ended: safe from here
   gw.buses.clear();
+  gw.live_streams.clear();  // their timers, before the contexts go
   gw.heartbeats.clear();
   gw.hubs.clear();
   gw.acceptor.reset();

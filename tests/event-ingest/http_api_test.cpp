@@ -18,11 +18,7 @@ using namespace suite::test;
 namespace {
 
 ingest_fixture& api() {
-  static ingest_fixture& fixture = []() -> ingest_fixture& {
-    static ingest_fixture f({"--max-batch=5"});
-    f.wait_for_live_stream();  // the stream tests expect every event after "connected"
-    return f;
-  }();
+  static ingest_fixture fixture({"--max-batch=5"});
   return fixture;
 }
 
@@ -215,6 +211,39 @@ TEST_CASE(
   CHECK(stream.wait_for(R"("type":"session_update","data":{"session_id":"p17-stream")"));
   CHECK(stream.wait_for(R"("type":"stats")"));
   CHECK(stream.wait_for(": heartbeat"));
+}
+
+TEST_CASE("the gateway subscribes to the live stream only while a client streams it") {
+  ingest_fixture own;  // no other case's stream is open here
+  auto listening = [&] {
+    auto scrape = http_once(own.gateway_metrics_port(), "GET", "/metrics");
+    REQUIRE(scrape.status == 200);
+    auto at = scrape.body.find("suite_gateway_live_stream_listening{backend=\"event-ingest\"");
+    REQUIRE(at != std::string::npos);
+    return scrape.body.substr(scrape.body.find(' ', at) + 1, 1);
+  };
+  auto wait_until_not_listening = [&] {
+    for (int i = 0; i < 200 && listening() != "0"; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return listening();
+  };
+  CHECK(listening() == "0");
+  CHECK(own.post("/api/events", event("listen")).status == 201);  // published to nobody
+  // Twice: the first stream subscribes; after it closes, the next subscribes again. Each
+  // gets the event posted right after its "connected", and never the gateway's marks.
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    std::string id = "listen-" + std::to_string(round);
+    {
+      sse_reader stream(own.http_port(), "/api/stream");
+      REQUIRE(stream.wait_for(R"("type":"connected")"));
+      CHECK(listening() == "1");
+      CHECK(own.post("/api/events", event("listen", R"(,"event_id":")" + id + "\"")).status == 201);
+      CHECK(stream.wait_for(R"("id":")" + id + "\""));
+      CHECK(stream.received().find(R"("type":"mark")") == std::string::npos);
+    }
+    CHECK(wait_until_not_listening() == "0");
+  }
 }
 
 TEST_CASE("a batch over the size limit is a 413 and stores nothing") {

@@ -68,21 +68,6 @@ void ingest_fixture::start_service() {
                              service_->log());
 }
 
-void ingest_fixture::wait_for_live_stream() {
-  sse_reader stream(http_port_, "/api/stream");
-  if (!stream.wait_for(R"("type":"connected")"))
-    throw std::runtime_error("the gateway did not open a stream");
-  for (int i = 0; i < 100; ++i) {
-    std::string id = "fixture-warmup-" + std::to_string(i) + "\"";
-    post("/api/events",
-         R"({"session_id":"fixture-warmup","agent_type":"claude-code","event_type":"tool_use",)"
-         R"("event_id":")" +
-             id + "}");
-    if (stream.wait_for(id, std::chrono::milliseconds(100))) return;
-  }
-  throw std::runtime_error("no event reached a live stream within 10 s");
-}
-
 sse_reader::sse_reader(int port, const std::string& target, const std::string& extra_headers) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};

@@ -22,6 +22,7 @@ class ingest_fixture {
 
   int http_port() const { return http_port_; }
   int service_metrics_port() const { return metrics_port_; }
+  int gateway_metrics_port() const { return gateway_metrics_port_; }
   http_response get(const std::string& target) { return http_once(http_port_, "GET", target); }
   http_response post(const std::string& target, const std::string& body) {
     return http_once(http_port_, "POST", target, body);
@@ -30,11 +31,6 @@ class ingest_fixture {
   // until the gateway reaches it and its live stream (/healthz).
   void start_service();
   void kill_service() { service_->kill_hard(); }
-  // Returns once an event reaches a live stream. start_service() waits for the gateway's
-  // connection to the live stream, but its subscription reaches event-ingest a moment
-  // after that, and ZeroMQ's PUB drops what it publishes until then. Posts events of
-  // session "fixture-warmup" (they count in the stats); throws when none arrives within 10 s.
-  void wait_for_live_stream();
 
  private:
   std::string data_dir_;
