@@ -169,8 +169,32 @@ caf::behavior writer(caf::event_based_actor* self, std::shared_ptr<writer_state>
   };
 }
 
+// An XPUB: it publishes as a PUB does (to the subscribers of each topic, dropping for a
+// slow one) and reports subscriptions, so the broadcaster packs nothing while nobody
+// subscribes to the stream. Used by the broadcaster only.
 struct pub_socket {
   zmq::socket_t socket;
+  std::size_t topics_covering_stream = 0;  // subscribed topics that are prefixes of it
+
+  // Reads the subscriptions and unsubscriptions that have arrived. An XPUB passes on the
+  // first subscription to a topic and the last unsubscription (a subscriber going away
+  // counts), and it updates its own filter before it passes either on: a subscription
+  // the filter already applies to is read here before the next publication is packed.
+  bool watched() {
+    zmq::message_t note;
+    while (socket.recv(note, zmq::recv_flags::dontwait)) {
+      const auto* bytes = note.data<unsigned char>();
+      if (note.size() == 0 || bytes[0] > 1) continue;
+      std::string_view topic(reinterpret_cast<const char*>(bytes) + 1, note.size() - 1);
+      if (!std::string_view(stream_topic).starts_with(topic)) continue;
+      if (bytes[0] == 1) {
+        ++topics_covering_stream;
+      } else if (topics_covering_stream > 0) {
+        --topics_covering_stream;
+      }
+    }
+    return topics_covering_stream > 0;
+  }
 };
 
 void send_frame(zmq::socket_t& socket, const msgpack::sbuffer& payload) {
@@ -182,6 +206,12 @@ void send_frame(zmq::socket_t& socket, const msgpack::sbuffer& payload) {
 caf::behavior broadcaster(caf::event_based_actor*, std::shared_ptr<pub_socket> pub) {
   return {
       [pub](publication& message) {
+        try {
+          if (!pub->watched()) return;
+        } catch (const zmq::error_t& e) {
+          suite::log_warn("publish.failed", {{"error", e.what()}});
+          return;
+        }
         msgpack::sbuffer buffer(1024);
         // An event carries its seq: the gateway sends it as the SSE id, which a client
         // gives back as Last-Event-ID to resume (events.replay).
@@ -279,7 +309,7 @@ suite::result<std::unique_ptr<ingest_pipeline>> ingest_pipeline::start(
   auto counters = make_metrics(metrics);
   if (!settings.pub_endpoint.empty()) {
     auto pub = std::make_shared<pub_socket>(
-        pub_socket{zmq::socket_t(suite::bus_context(), zmq::socket_type::pub)});
+        pub_socket{zmq::socket_t(suite::bus_context(), zmq::socket_type::xpub)});
     pub->socket.set(zmq::sockopt::linger, 0);
     pub->socket.set(zmq::sockopt::sndhwm, 200000);
     try {

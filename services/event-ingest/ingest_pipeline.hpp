@@ -7,10 +7,10 @@
 //                    while a WriteBatch is being synced goes into the next one, so N
 //                    concurrent batches cost one WAL sync; it replies to each request
 //                    only after its events are durable)
-//        --publication--> broadcaster (ONE detached actor owning the PUB socket: frames
-//                    [topic "events"][{type: event|session_update|stats, data}]; the PUB
+//        --publication--> broadcaster (ONE detached actor owning the XPUB socket: frames
+//                    [topic "events"][{type: event|session_update|stats, data}]; the
 //                    socket drops for a slow subscriber instead of blocking the writer,
-//                    and drops everything while nobody subscribes)
+//                    and while nobody subscribes the broadcaster packs nothing)
 //
 // Messages each actor takes:
 //   preparer:    bus_job (ops events.ingest, events.batch)
