@@ -125,6 +125,45 @@ TEST_CASE("SSE routes stream the service's PUB topic with heartbeats and a clien
   gw.stop();
 }
 
+TEST_CASE("with a mark op, a publisher that never echoes the mark holds a stream back briefly") {
+  // The gateway subscribes when the stream arrives and waits for its mark, which this
+  // publisher (no service answers the bus) never sends: the stream opens anyway, late.
+  auto catalogue = op_catalogue::load({{"ops.json", R"({"services":["a"],"ops":[
+    {"op":"a.stream","service":"a","method":"GET","route":"/api/stream","kind":"sse","topic":"events","role":"public","mark_op":"a.mark"},
+    {"op":"a.mark","service":"a","method":"POST","route":"/api/mark","role":"public"}
+  ]})"}});
+  REQUIRE(catalogue.ok());
+  std::string pub_endpoint = "tcp://127.0.0.1:" + std::to_string(test::free_port());
+  zmq::socket_t pub(bus_context(), zmq::socket_type::pub);
+  pub.set(zmq::sockopt::linger, 0);
+  pub.bind(pub_endpoint);
+  gateway::gateway_settings settings;
+  settings.http_bind = "127.0.0.1:0";
+  settings.backends["a"] = {"tcp://127.0.0.1:" + std::to_string(test::free_port())};
+  settings.publishers["a"] = pub_endpoint;
+  metrics m("gateway");
+  gateway::gateway gw(settings, *catalogue, m);
+  REQUIRE(gw.start().ok());
+
+  auto asked = std::chrono::steady_clock::now();
+  stream_reader stream(gw.http_port());
+  REQUIRE(stream.read_until(R"(data: {"type":"connected"})"));
+  auto waited = std::chrono::steady_clock::now() - asked;
+  CHECK(waited >= 500ms);  // the marks it sent first: 20 + 40 + 80 + 160 + 320 ms
+  // Subscribed all the same: what is published now reaches the stream.
+  std::atomic<bool> seen{false};
+  std::thread publisher([&] {
+    for (int i = 0; i < 300 && !seen; ++i) {
+      publish(pub, "events", "late");
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  CHECK(stream.read_until(R"("value":"late")"));
+  seen = true;
+  publisher.join();
+  gw.stop();
+}
+
 TEST_CASE("open connections are counted, keep-alive and SSE alike, until they close") {
   auto catalogue = op_catalogue::load({{"ops.json", sse_ops}});
   REQUIRE(catalogue.ok());
