@@ -142,6 +142,26 @@ TEST_CASE("malformed JSON is a 400 that says where") {
   }
 }
 
+TEST_CASE("bytes that are not UTF-8 in a string are a 400 naming the offset") {
+  // The body is checked as a whole first; one that fails is parsed with RapidJSON's own
+  // check, which names where. Long ASCII runs before the bad byte take the 8-byte path.
+  for (const char* bad :
+       {"{\"a\":\"x\xc3\x28\"}", "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"\xf4\x90\x80\x80\"}",
+        "{\"aaaaaaaaaaaaaaaa\":\"bbbbbbbbbbbbbbbbbbbbbbbb\xff\"}", "{\"k\xc0\xaf\":1}"}) {
+    CAPTURE(bad);
+    auto value = json_to_msgpack(bad, nullptr);
+    REQUIRE(!value.ok());
+    CHECK(value.error().status == 400);
+    CHECK(value.error().message.find("Invalid encoding") != std::string::npos);
+    CHECK(value.error().message.find("at offset") != std::string::npos);
+  }
+  auto fine = json_to_msgpack("{\"aaaaaaaaaaaaaaaa\":\"bbbbbbbbbbbb\xf0\x9f\x98\x80\xe2\x82\xac\"}",
+                              nullptr);
+  REQUIRE(fine.ok());
+  CHECK(string_field(fine->object, "aaaaaaaaaaaaaaaa") ==
+        "bbbbbbbbbbbb\xf0\x9f\x98\x80\xe2\x82\xac");
+}
+
 TEST_CASE("a lone UTF-16 surrogate escape is a 400, a paired one is a character") {
   // Found by fuzz_json_msgpack: "\uDDDD" decoded into bytes that are not UTF-8, so the
   // body could not be written back as JSON (fuzz/corpus/json_msgpack/crash_lone_surrogate).
