@@ -48,26 +48,23 @@ TEST_CASE("catalogue mistakes are errors naming the op") {
   auto sse_without_topic =
       R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","kind":"sse"}]})";
   CHECK(!load(sse_without_topic).ok());
-  auto resumable =
-      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","kind":"sse","topic":"t","resume_op":"r"},{"op":"r","service":"s","method":"GET","route":"/r"}]})";
-  REQUIRE(load(resumable).ok());
-  CHECK(load(resumable)->find("a")->resume_op == "r");
-  auto resume_unknown =
-      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","kind":"sse","topic":"t","resume_op":"zz"}]})";
-  CHECK(load(resume_unknown).error().message.find("zz") != std::string::npos);
-  auto resume_on_call =
-      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","resume_op":"a"}]})";
-  CHECK(!load(resume_on_call).ok());
-  auto markable =
-      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","kind":"sse","topic":"t","mark_op":"m"},{"op":"m","service":"s","method":"POST","route":"/m"}]})";
-  REQUIRE(load(markable).ok());
-  CHECK(load(markable)->find("a")->mark_op == "m");
-  auto mark_unknown =
-      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","kind":"sse","topic":"t","mark_op":"zz"}]})";
-  CHECK(load(mark_unknown).error().message.find("mark_op 'zz'") != std::string::npos);
-  auto mark_on_call =
-      R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a","mark_op":"a"}]})";
-  CHECK(!load(mark_on_call).ok());
+  // An SSE op's resume_op and mark_op name a call op of the same service.
+  for (std::string field : {"resume_op", "mark_op"}) {
+    CAPTURE(field);
+    auto sse_naming = [&](const std::string& target, const std::string& kind) {
+      return R"({"services":["s"],"ops":[{"op":"a","service":"s","method":"GET","route":"/a",)" +
+             kind + R"("topic":"t",")" + field + R"(":")" + target +
+             R"("},{"op":"r","service":"s","method":"POST","route":"/r"}]})";
+    };
+    auto named = load(sse_naming("r", R"("kind":"sse",)"));
+    REQUIRE(named.ok());
+    const auto* spec = named->find("a");
+    CHECK((field == "resume_op" ? spec->resume_op : spec->mark_op) == "r");
+    auto unknown = load(sse_naming("zz", R"("kind":"sse",)"));
+    REQUIRE(!unknown.ok());
+    CHECK(unknown.error().message.find(field + " 'zz'") != std::string::npos);
+    CHECK(!load(sse_naming("r", "")).ok());  // on a call op
+  }
   CHECK(!load("not json").ok());
 }
 

@@ -52,21 +52,34 @@ void publish(zmq::socket_t& pub, const std::string& topic, const std::string& va
   pub.send(zmq::buffer(b.data(), b.size()));
 }
 
+// A PUB socket on a free port, standing in for service "a", and gateway settings that
+// stream "a"'s SSE routes from it (no service answers "a"'s bus endpoint).
+struct test_publisher {
+  std::string endpoint = "tcp://127.0.0.1:" + std::to_string(test::free_port());
+  zmq::socket_t pub{bus_context(), zmq::socket_type::pub};
+
+  test_publisher() {
+    pub.set(zmq::sockopt::linger, 0);
+    pub.bind(endpoint);
+  }
+  gateway::gateway_settings settings() const {
+    gateway::gateway_settings s;
+    s.http_bind = "127.0.0.1:0";
+    s.backends["a"] = {"tcp://127.0.0.1:" + std::to_string(test::free_port())};
+    s.publishers["a"] = endpoint;
+    return s;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("SSE routes stream the service's PUB topic with heartbeats and a client limit") {
   auto catalogue = op_catalogue::load({{"ops.json", sse_ops}});
   REQUIRE(catalogue.ok());
-  std::string pub_endpoint = "tcp://127.0.0.1:" + std::to_string(test::free_port());
-  zmq::socket_t pub(bus_context(), zmq::socket_type::pub);
-  pub.set(zmq::sockopt::linger, 0);
-  pub.bind(pub_endpoint);
-
-  gateway::gateway_settings settings;
-  settings.http_bind = "127.0.0.1:0";
+  test_publisher publisher;
+  auto& pub = publisher.pub;
+  auto settings = publisher.settings();
   settings.threads = 2;
-  settings.backends["a"] = {"tcp://127.0.0.1:" + std::to_string(test::free_port())};
-  settings.publishers["a"] = pub_endpoint;
   settings.sse_max_clients = 2;
   settings.sse_heartbeat = 100ms;
   metrics m("gateway");
@@ -89,7 +102,7 @@ TEST_CASE("SSE routes stream the service's PUB topic with heartbeats and a clien
   SUBCASE("published messages reach every client; other topics do not") {
     // The SUB side connects asynchronously: publish until the first message lands.
     std::atomic<bool> seen{false};
-    std::thread publisher([&] {
+    std::thread publishing([&] {
       for (int i = 0; i < 300 && !seen; ++i) {
         publish(pub, "other.topic", "hidden");
         publish(pub, "events.e1", "v" + std::to_string(i));
@@ -106,7 +119,7 @@ TEST_CASE("SSE routes stream the service's PUB topic with heartbeats and a clien
       }
     }
     seen = true;
-    publisher.join();
+    publishing.join();
     CHECK(got);
     CHECK(second.read_until(R"("type":"event")"));
   }
@@ -133,16 +146,9 @@ TEST_CASE("with a mark op, a publisher that never echoes the mark holds a stream
     {"op":"a.mark","service":"a","method":"POST","route":"/api/mark","role":"public"}
   ]})"}});
   REQUIRE(catalogue.ok());
-  std::string pub_endpoint = "tcp://127.0.0.1:" + std::to_string(test::free_port());
-  zmq::socket_t pub(bus_context(), zmq::socket_type::pub);
-  pub.set(zmq::sockopt::linger, 0);
-  pub.bind(pub_endpoint);
-  gateway::gateway_settings settings;
-  settings.http_bind = "127.0.0.1:0";
-  settings.backends["a"] = {"tcp://127.0.0.1:" + std::to_string(test::free_port())};
-  settings.publishers["a"] = pub_endpoint;
+  test_publisher publisher;
   metrics m("gateway");
-  gateway::gateway gw(settings, *catalogue, m);
+  gateway::gateway gw(publisher.settings(), *catalogue, m);
   REQUIRE(gw.start().ok());
 
   auto asked = std::chrono::steady_clock::now();
@@ -152,15 +158,15 @@ TEST_CASE("with a mark op, a publisher that never echoes the mark holds a stream
   CHECK(waited >= 500ms);  // the marks it sent first: 20 + 40 + 80 + 160 + 320 ms
   // Subscribed all the same: what is published now reaches the stream.
   std::atomic<bool> seen{false};
-  std::thread publisher([&] {
+  std::thread publishing([&] {
     for (int i = 0; i < 300 && !seen; ++i) {
-      publish(pub, "events", "late");
+      publish(publisher.pub, "events", "late");
       std::this_thread::sleep_for(10ms);
     }
   });
   CHECK(stream.read_until(R"("value":"late")"));
   seen = true;
-  publisher.join();
+  publishing.join();
   gw.stop();
 }
 
