@@ -199,7 +199,7 @@ TEST_CASE("parity 14: stats count what was ingested, exactly") {
 TEST_CASE(
     "parity 15-18: the stream: content type, connected first, broadcasts, counted in health") {
   sse_reader stream(api().http_port(), "/api/stream");
-  REQUIRE(stream.wait_for("data: "));
+  REQUIRE(stream.wait_for_message("data: "));
   CHECK(stream.received().find("Content-Type: text/event-stream") != std::string::npos);  // 15
   auto first_data = stream.received().find("data: ");
   CHECK(stream.received().substr(first_data).starts_with(R"(data: {"type":"connected"})"));  // 16
@@ -430,7 +430,7 @@ TEST_CASE("Last-Event-ID resumes the stream: exactly the events after it, in ord
                       event("resume", R"(,"event_id":"resume-)" + std::to_string(i) + "\""))
                 .status == 201);
   }
-  REQUIRE(live.wait_for(R"("id":"resume-6")"));
+  REQUIRE(live.wait_for_message(R"("id":"resume-6")"));
   auto seen = streamed_events(live.received());
   // The live stream may also carry a late event of an earlier test case: keep ours.
   std::erase_if(seen, [](const auto& e) { return !e.second.starts_with("resume-"); });
@@ -463,7 +463,7 @@ TEST_CASE("Last-Event-ID resumes the stream: exactly the events after it, in ord
     CAPTURE(i);
     CHECK(statuses[i] == 201);
   }
-  REQUIRE(resumed.wait_for(R"("id":"resume-40")"));
+  REQUIRE(resumed.wait_for_message(R"("id":"resume-40")"));
   auto got = streamed_events(resumed.received());
   REQUIRE(got.size() == 37);  // resume-4 .. resume-40, nothing twice, nothing missing
   for (std::size_t i = 0; i < got.size(); ++i) {

@@ -90,8 +90,21 @@ sse_reader::~sse_reader() {
 }
 
 bool sse_reader::wait_for(const std::string& text, std::chrono::milliseconds timeout) {
+  return read_until([&] { return received_.find(text) != std::string::npos; }, timeout);
+}
+
+bool sse_reader::wait_for_message(const std::string& text, std::chrono::milliseconds timeout) {
+  return read_until(
+      [&] {
+        auto at = received_.find(text);
+        return at != std::string::npos && received_.find("\n\n", at) != std::string::npos;
+      },
+      timeout);
+}
+
+bool sse_reader::read_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (received_.find(text) == std::string::npos) {
+  while (!done()) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
@@ -99,7 +112,7 @@ bool sse_reader::wait_for(const std::string& text, std::chrono::milliseconds tim
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
     char buffer[4096];
     auto n = ::recv(fd_, buffer, sizeof buffer, 0);
-    if (n <= 0) return received_.find(text) != std::string::npos;
+    if (n <= 0) return done();
     received_.append(buffer, static_cast<std::size_t>(n));
   }
   return true;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,12 +46,19 @@ class sse_reader {
   // `extra_headers`: whole header lines, each ending "\r\n" (e.g. a Last-Event-ID).
   sse_reader(int port, const std::string& target, const std::string& extra_headers = {});
   ~sse_reader();
-  // Reads until `text` has been received (true) or `timeout` passes (false).
+  // Reads until `text` has been received (true) or `timeout` passes (false). It may
+  // return in the middle of a message: reads come in pieces of any size.
   bool wait_for(const std::string& text,
                 std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // As wait_for, then reads on to the end of the SSE message `text` is in (its blank
+  // line), so that received() holds that message whole.
+  bool wait_for_message(const std::string& text,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(5));
   const std::string& received() const { return received_; }
 
  private:
+  bool read_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+
   int fd_ = -1;
   std::string received_;
 };
