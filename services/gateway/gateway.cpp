@@ -995,8 +995,9 @@ void gateway::impl::stream_closed(live_stream& live) {
 // Publishes a new mark through the service and waits for it: 20 ms, then twice as long
 // each time (up to 0.64 s). A publisher that does not answer (it is down, or too old to
 // know the op) does not hold streams back for long: after about 0.6 s the waiting ones
-// open anyway, as they would have before (a gap is then possible), and marks go on
-// until one comes back or no stream is left.
+// open anyway, as they would have before (a gap is then possible), and so does each
+// stream that comes later, at the next mark; marks go on until one comes back or no
+// stream is left.
 void gateway::impl::send_mark(live_stream& live, int attempt) {
   static std::atomic<std::uint64_t> marks{0};
   live.token = mark_prefix + std::to_string(marks.fetch_add(1));
@@ -1010,8 +1011,9 @@ void gateway::impl::send_mark(live_stream& live, int attempt) {
     pack_string(p, live.token);
   });
   buses.front()->call(live.service, std::move(mark), [](reply) {});
-  if (attempt == 5) {
-    log_warn("sse.stream_unconfirmed", {{"service", live.service}, {"endpoint", live.endpoint}});
+  if (attempt >= 5) {  // from then on, so a stream that comes later waits 0.64 s at most
+    if (attempt == 5)
+      log_warn("sse.stream_unconfirmed", {{"service", live.service}, {"endpoint", live.endpoint}});
     for (auto& ready : std::exchange(live.waiters, {})) ready();
   }
   live.retry->expires_after(std::chrono::milliseconds(20 << std::min(attempt, 5)));
