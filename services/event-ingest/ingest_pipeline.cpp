@@ -206,12 +206,6 @@ void send_frame(zmq::socket_t& socket, const msgpack::sbuffer& payload) {
 caf::behavior broadcaster(caf::event_based_actor*, std::shared_ptr<pub_socket> pub) {
   return {
       [pub](publication& message) {
-        try {
-          if (!pub->watched()) return;
-        } catch (const zmq::error_t& e) {
-          suite::log_warn("publish.failed", {{"error", e.what()}});
-          return;
-        }
         msgpack::sbuffer buffer(1024);
         // An event carries its seq: the gateway sends it as the SSE id, which a client
         // gives back as Last-Event-ID to resume (events.replay).
@@ -230,6 +224,7 @@ caf::behavior broadcaster(caf::event_based_actor*, std::shared_ptr<pub_socket> p
           send_frame(pub->socket, buffer);
         };
         try {
+          if (!pub->watched()) return;  // nobody subscribes: nothing to pack
           for (const auto& [seq, event] : message.events) {
             frame(
                 "event", [&](suite::msgpack_packer&) { buffer.write(event.data(), event.size()); },

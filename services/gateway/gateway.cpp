@@ -186,12 +186,17 @@ class sse_hub {
 struct live_stream {
   std::string service, endpoint, mark_op;
   std::atomic<std::size_t> clients{0};  // its streams, open or pending
-  std::atomic<bool> listening{false};   // its topics are subscribed
-  // Io thread 0 only (its bus client owns the subscription):
-  enum class phase { idle, confirming, live } phase = phase::idle;
+  // Changed on io thread 0 only (its bus client owns the subscription); atomic for the
+  // scrape's listening().
+  enum class phase { idle, confirming, live };
+  std::atomic<phase> stage{phase::idle};
+  // Io thread 0 only:
   std::string token;                           // of the mark awaited while confirming
   std::vector<std::function<void()>> waiters;  // the pending streams' open(), once live
   std::unique_ptr<asio::steady_timer> retry;   // sends the mark again, then opens anyway
+
+  // Its topics are subscribed.
+  bool listening() const { return mark_op.empty() || stage != phase::idle; }
 };
 
 struct link_view;
@@ -233,7 +238,8 @@ struct gateway::impl {
   std::vector<std::unique_ptr<bus_client>> buses;
   // service -> the live stream its SSE routes are fed from (subscribed by buses.front()).
   std::map<std::string, std::unique_ptr<live_stream>> live_streams;
-  std::string mark_prefix;  // unique to this gateway process, so it knows its own marks
+  std::string mark_prefix;       // unique to this gateway process, so it knows its own marks
+  std::uint64_t marks_sent = 0;  // io thread 0 only
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::unique_ptr<sse_hub>> hubs;
   std::vector<std::unique_ptr<asio::steady_timer>> heartbeats;
@@ -290,7 +296,7 @@ class link_collector final : public prometheus::Collectable {
     const std::string& self = gw->service_metrics.service();
     for (const auto& [backend, stream] : gw->live_streams) {
       listening.metric.push_back(
-          gauge_sample(stream->listening ? 1 : 0, {{"backend", backend}, {"service", self}}));
+          gauge_sample(stream->listening() ? 1 : 0, {{"backend", backend}, {"service", self}}));
     }
     for (const auto& backend : gw->catalogue.services()) {
       bool all = gw->io_threads_connected(backend) == gw->buses.size();
@@ -969,11 +975,10 @@ void gateway::impl::refuse_connection(tcp::socket socket, std::size_t context) {
 
 void gateway::impl::open_stream(live_stream& live, std::function<void()> ready) {
   asio::post(*contexts[0], [this, &live, ready = std::move(ready)]() mutable {
-    if (live.phase == live_stream::phase::live) return ready();
+    if (live.stage == live_stream::phase::live) return ready();
     live.waiters.push_back(std::move(ready));
-    if (live.phase == live_stream::phase::confirming) return;
-    live.phase = live_stream::phase::confirming;
-    live.listening = true;
+    if (live.stage == live_stream::phase::confirming) return;
+    live.stage = live_stream::phase::confirming;
     buses.front()->listen(live.endpoint, true);
     send_mark(live, 0);
   });
@@ -983,9 +988,8 @@ void gateway::impl::stream_closed(live_stream& live) {
   if (live.clients.fetch_sub(1) != 1 || live.mark_op.empty()) return;
   asio::post(*contexts[0], [this, &live] {
     // A stream opened since is counted already: it keeps the subscription.
-    if (live.clients.load() != 0 || live.phase == live_stream::phase::idle) return;
-    live.phase = live_stream::phase::idle;
-    live.listening = false;
+    if (live.clients.load() != 0 || live.stage == live_stream::phase::idle) return;
+    live.stage = live_stream::phase::idle;
     live.waiters.clear();  // all of closed streams
     live.retry->cancel();
     buses.front()->listen(live.endpoint, false);
@@ -999,8 +1003,7 @@ void gateway::impl::stream_closed(live_stream& live) {
 // stream that comes later, at the next mark; marks go on until one comes back or no
 // stream is left.
 void gateway::impl::send_mark(live_stream& live, int attempt) {
-  static std::atomic<std::uint64_t> marks{0};
-  live.token = mark_prefix + std::to_string(marks.fetch_add(1));
+  live.token = mark_prefix + std::to_string(marks_sent++);
   request mark;
   mark.op = live.mark_op;
   mark.tenant = "default";
@@ -1018,16 +1021,16 @@ void gateway::impl::send_mark(live_stream& live, int attempt) {
   }
   live.retry->expires_after(std::chrono::milliseconds(20 << std::min(attempt, 5)));
   live.retry->async_wait([this, &live, attempt](beast::error_code ec) {
-    if (!ec && live.phase == live_stream::phase::confirming) send_mark(live, attempt + 1);
+    if (!ec && live.stage == live_stream::phase::confirming) send_mark(live, attempt + 1);
   });
 }
 
 void gateway::impl::on_published(live_stream& live, const std::string& topic,
                                  const msgpack_value& message) {
   if (!live.mark_op.empty() && string_field(message.object, "type") == "mark") {
-    if (live.phase == live_stream::phase::confirming &&
+    if (live.stage == live_stream::phase::confirming &&
         string_field(message.object, "token") == live.token) {
-      live.phase = live_stream::phase::live;
+      live.stage = live_stream::phase::live;
       live.retry->cancel();
       for (auto& ready : std::exchange(live.waiters, {})) ready();
     }
@@ -1127,17 +1130,17 @@ status gateway::start() {
   gw.mark_prefix = std::to_string(random()) + "-" + std::to_string(random()) + "-";
   for (const auto& [service, endpoint] : gw.settings.publishers) {
     std::vector<std::string> topics;
+    std::string mark_op;
     for (const auto* spec : gw.catalogue.ops_of(service)) {
-      if (spec->kind == "sse") topics.push_back(spec->topic);
+      if (spec->kind != "sse") continue;
+      topics.push_back(spec->topic);
+      if (!spec->mark_op.empty()) mark_op = spec->mark_op;
     }
     if (topics.empty() || endpoint.empty()) continue;
     auto& live = *(gw.live_streams[service] = std::make_unique<live_stream>());
     live.service = service;
     live.endpoint = endpoint;
-    for (const auto* spec : gw.catalogue.ops_of(service)) {
-      if (spec->kind == "sse" && !spec->mark_op.empty()) live.mark_op = spec->mark_op;
-    }
-    live.listening = live.mark_op.empty();
+    live.mark_op = mark_op;
     live.retry = std::make_unique<asio::steady_timer>(*gw.contexts[0]);
     gw.buses.front()->subscribe(
         endpoint, topics,
@@ -1145,7 +1148,7 @@ status gateway::start() {
           gw.on_published(live, topic, message);
         },
         // With no stream open, a message is dropped before it is parsed.
-        [&live] { return live.clients.load(std::memory_order_relaxed) != 0; }, live.listening);
+        [&live] { return live.clients.load(std::memory_order_relaxed) != 0; }, live.listening());
   }
 
   auto bind = split_host_port(gw.settings.http_bind);
