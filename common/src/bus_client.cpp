@@ -23,9 +23,7 @@ using steady = std::chrono::steady_clock;
 struct bus_client::subscription {
   std::string endpoint;
   std::vector<std::string> topics;
-  message_callback on_message;
-  wanted_predicate wanted;  // empty: every message is wanted
-  bool listening = true;    // its topics are subscribed (the client's thread only, once started)
+  subscriber calls;  // calls.listening: its topics are subscribed (the client's thread only)
   std::atomic<bool> connected{false};
 };
 
@@ -158,7 +156,7 @@ class bus_client::loop {
       socket.set(zmq::sockopt::linger, 0);
       socket.set(zmq::sockopt::reconnect_ivl, static_cast<int>(client_.options_.reconnect.count()));
       socket.set(zmq::sockopt::rcvhwm, 100000);
-      if (sub->listening) {
+      if (sub->calls.listening) {
         for (const auto& topic : sub->topics) socket.set(zmq::sockopt::subscribe, topic);
       }
       sub_state state;
@@ -178,8 +176,8 @@ class bus_client::loop {
   // `on` differs from what it is.
   void listen(std::size_t k, bool on) {
     auto& sub = *client_.subscriptions_[k];
-    if (sub.listening == on || subs_[k].socket->closed()) return;
-    sub.listening = on;
+    if (sub.calls.listening == on || subs_[k].socket->closed()) return;
+    sub.calls.listening = on;
     for (const auto& topic : sub.topics) {
       if (on) {
         subs_[k].socket->socket.set(zmq::sockopt::subscribe, topic);
@@ -361,12 +359,14 @@ class bus_client::loop {
   void drain_subscription_events(std::size_t k) {
     auto& sub = *client_.subscriptions_[k];
     read_connection_events(*subs_[k].monitor, [&](bool up) {
-      sub.connected = up;
       if (up) {
         log_info("bus.subscribed", {{"endpoint", sub.endpoint}});
       } else {
         log_warn("bus.unsubscribed", {{"endpoint", sub.endpoint}});
       }
+      // First, so whoever sees the new state through subscribed() sees the call's effects.
+      if (sub.calls.on_connection) sub.calls.on_connection(up);
+      sub.connected = up;
     });
   }
 
@@ -394,12 +394,12 @@ class bus_client::loop {
     while (!sub.closed() && sub.socket.recv(topic, zmq::recv_flags::dontwait)) {
       if (!topic.more()) continue;
       (void)sub.socket.recv(payload);
-      const auto& wanted = client_.subscriptions_[k]->wanted;
-      if (wanted && !wanted()) continue;
+      const auto& calls = client_.subscriptions_[k]->calls;
+      if (calls.wanted && !calls.wanted()) continue;
       auto value = parse_msgpack(payload.data<char>(), payload.size());
       if (!value) continue;
       try {
-        client_.subscriptions_[k]->on_message(topic.to_string(), *value);
+        calls.on_message(topic.to_string(), *value);
       } catch (const std::exception& ex) {
         log_error("bus.subscriber_failed", {{"error", ex.what()}});
       }
@@ -505,13 +505,11 @@ void bus_client::add_service(const std::string& service, std::vector<std::string
 }
 
 void bus_client::subscribe(const std::string& endpoint, std::vector<std::string> topics,
-                           message_callback on_message, wanted_predicate wanted, bool listening) {
+                           subscriber calls) {
   auto sub = std::make_unique<subscription>();
   sub->endpoint = endpoint;
   sub->topics = std::move(topics);
-  sub->on_message = std::move(on_message);
-  sub->wanted = std::move(wanted);
-  sub->listening = listening;
+  sub->calls = std::move(calls);
   subscriptions_.push_back(std::move(sub));
 }
 

@@ -329,10 +329,11 @@ TEST_CASE("a subscription receives what a PUB socket publishes") {
   auto future = got.get_future();
   std::atomic<bool> done{false};
   bus_client client;
-  client.subscribe(endpoint, {"events"}, [&](const std::string& topic, const msgpack_value& v) {
-    if (!done.exchange(true))
-      got.set_value(topic + ":" + std::string(string_field(v.object, "k").value_or("")));
-  });
+  client.subscribe(
+      endpoint, {"events"}, {.on_message = [&](const std::string& topic, const msgpack_value& v) {
+        if (!done.exchange(true))
+          got.set_value(topic + ":" + std::string(string_field(v.object, "k").value_or("")));
+      }});
   REQUIRE(client.start().ok());
   auto payload = pack_value([](msgpack_packer& p) {
     p.pack_map(1);
@@ -350,26 +351,35 @@ TEST_CASE("a subscription receives what a PUB socket publishes") {
   CHECK(future.get() == "events.e1:v");
 }
 
-TEST_CASE("a subscription says whether it is connected to its publisher") {
+TEST_CASE("a subscription says whether it is connected to its publisher, and reports each change") {
   auto endpoint = tcp_endpoint();
   bus_client client;
-  client.subscribe(endpoint, {"events"}, [](const std::string&, const msgpack_value&) {});
-  client.subscribe("inproc://no-handshake-needed", {"events"},
-                   [](const std::string&, const msgpack_value&) {});
+  std::atomic<int> ups{0}, downs{0};
+  client.subscribe(
+      endpoint, {"events"},
+      {.on_message = [](auto&, auto&) {}, .on_connection = [&](bool up) { ++(up ? ups : downs); }});
+  client.subscribe("inproc://no-handshake-needed", {"events"}, {.on_message = [](auto&, auto&) {}});
   REQUIRE(client.start().ok());
   auto subscribed = [&] { return client.subscribed(endpoint); };
   // Nothing listens yet: not connected, however long it tries.
   std::this_thread::sleep_for(200ms);
   CHECK(!subscribed());
+  CHECK(ups == 0);
   CHECK(client.subscribed("inproc://no-handshake-needed"));
   CHECK(!client.subscribed("tcp://127.0.0.1:1"));  // never subscribed to
-  {
-    zmq::socket_t pub(bus_context(), zmq::socket_type::pub);
-    pub.set(zmq::sockopt::linger, 0);
-    pub.bind(endpoint);
-    CHECK(test::wait_until(subscribed));
-  }  // the publisher goes away
-  CHECK(test::wait_until([&] { return !subscribed(); }));
+  // A publisher, then (it goes away) another on the same endpoint: each connection is
+  // reported as it comes and goes.
+  for (int publisher = 1; publisher <= 2; ++publisher) {
+    {
+      zmq::socket_t pub(bus_context(), zmq::socket_type::pub);
+      pub.set(zmq::sockopt::linger, 0);
+      pub.bind(endpoint);
+      CHECK(test::wait_until(subscribed));
+      CHECK(ups == publisher);
+    }
+    CHECK(test::wait_until([&] { return !subscribed(); }));
+    CHECK(downs == publisher);
+  }
   client.stop();
   CHECK(!client.subscribed("inproc://no-handshake-needed"));
 }
@@ -847,16 +857,17 @@ TEST_CASE("a subscription drops what is published while it is not wanted") {
   std::mutex mutex;
   std::vector<std::string> received;
   bus_client client;
-  client.subscribe(
-      endpoint, {"events"},
-      [&](const std::string&, const msgpack_value& v) {
-        std::lock_guard lock(mutex);
-        received.emplace_back(string_field(v.object, "k").value_or(""));
-      },
-      [&] {
-        ++asked;
-        return wanted.load();
-      });
+  client.subscribe(endpoint, {"events"},
+                   {.on_message =
+                        [&](const std::string&, const msgpack_value& v) {
+                          std::lock_guard lock(mutex);
+                          received.emplace_back(string_field(v.object, "k").value_or(""));
+                        },
+                    .wanted =
+                        [&] {
+                          ++asked;
+                          return wanted.load();
+                        }});
   REQUIRE(client.start().ok());
   auto publish = [&](const char* k) {
     auto payload = pack_value([&](msgpack_packer& p) {

@@ -58,9 +58,19 @@ class bus_client {
   using part_callback = std::function<void(reply)>;
   using message_callback =
       std::function<void(const std::string& topic, const msgpack_value& message)>;
-  // Asked, on the client's thread, before each published message is parsed: false drops
-  // the message unparsed (nobody would use it, e.g. no SSE client is connected).
-  using wanted_predicate = std::function<bool()>;
+  // What a subscription calls, each on the client's thread.
+  struct subscriber {
+    message_callback on_message{};
+    // Asked before each published message is parsed: false drops the message unparsed
+    // (nobody would use it, e.g. no SSE client is connected). Empty: all are wanted.
+    std::function<bool()> wanted{};
+    // Each time the connection to the publisher comes up (true: the handshake is done,
+    // and the subscribed topics go out right after it; a publisher that restarted has
+    // dropped what it published before they arrive) or drops (false). Optional.
+    std::function<void(bool up)> on_connection{};
+    // Whether the topics are subscribed from the start (listen() changes it).
+    bool listening = true;
+  };
 
   bus_client();
   explicit bus_client(options opts);
@@ -72,11 +82,9 @@ class bus_client {
   bus_client(const bus_client&) = delete;
   bus_client& operator=(const bus_client&) = delete;
 
-  // Start-up only, before start(). `listening`: whether the topics are subscribed from
-  // the start (listen() changes it).
+  // Start-up only, before start().
   void add_service(const std::string& service, std::vector<std::string> endpoints);
-  void subscribe(const std::string& endpoint, std::vector<std::string> topics,
-                 message_callback on_message, wanted_predicate wanted = {}, bool listening = true);
+  void subscribe(const std::string& endpoint, std::vector<std::string> topics, subscriber calls);
 
   status start();
   // Fails every call still in flight with 503, closes the sockets and, when the client
