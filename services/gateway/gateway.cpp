@@ -221,6 +221,7 @@ struct gateway::impl {
   void stream_closed(live_stream& live);
   // Io thread 0.
   void send_mark(live_stream& live, int attempt);
+  void publisher_connected(live_stream& live);
   void on_published(live_stream& live, const std::string& topic, const msgpack_value& message);
   // The gateway's links to a backend, for /healthz and the link gauges: how many io
   // threads have a bus connection to it, and whether the live stream its SSE routes are
@@ -1020,9 +1021,22 @@ void gateway::impl::send_mark(live_stream& live, int attempt) {
     for (auto& ready : std::exchange(live.waiters, {})) ready();
   }
   live.retry->expires_after(std::chrono::milliseconds(20 << std::min(attempt, 5)));
-  live.retry->async_wait([this, &live, attempt](beast::error_code ec) {
-    if (!ec && live.stage == live_stream::phase::confirming) send_mark(live, attempt + 1);
+  // The token: a wait that fired just before a newer round of marks began sends nothing.
+  live.retry->async_wait([this, &live, attempt, token = live.token](beast::error_code ec) {
+    if (!ec && live.stage == live_stream::phase::confirming && live.token == token)
+      send_mark(live, attempt + 1);
   });
+}
+
+// The subscription (re)connected: the publisher restarted, or the network came back. It
+// has dropped what it published before our topics reached it, so a live stream is
+// confirmed again. Streams already open keep streaming (they missed what the outage
+// lost, and a client resumes with Last-Event-ID); streams that come now wait for a mark.
+void gateway::impl::publisher_connected(live_stream& live) {
+  if (live.mark_op.empty() || live.stage == live_stream::phase::idle) return;
+  live.stage = live_stream::phase::confirming;
+  live.retry->cancel();
+  send_mark(live, 0);
 }
 
 void gateway::impl::on_published(live_stream& live, const std::string& topic,
@@ -1144,11 +1158,16 @@ status gateway::start() {
     live.retry = std::make_unique<asio::steady_timer>(*gw.contexts[0]);
     gw.buses.front()->subscribe(
         endpoint, topics,
-        [&gw, &live](const std::string& topic, const msgpack_value& message) {
-          gw.on_published(live, topic, message);
-        },
-        // With no stream open, a message is dropped before it is parsed.
-        [&live] { return live.clients.load(std::memory_order_relaxed) != 0; }, live.listening());
+        {.on_message = [&gw, &live](
+                           const std::string& topic,
+                           const msgpack_value& message) { gw.on_published(live, topic, message); },
+         // With no stream open, a message is dropped before it is parsed.
+         .wanted = [&live] { return live.clients.load(std::memory_order_relaxed) != 0; },
+         .on_connection =
+             [&gw, &live](bool up) {
+               if (up) gw.publisher_connected(live);
+             },
+         .listening = live.listening()});
   }
 
   auto bind = split_host_port(gw.settings.http_bind);

@@ -8,6 +8,7 @@
 #include <boost/asio.hpp>
 
 #include "gateway.hpp"
+#include "suite/bus_server.hpp"
 #include "suite/inproc_mailbox.hpp"
 #include "test_process.hpp"
 
@@ -38,12 +39,14 @@ struct stream_reader {
   }
 };
 
-void publish(zmq::socket_t& pub, const std::string& topic, const std::string& value) {
+// Publishes {type, <key>: value} (by default an event).
+void publish(zmq::socket_t& pub, const std::string& topic, const std::string& value,
+             const char* type = "event", const char* key = "value") {
   auto body = pack_value([&](msgpack_packer& p) {
     p.pack_map(2);
     pack_string(p, "type");
-    pack_string(p, "event");
-    pack_string(p, "value");
+    pack_string(p, type);
+    pack_string(p, key);
     pack_string(p, value);
   });
   msgpack::sbuffer b;
@@ -58,7 +61,9 @@ struct test_publisher {
   std::string endpoint = "tcp://127.0.0.1:" + std::to_string(test::free_port());
   zmq::socket_t pub{bus_context(), zmq::socket_type::pub};
 
-  test_publisher() {
+  test_publisher() { bind(); }
+  void bind() {
+    pub = zmq::socket_t(bus_context(), zmq::socket_type::pub);
     pub.set(zmq::sockopt::linger, 0);
     pub.bind(endpoint);
   }
@@ -69,6 +74,41 @@ struct test_publisher {
     s.publishers["a"] = endpoint;
     return s;
   }
+};
+
+// Service "a" with a mark op, whose live stream test_publisher stands in for.
+const std::string marked_ops = R"({"services":["a"],"ops":[
+  {"op":"a.stream","service":"a","method":"GET","route":"/api/stream","kind":"sse","topic":"events","role":"public","mark_op":"a.mark"},
+  {"op":"a.mark","service":"a","method":"POST","route":"/api/mark","role":"public"}
+]})";
+
+class test_actors : public caf::actor_system_config {
+ public:
+  test_actors() { set("scheduler.max-threads", 2); }
+};
+
+// Service "a"'s bus end: answers a.mark by publishing the mark on the publisher, as
+// event-ingest does, while `echo` is on.
+struct mark_echo {
+  test_actors config;
+  caf::actor_system system{config};
+  metrics service_metrics{"a"};
+  std::string endpoint = "tcp://127.0.0.1:" + std::to_string(test::free_port());
+  bus_server server{endpoint, service_metrics};
+  std::atomic<bool> echo{true};
+
+  explicit mark_echo(test_publisher& publisher) {
+    sync_handlers handlers;
+    handlers["a.mark"] = [this, &publisher](const request& req) {
+      if (echo)
+        publish(publisher.pub, "events",
+                std::string(string_field(req.body.object, "token").value_or("")), "mark", "token");
+      return ok_reply(req.id, pack_value([](msgpack_packer& p) { p.pack_map(0); }));
+    };
+    server.route("a.mark", spawn_sync_workers(system, 1, std::move(handlers)));
+    REQUIRE(server.start().ok());
+  }
+  ~mark_echo() { server.stop(); }
 };
 
 }  // namespace
@@ -141,10 +181,7 @@ TEST_CASE("SSE routes stream the service's PUB topic with heartbeats and a clien
 TEST_CASE("with a mark op, a publisher that never echoes the mark holds a stream back briefly") {
   // The gateway subscribes when the stream arrives and waits for its mark, which this
   // publisher (no service answers the bus) never sends: the stream opens anyway, late.
-  auto catalogue = op_catalogue::load({{"ops.json", R"({"services":["a"],"ops":[
-    {"op":"a.stream","service":"a","method":"GET","route":"/api/stream","kind":"sse","topic":"events","role":"public","mark_op":"a.mark"},
-    {"op":"a.mark","service":"a","method":"POST","route":"/api/mark","role":"public"}
-  ]})"}});
+  auto catalogue = op_catalogue::load({{"ops.json", marked_ops}});
   REQUIRE(catalogue.ok());
   test_publisher publisher;
   metrics m("gateway");
@@ -169,6 +206,58 @@ TEST_CASE("with a mark op, a publisher that never echoes the mark holds a stream
     }
   });
   CHECK(stream.read_until(R"("value":"late")"));
+  seen = true;
+  publishing.join();
+  gw.stop();
+}
+
+TEST_CASE("a live stream is confirmed again when its publisher comes back") {
+  auto catalogue = op_catalogue::load({{"ops.json", marked_ops}});
+  REQUIRE(catalogue.ok());
+  test_publisher publisher;
+  mark_echo service(publisher);
+  auto settings = publisher.settings();
+  settings.backends["a"] = {service.endpoint};
+  metrics m("gateway");
+  gateway::gateway gw(settings, *catalogue, m);
+  REQUIRE(gw.start().ok());
+  const std::string connected = R"(data: {"type":"connected"})";
+
+  // The service echoes the mark: the stream opens well before unanswered marks would let it.
+  auto asked = std::chrono::steady_clock::now();
+  stream_reader first(gw.http_port());
+  REQUIRE(first.read_until(connected));
+  CHECK(std::chrono::steady_clock::now() - asked < 500ms);
+
+  // The publisher restarts (the one that comes back never echoes a mark). Only its
+  // marks can tell the gateway when the subscription has reached it again.
+  auto live_stream_connected = [&] {
+    const std::string series = "suite_gateway_live_stream_connected{";
+    auto text = m.render();
+    auto at = text.find("} ", text.find(series));
+    return std::stod(text.substr(at + 2));
+  };
+  service.echo = false;
+  publisher.pub.close();
+  REQUIRE(test::wait_until([&] { return live_stream_connected() == 0; }));
+  publisher.bind();
+  REQUIRE(test::wait_until([&] { return live_stream_connected() == 1; }));
+  // So a stream that comes now waits for a mark (here until they are given up on, after
+  // 20 + 40 + 80 + 160 + 320 ms): it does not open at once.
+  asked = std::chrono::steady_clock::now();
+  stream_reader second(gw.http_port());
+  REQUIRE(second.read_until(connected));
+  CHECK(std::chrono::steady_clock::now() - asked >= 500ms);
+
+  // The stream that was open all along goes on with what the new publisher sends.
+  std::atomic<bool> seen{false};
+  std::thread publishing([&] {
+    for (int i = 0; i < 300 && !seen; ++i) {
+      publish(publisher.pub, "events", "after");
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  CHECK(first.read_until(R"("value":"after")"));
   seen = true;
   publishing.join();
   gw.stop();
