@@ -8,13 +8,6 @@
 #include "suite/log.hpp"
 #include "suite/start_settings.hpp"
 
-#ifndef SUITE_VERSION
-#define SUITE_VERSION "0.0.0"
-#endif
-#ifndef SUITE_BUILD_TYPE
-#define SUITE_BUILD_TYPE "unknown"
-#endif
-
 namespace suite {
 namespace {
 
