@@ -70,20 +70,24 @@ bool log_enabled(log_level level) {
   return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
 }
 
+std::string iso8601_utc(std::int64_t unix_ms) {
+  std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char out[64];
+  std::snprintf(out, sizeof out, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(unix_ms % 1000));
+  return out;
+}
+
 void log(log_level level, std::string_view event, std::initializer_list<log_field> fields) {
   if (!log_enabled(level)) return;
   auto now = std::chrono::system_clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char ts[96];
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
   std::string line;
   line.reserve(128);
-  line.append("ts=").append(ts).append(" level=").append(level_name(level));
+  line.append("ts=").append(iso8601_utc(ms)).append(" level=").append(level_name(level));
   line.append(" service=").append(g_service).append(" msg=");
   append_value(line, event);
   for (const auto& [key, value] : fields) {

@@ -8,6 +8,7 @@
 
 #include "money.hpp"
 #include "suite/json_msgpack.hpp"
+#include "suite/log.hpp"
 #include "suite/msgpack_value.hpp"
 
 namespace event_ingest {
@@ -243,17 +244,6 @@ std::string_view cut_utf8(std::string_view text, std::size_t limit) {
   return text.substr(0, end);
 }
 
-std::string iso8601_utc(std::int64_t unix_ms) {
-  std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char out[64];
-  std::snprintf(out, sizeof out, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(unix_ms % 1000));
-  return out;
-}
-
 prepare_result prepare_event(const msgpack::object& body, const pricing_table& prices,
                              std::int64_t now_ms, const std::string& field_prefix) {
   if (body.type != msgpack::type::MAP) {
@@ -395,7 +385,7 @@ prepare_result prepare_event(const msgpack::object& body, const pricing_table& p
   thread_local std::int64_t formatted_ms = -1;
   thread_local std::string formatted;
   if (formatted_ms != now_ms) {
-    formatted = iso8601_utc(now_ms);
+    formatted = suite::iso8601_utc(now_ms);
     formatted_ms = now_ms;
   }
   suite::pack_string(p, formatted);

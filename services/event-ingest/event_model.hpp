@@ -48,9 +48,6 @@ using prepare_result = std::variant<prepared_event, std::vector<suite::error_det
 prepare_result prepare_event(const msgpack::object& body, const pricing_table& prices,
                              std::int64_t now_ms, const std::string& field_prefix = {});
 
-// "2026-11-23T09:20:01.123Z"
-std::string iso8601_utc(std::int64_t unix_ms);
-
 // Cuts `text` to at most `limit` bytes without splitting a UTF-8 sequence.
 std::string_view cut_utf8(std::string_view text, std::size_t limit);
 

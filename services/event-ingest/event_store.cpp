@@ -11,6 +11,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "money.hpp"
+#include "suite/log.hpp"
 
 namespace event_ingest {
 namespace {
@@ -178,9 +179,9 @@ void pack_session(suite::msgpack_packer& p, const session_record& s, std::size_t
   suite::pack_string(p, "status");
   suite::pack_string(p, s.active ? "active" : "ended");
   suite::pack_string(p, "started_at");
-  suite::pack_string(p, iso8601_utc(s.started_at_ms));
+  suite::pack_string(p, suite::iso8601_utc(s.started_at_ms));
   suite::pack_string(p, "last_event_at");
-  suite::pack_string(p, iso8601_utc(s.last_event_at_ms));
+  suite::pack_string(p, suite::iso8601_utc(s.last_event_at_ms));
   suite::pack_string(p, "event_count");
   p.pack_int64(s.event_count);
   suite::pack_string(p, "total_tokens_in");

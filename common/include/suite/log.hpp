@@ -3,6 +3,7 @@
 // never interleave. Thread-safe; the level and service name are set once at start.
 #pragma once
 
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -33,5 +34,9 @@ inline void log_warn(std::string_view e, std::initializer_list<log_field> f = {}
 inline void log_error(std::string_view e, std::initializer_list<log_field> f = {}) {
   log(log_level::error, e, f);
 }
+
+// The time format of log lines, also the one the API's timestamps are written in:
+// "2026-11-23T09:20:01.123Z" (UTC, milliseconds).
+std::string iso8601_utc(std::int64_t unix_ms);
 
 }  // namespace suite
