@@ -1,13 +1,32 @@
-// The request body both event-ingest benches send: one batch of `size` agent events in
-// the shape of the anchors.md workload (event ids unique per client, batch number and
-// index; 20 batches share a session).
+// What both event-ingest benches share: their --key=value arguments, and the request body
+// they send.
 #pragma once
 
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <string>
 
 namespace event_ingest::bench {
 
+// `defaults` names every argument there is; an argument not among them, or not in the
+// --key=value form, is refused with a message and exit status 2.
+inline std::map<std::string, std::string> parse_args(int argc, char** argv,
+                                                     std::map<std::string, std::string> defaults) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto eq = a.find('=');
+    if (!a.starts_with("--") || eq == std::string::npos || !defaults.count(a.substr(2, eq - 2))) {
+      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
+      std::exit(2);
+    }
+    defaults[a.substr(2, eq - 2)] = a.substr(eq + 1);
+  }
+  return defaults;
+}
+
+// One batch of `size` agent events in the shape of the anchors.md workload (event ids
+// unique per client, batch number and index; 20 batches share a session).
 inline std::string make_batch(int client, long number, int size) {
   static const char* types[] = {"tool_use", "llm_request", "llm_response", "response"};
   std::string body = "{\"events\":[";

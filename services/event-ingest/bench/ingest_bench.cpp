@@ -59,23 +59,6 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-std::map<std::string, std::string> parse_args(int argc, char** argv) {
-  std::map<std::string, std::string> args{
-      {"bin-dir", "build/bin"}, {"events", "20000"},      {"clients", "40"},     {"batch", "50"},
-      {"warmup", "500"},        {"sync", "fsync"},        {"port", ""},          {"rate", "0"},
-      {"service-args", ""},     {"db-bench", "db_bench"}, {"value-size", "393"}, {"api-key", ""}};
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto eq = a.find('=');
-    if (!a.starts_with("--") || eq == std::string::npos || !args.count(a.substr(2, eq - 2))) {
-      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
-      std::exit(2);
-    }
-    args[a.substr(2, eq - 2)] = a.substr(eq + 1);
-  }
-  return args;
-}
-
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -267,7 +250,19 @@ double percentile(std::vector<double>& sorted, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto args = parse_args(argc, argv);
+  auto args = event_ingest::bench::parse_args(argc, argv,
+                                              {{"bin-dir", "build/bin"},
+                                               {"events", "20000"},
+                                               {"clients", "40"},
+                                               {"batch", "50"},
+                                               {"warmup", "500"},
+                                               {"sync", "fsync"},
+                                               {"port", ""},
+                                               {"rate", "0"},
+                                               {"service-args", ""},
+                                               {"db-bench", "db_bench"},
+                                               {"value-size", "393"},
+                                               {"api-key", ""}});
   const long events = std::stol(args["events"]), warmup = std::stol(args["warmup"]);
   const int clients = std::stoi(args["clients"]), batch = std::stoi(args["batch"]);
   const double rate = std::stod(args["rate"]);

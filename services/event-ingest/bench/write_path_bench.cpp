@@ -48,26 +48,18 @@ double process_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-std::map<std::string, std::string> parse_args(int argc, char** argv) {
-  std::map<std::string, std::string> args{
-      {"events", "200000"}, {"batch", "50"},         {"group", "20"},      {"sync", "fsync"},
-      {"dir", ""},          {"block-cache-mb", "4"}, {"memtable-mb", "4"}, {"compression", "none"}};
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto eq = a.find('=');
-    if (!a.starts_with("--") || eq == std::string::npos || !args.count(a.substr(2, eq - 2))) {
-      std::fprintf(stderr, "unknown argument %s\n", a.c_str());
-      std::exit(2);
-    }
-    args[a.substr(2, eq - 2)] = a.substr(eq + 1);
-  }
-  return args;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto args = parse_args(argc, argv);
+  auto args = event_ingest::bench::parse_args(argc, argv,
+                                              {{"events", "200000"},
+                                               {"batch", "50"},
+                                               {"group", "20"},
+                                               {"sync", "fsync"},
+                                               {"dir", ""},
+                                               {"block-cache-mb", "4"},
+                                               {"memtable-mb", "4"},
+                                               {"compression", "none"}});
   const long events = std::stol(args["events"]);
   const int batch = std::stoi(args["batch"]), group = std::stoi(args["group"]);
   std::string dir = args["dir"].empty() ? (std::filesystem::temp_directory_path() /
