@@ -16,6 +16,7 @@
 #include "suite/bus_client.hpp"
 #include "suite/bus_server.hpp"
 #include "suite/inproc_mailbox.hpp"
+#include "test_actors.hpp"
 #include "test_process.hpp"
 
 using namespace suite;
@@ -23,13 +24,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class test_actors : public caf::actor_system_config {
- public:
-  test_actors() { set("scheduler.max-threads", 2); }
-};
-
 struct bus_fixture {
-  test_actors config;
+  test::test_actors config;
   caf::actor_system system{config};
 
   caf::actor echo_workers() {

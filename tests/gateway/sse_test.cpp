@@ -10,6 +10,7 @@
 #include "gateway.hpp"
 #include "suite/bus_server.hpp"
 #include "suite/inproc_mailbox.hpp"
+#include "test_actors.hpp"
 #include "test_process.hpp"
 
 using namespace suite;
@@ -55,6 +56,22 @@ void publish(zmq::socket_t& pub, const std::string& topic, const std::string& va
   pub.send(zmq::buffer(b.data(), b.size()));
 }
 
+// Publishes an event with `value` every 10 ms (a PUB drops what it publishes before a
+// subscription reaches it) until `stream` reads it: false when it never does.
+bool publish_until_streamed(zmq::socket_t& pub, stream_reader& stream, const std::string& value) {
+  std::atomic<bool> seen{false};
+  std::thread publishing([&] {
+    for (int i = 0; i < 300 && !seen; ++i) {
+      publish(pub, "events", value);
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  bool streamed = stream.read_until(R"("value":")" + value + "\"");
+  seen = true;
+  publishing.join();
+  return streamed;
+}
+
 // A PUB socket on a free port, standing in for service "a", and gateway settings that
 // stream "a"'s SSE routes from it (no service answers "a"'s bus endpoint).
 struct test_publisher {
@@ -82,15 +99,10 @@ const std::string marked_ops = R"({"services":["a"],"ops":[
   {"op":"a.mark","service":"a","method":"POST","route":"/api/mark","role":"public"}
 ]})";
 
-class test_actors : public caf::actor_system_config {
- public:
-  test_actors() { set("scheduler.max-threads", 2); }
-};
-
 // Service "a"'s bus end: answers a.mark by publishing the mark on the publisher, as
 // event-ingest does, while `echo` is on.
 struct mark_echo {
-  test_actors config;
+  test::test_actors config;
   caf::actor_system system{config};
   metrics service_metrics{"a"};
   std::string endpoint = "tcp://127.0.0.1:" + std::to_string(test::free_port());
@@ -198,16 +210,7 @@ TEST_CASE("with a mark op, a publisher that never echoes the mark holds a stream
   stream_reader later(gw.http_port());
   CHECK(later.read_until(R"(data: {"type":"connected"})"));
   // Subscribed all the same: what is published now reaches the stream.
-  std::atomic<bool> seen{false};
-  std::thread publishing([&] {
-    for (int i = 0; i < 300 && !seen; ++i) {
-      publish(publisher.pub, "events", "late");
-      std::this_thread::sleep_for(10ms);
-    }
-  });
-  CHECK(stream.read_until(R"("value":"late")"));
-  seen = true;
-  publishing.join();
+  CHECK(publish_until_streamed(publisher.pub, stream, "late"));
   gw.stop();
 }
 
@@ -250,16 +253,7 @@ TEST_CASE("a live stream is confirmed again when its publisher comes back") {
   CHECK(std::chrono::steady_clock::now() - asked >= 500ms);
 
   // The stream that was open all along goes on with what the new publisher sends.
-  std::atomic<bool> seen{false};
-  std::thread publishing([&] {
-    for (int i = 0; i < 300 && !seen; ++i) {
-      publish(publisher.pub, "events", "after");
-      std::this_thread::sleep_for(10ms);
-    }
-  });
-  CHECK(first.read_until(R"("value":"after")"));
-  seen = true;
-  publishing.join();
+  CHECK(publish_until_streamed(publisher.pub, first, "after"));
   gw.stop();
 }
 

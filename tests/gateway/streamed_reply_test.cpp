@@ -11,6 +11,7 @@
 #include "http_client.hpp"
 #include "suite/bus_server.hpp"
 #include "suite/inproc_mailbox.hpp"
+#include "test_actors.hpp"
 #include "test_process.hpp"
 
 using namespace suite;
@@ -116,13 +117,8 @@ caf::behavior test_service(caf::event_based_actor* self, std::shared_ptr<service
   };
 }
 
-class test_actors : public caf::actor_system_config {
- public:
-  test_actors() { set("scheduler.max-threads", 2); }
-};
-
 struct streaming_fixture {
-  test_actors config;
+  test::test_actors config;
   caf::actor_system system{config};
   std::shared_ptr<service_log> log = std::make_shared<service_log>();
   std::unique_ptr<op_catalogue> catalogue;
