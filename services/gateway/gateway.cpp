@@ -181,8 +181,9 @@ class sse_hub {
 // its stream opens once a mark published through the service comes back on the
 // subscription (a PUB drops what it publishes before a subscription reaches it, and
 // nothing else says when it has), so nothing published after the client's `connected`
-// is missed. The last client to leave unsubscribes. Without a mark op the topics stay
-// subscribed and streams open at once.
+// is missed. After the publisher restarts, the subscription is confirmed again the same
+// way (the open streams go on). The last client to leave unsubscribes. Without a mark op
+// the topics stay subscribed and streams open at once.
 struct live_stream {
   std::string service, endpoint, mark_op;
   std::atomic<std::size_t> clients{0};  // its streams, open or pending
@@ -1035,8 +1036,7 @@ void gateway::impl::send_mark(live_stream& live, int attempt) {
 void gateway::impl::publisher_connected(live_stream& live) {
   if (live.mark_op.empty() || live.stage == live_stream::phase::idle) return;
   live.stage = live_stream::phase::confirming;
-  live.retry->cancel();
-  send_mark(live, 0);
+  send_mark(live, 0);  // its timer replaces the wait of a round still running
 }
 
 void gateway::impl::on_published(live_stream& live, const std::string& topic,
