@@ -1,8 +1,10 @@
 // SSE plumbing: the in-process gateway streams what a real PUB socket publishes to
-// real HTTP clients, with heartbeats and a client limit; and the open-connection gauge
-// over keep-alive and SSE connections.
+// real HTTP clients, with heartbeats and a client limit; a live stream with a mark op
+// opens once its mark comes back (again after the publisher restarts), or late when none
+// does; and the open-connection gauge over keep-alive and SSE connections.
 #include <doctest/doctest.h>
 
+#include <mutex>
 #include <utility>  // Boost 1.74 Asio uses std::exchange without including it
 
 #include <boost/asio.hpp>
@@ -100,18 +102,26 @@ const std::string marked_ops = R"({"services":["a"],"ops":[
 ]})";
 
 // Service "a"'s bus end: answers a.mark by publishing the mark on the publisher, as
-// event-ingest does, while `echo` is on.
+// event-ingest does, until stop_echo().
 struct mark_echo {
   test::test_actors config;
   caf::actor_system system{config};
   metrics service_metrics{"a"};
   std::string endpoint = "tcp://127.0.0.1:" + std::to_string(test::free_port());
   bus_server server{endpoint, service_metrics};
-  std::atomic<bool> echo{true};
+  std::mutex mutex;  // the handler's use of the publisher's socket, against stop_echo()
+  bool echo = true;
+
+  // After it returns, the handler no longer touches the publisher's socket.
+  void stop_echo() {
+    std::lock_guard lock(mutex);
+    echo = false;
+  }
 
   explicit mark_echo(test_publisher& publisher) {
     sync_handlers handlers;
     handlers["a.mark"] = [this, &publisher](const request& req) {
+      std::lock_guard lock(mutex);
       if (echo)
         publish(publisher.pub, "events",
                 std::string(string_field(req.body.object, "token").value_or("")), "mark", "token");
@@ -240,7 +250,7 @@ TEST_CASE("a live stream is confirmed again when its publisher comes back") {
     auto at = text.find("} ", text.find(series));
     return std::stod(text.substr(at + 2));
   };
-  service.echo = false;
+  service.stop_echo();
   publisher.pub.close();
   REQUIRE(test::wait_until([&] { return live_stream_connected() == 0; }));
   publisher.bind();
