@@ -1034,7 +1034,7 @@ void gateway::impl::send_mark(live_stream& live, int attempt) {
 // confirmed again. Streams already open keep streaming (they missed what the outage
 // lost, and a client resumes with Last-Event-ID); streams that come now wait for a mark.
 void gateway::impl::publisher_connected(live_stream& live) {
-  if (live.mark_op.empty() || live.stage == live_stream::phase::idle) return;
+  if (live.stage == live_stream::phase::idle) return;  // as is every stream without a mark op
   live.stage = live_stream::phase::confirming;
   send_mark(live, 0);  // its timer replaces the wait of a round still running
 }
