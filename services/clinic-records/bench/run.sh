@@ -8,7 +8,8 @@
 #      then pgbench again, so the ratio is bracketed by two references;
 #   4. GET by id at a fixed 5,000 req/s, open loop (latency goal);
 #   5. the five patient endpoints at each user count (default 100 500 1000 2000);
-#   6. clinic-records RSS at start, and current / peak after the largest user count.
+#   6. clinic-records RSS at start (beside rss-floor-clinic-records: its libraries alone),
+#      and current / peak after the largest user count.
 # Before each run every seeded patient is put back to version 1 and undeleted, so the
 # PUT and DELETE scenarios (one seeded id each request, ${seq}) always succeed.
 #
@@ -105,6 +106,8 @@ memory_line() {
        "PSS $(awk '$1 == "Pss:" {print $2}' "/proc/$1/smaps_rollup") kB"
 }
 echo "== clinic-records at start: $(memory_line "$service_pid")"
+# The floor: a process that loads the same libraries and runs none of clinic-records' code.
+echo "== $("$bin/rss-floor-clinic-records")"
 
 started=$(date +%s.%N)
 psql "$uri" -q <<'SQL'

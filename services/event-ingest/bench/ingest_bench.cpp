@@ -146,15 +146,21 @@ class connection {
   std::string buffer_, last_body_;
 };
 
+// What `command` (run by the shell) printed on its standard output, or "" when it could
+// not run or exited non-zero.
+std::string command_output(const std::string& command) {
+  std::string output;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) return "";
+  char chunk[512];
+  while (auto n = std::fread(chunk, 1, sizeof chunk, pipe)) output.append(chunk, n);
+  return ::pclose(pipe) == 0 ? output : "";
+}
+
 // Mints a one-run admin key with `gateway --mint-api-key` and writes its keys-file line to
 // `keys_file`. Returns the key to send, or "" when the gateway could not mint one.
 std::string mint_api_key(const std::string& gateway, const std::string& keys_file) {
-  std::string output;
-  if (FILE* pipe = ::popen((gateway + " --mint-api-key=bench:default:admin").c_str(), "r")) {
-    char chunk[512];
-    while (auto n = std::fread(chunk, 1, sizeof chunk, pipe)) output.append(chunk, n);
-    if (::pclose(pipe) != 0) return "";
-  }
+  std::string output = command_output(gateway + " --mint-api-key=bench:default:admin");
   auto newline = output.find('\n');
   if (newline == std::string::npos) return "";
   std::ofstream(keys_file) << output.substr(newline + 1);
@@ -402,6 +408,12 @@ int main(int argc, char** argv) {
     long peak = rss_kb(service, "VmHWM:");
     std::printf("| idle RSS / peak RSS | %.1f / %.1f MB |\n",
                 static_cast<double>(idle_rss) / 1024.0, static_cast<double>(peak) / 1024.0);
+    // The same libraries and an empty RocksDB on its defaults, none of event-ingest's code.
+    std::string floor = command_output(args["bin-dir"] + "/rss-floor-rocksdb");
+    if (auto colon = floor.find(": "); colon != std::string::npos) {
+      std::printf("| floor: its libraries + an empty RocksDB (rss-floor-rocksdb) | %s |\n",
+                  floor.substr(colon + 2, floor.find('\n') - colon - 2).c_str());
+    }
     std::printf("| startup (spawn to first answer through the gateway) | %.0f ms |\n", startup_ms);
   }
   std::printf("| failed requests | %ld |\n", failed);

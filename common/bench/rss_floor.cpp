@@ -1,0 +1,102 @@
+// rss-floor-*: the resident memory a service pays before its own code runs.
+//
+// Each binary loads the shared libraries of one service (they are linked as that
+// service links them, and a symbol of each is referenced so --as-needed keeps it) and
+// then does nothing, or, for the RocksDB floor, opens an empty database with RocksDB's
+// default options in a temporary directory, as every RocksDB service must. It prints
+// one line read from /proc/self/smaps_rollup and exits:
+//
+//   rss-floor-<name>: RSS <kB> kB (anonymous <kB> kB), PSS <kB> kB, <n> shared objects
+//
+// A memory goal below this line cannot be met with these libraries, whatever the
+// service does; the services' benches print their own figures next to it.
+#include <prometheus/registry.h>
+#include <zmq.h>
+#include <caf/all.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <string>
+
+#include <unistd.h>
+
+#if defined(SUITE_FLOOR_PQXX)
+#include <pqxx/pqxx>
+#endif
+#if defined(SUITE_FLOOR_ROCKSDB)
+#include <rocksdb/db.h>
+
+#include <filesystem>
+#endif
+
+namespace {
+
+// Never true at run time, but the compiler cannot know: the calls below stay in the
+// binary, so the linker keeps every library, and none of them runs.
+bool never(int argc) { return argc > 1000; }
+
+void reference_libraries(int argc) {
+  if (!never(argc)) return;
+  caf::actor_system_config config;
+  caf::actor_system system{config};
+  zmq_ctx_term(zmq_ctx_new());
+  prometheus::Registry registry;
+#if defined(SUITE_FLOOR_PQXX)
+  pqxx::connection connection{""};
+#endif
+}
+
+long smaps_rollup_kb(const std::string& field) {
+  std::ifstream rollup("/proc/self/smaps_rollup");
+  std::string name;
+  long kb = 0;
+  while (rollup >> name) {
+    if (name == field + ":") {
+      rollup >> kb;
+      return kb;
+    }
+    rollup.ignore(1 << 16, '\n');
+  }
+  return -1;
+}
+
+std::size_t shared_objects() {
+  std::ifstream maps("/proc/self/maps");
+  std::set<std::string> paths;
+  for (std::string line; std::getline(maps, line);) {
+    auto slash = line.find('/');
+    if (slash != std::string::npos && line.find(".so", slash) != std::string::npos) {
+      paths.insert(line.substr(slash));
+    }
+  }
+  return paths.size();
+}
+
+}  // namespace
+
+int main(int argc, [[maybe_unused]] char** argv) {
+  reference_libraries(argc);
+#if defined(SUITE_FLOOR_ROCKSDB)
+  auto dir =
+      std::filesystem::temp_directory_path() / ("rss-floor-rocksdb-" + std::to_string(::getpid()));
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* db = nullptr;
+  auto status = rocksdb::DB::Open(options, dir.string(), &db);
+  if (!status.ok()) {
+    std::fprintf(stderr, "%s: cannot open %s: %s\n", argv[0], dir.c_str(),
+                 status.ToString().c_str());
+    return 1;
+  }
+#endif
+  std::printf("%s: RSS %ld kB (anonymous %ld kB), PSS %ld kB, %zu shared objects\n",
+              SUITE_FLOOR_NAME, smaps_rollup_kb("Rss"), smaps_rollup_kb("Anonymous"),
+              smaps_rollup_kb("Pss"), shared_objects());
+#if defined(SUITE_FLOOR_ROCKSDB)
+  delete db;
+  std::filesystem::remove_all(dir);
+#endif
+  return 0;
+}
