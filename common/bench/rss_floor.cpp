@@ -1,18 +1,22 @@
-// rss-floor-*: the resident memory a service pays before its own code runs.
+// rss-floor-*: the resident memory a binary pays before its own code runs.
 //
-// Each binary loads the shared libraries of one service (they are linked as that
-// service links them, and a symbol of each is referenced so --as-needed keeps it) and
-// then does nothing, or, for the RocksDB floor, opens an empty database with RocksDB's
+// Each rss-floor binary loads a subset of one of our binaries' shared libraries (a
+// symbol of each is referenced, so --as-needed keeps it; none of them runs) and then
+// does nothing, or, for the RocksDB floor, opens an empty database with RocksDB's
 // default options in a temporary directory, as every RocksDB service must. It prints
 // one line read from /proc/self/smaps_rollup and exits:
 //
 //   rss-floor-<name>: RSS <kB> kB (anonymous <kB> kB), PSS <kB> kB, <n> shared objects
 //
-// A memory goal below this line cannot be met with these libraries, whatever the
-// service does; the services' benches print their own figures next to it.
+//   rss-floor-gateway         libzmq, prometheus-cpp, libcrypto (the gateway's libraries)
+//   rss-floor-service         + CAF, without libcrypto (chat-cache's, less libxxhash)
+//   rss-floor-clinic-records  + libpqxx (clinic-records' libraries)
+//   rss-floor-rocksdb         + an empty RocksDB (event-ingest's; rem-store's less libxxhash)
+//
+// A memory goal below its line cannot be met with these libraries, whatever the binary
+// does; the benches print their own figures next to it.
 #include <prometheus/registry.h>
 #include <zmq.h>
-#include <caf/all.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +26,12 @@
 
 #include <unistd.h>
 
+#if defined(SUITE_FLOOR_CAF)
+#include <caf/all.hpp>
+#endif
+#if defined(SUITE_FLOOR_CRYPTO)
+#include <openssl/crypto.h>
+#endif
 #if defined(SUITE_FLOOR_PQXX)
 #include <pqxx/pqxx>
 #endif
@@ -39,10 +49,15 @@ bool never(int argc) { return argc > 1000; }
 
 void reference_libraries(int argc) {
   if (!never(argc)) return;
-  caf::actor_system_config config;
-  caf::actor_system system{config};
   zmq_ctx_term(zmq_ctx_new());
   prometheus::Registry registry;
+#if defined(SUITE_FLOOR_CAF)
+  caf::actor_system_config config;
+  caf::actor_system system{config};
+#endif
+#if defined(SUITE_FLOOR_CRYPTO)
+  std::printf("%lu\n", OpenSSL_version_num());
+#endif
 #if defined(SUITE_FLOOR_PQXX)
   pqxx::connection connection{""};
 #endif
