@@ -21,7 +21,12 @@
 namespace suite {
 
 struct json_schema::impl {
-  rapidjson::Document document;
+  // The parsed schema stays for the life of the process (thread copies, property_type).
+  // RapidJSON's default pool takes 64 KB at a time; a schema is a few KB, and the gateway
+  // keeps one per op, so small chunks keep the idle heap to what the schemas use.
+  static constexpr std::size_t document_chunk_bytes = 1024;
+  rapidjson::MemoryPoolAllocator<> document_allocator{document_chunk_bytes};
+  rapidjson::Document document{&document_allocator};
   std::unique_ptr<rapidjson::SchemaDocument> schema;
   std::uint64_t serial = 0;  // unique per compiled schema, never reused
   std::vector<std::string> opaque_properties;
