@@ -19,7 +19,6 @@
 #include <zmq.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <string>
