@@ -14,7 +14,8 @@
 //   rss-floor-rocksdb         + an empty RocksDB (event-ingest's; rem-store's less libxxhash)
 //
 // A memory goal below its line cannot be met with these libraries, whatever the binary
-// does; the benches print their own figures next to it.
+// does; the benches print their own figures next to it. tests/common/rss_floor_libraries.sh
+// checks that each floor still loads its binary's shared objects (or a subset).
 #include <prometheus/registry.h>
 #include <zmq.h>
 
