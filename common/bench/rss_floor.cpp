@@ -21,6 +21,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 
@@ -63,18 +64,19 @@ void reference_libraries(int argc) {
 #endif
 }
 
-long smaps_rollup_kb(const std::string& field) {
+// The kB figures of /proc/self/smaps_rollup, by field name ("Rss", "Pss", ...), read
+// once so the three printed figures come from one snapshot.
+std::map<std::string, long> smaps_rollup_kb() {
   std::ifstream rollup("/proc/self/smaps_rollup");
+  std::map<std::string, long> kb;
   std::string name;
-  long kb = 0;
+  long value = 0;
   while (rollup >> name) {
-    if (name == field + ":") {
-      rollup >> kb;
-      return kb;
-    }
+    if (name.ends_with(':') && rollup >> value) kb[name.substr(0, name.size() - 1)] = value;
+    rollup.clear();
     rollup.ignore(1 << 16, '\n');
   }
-  return -1;
+  return kb;
 }
 
 std::size_t shared_objects() {
@@ -106,9 +108,9 @@ int main(int argc, [[maybe_unused]] char** argv) {
     return 1;
   }
 #endif
+  auto kb = smaps_rollup_kb();
   std::printf("%s: RSS %ld kB (anonymous %ld kB), PSS %ld kB, %zu shared objects\n",
-              SUITE_FLOOR_NAME, smaps_rollup_kb("Rss"), smaps_rollup_kb("Anonymous"),
-              smaps_rollup_kb("Pss"), shared_objects());
+              SUITE_FLOOR_NAME, kb["Rss"], kb["Anonymous"], kb["Pss"], shared_objects());
 #if defined(SUITE_FLOOR_ROCKSDB)
   delete db;
   std::filesystem::remove_all(dir);

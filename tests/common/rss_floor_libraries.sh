@@ -13,9 +13,11 @@ libraries() { ldd "$bin/$1" | awk '$1 !~ /^linux-vdso/ { print $1 }' | sort -u; 
 # check FLOOR BINARY same|subset
 check() {
   local floor="rss-floor-$1" binary="$2" relation="$3"
-  local only_floor only_binary
-  only_floor="$(comm -23 <(libraries "$floor") <(libraries "$binary") | tr '\n' ' ')"
-  only_binary="$(comm -13 <(libraries "$floor") <(libraries "$binary") | tr '\n' ' ')"
+  local floor_list binary_list only_floor only_binary
+  floor_list="$(libraries "$floor")"
+  binary_list="$(libraries "$binary")"
+  only_floor="$(comm -23 <(echo "$floor_list") <(echo "$binary_list") | tr '\n' ' ')"
+  only_binary="$(comm -13 <(echo "$floor_list") <(echo "$binary_list") | tr '\n' ' ')"
   if [[ -n "$only_floor" ]]; then
     echo "FAIL: $floor loads what $binary does not: $only_floor"
     failed=1
