@@ -8,8 +8,8 @@
 //
 //   rss-floor-<name>: RSS <kB> kB (anonymous <kB> kB), PSS <kB> kB, <n> shared objects
 //
-//   rss-floor-gateway         libzmq, prometheus-cpp, libcrypto (the gateway's libraries)
-//   rss-floor-service         + CAF, without libcrypto (chat-cache's, less libxxhash)
+//   rss-floor-gateway         libzmq (with its libsodium), prometheus-cpp (the gateway's)
+//   rss-floor-service         + CAF (chat-cache's, less libxxhash)
 //   rss-floor-clinic-records  + libpqxx (clinic-records' libraries)
 //   rss-floor-rocksdb         + an empty RocksDB (event-ingest's; rem-store's less libxxhash)
 //
@@ -29,9 +29,6 @@
 
 #if defined(SUITE_FLOOR_CAF)
 #include <caf/all.hpp>
-#endif
-#if defined(SUITE_FLOOR_CRYPTO)
-#include <openssl/crypto.h>
 #endif
 #if defined(SUITE_FLOOR_PQXX)
 #include <pqxx/pqxx>
@@ -55,9 +52,6 @@ void reference_libraries(int argc) {
 #if defined(SUITE_FLOOR_CAF)
   caf::actor_system_config config;
   caf::actor_system system{config};
-#endif
-#if defined(SUITE_FLOOR_CRYPTO)
-  std::printf("%lu\n", OpenSSL_version_num());
 #endif
 #if defined(SUITE_FLOOR_PQXX)
   pqxx::connection connection{""};

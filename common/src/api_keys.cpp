@@ -3,20 +3,27 @@
 #include <fstream>
 #include <sstream>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
+#include <sodium.h>
 
 namespace suite {
 namespace {
 
 constexpr std::size_t key_id_bytes = 6, secret_bytes = 32, salt_bytes = 16;
 
+// libsodium asks for sodium_init() before any other call: it picks the CPU's fastest
+// implementations and readies the random source (getrandom(2)). Thread-safe; the first
+// caller runs it.
+bool sodium_ready() {
+  static const bool ready = sodium_init() >= 0;
+  return ready;
+}
+
 result<std::string> random_bytes(std::size_t n) {
-  std::string out(n, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
-    return make_error(500, "no_randomness", "the system's random source failed (RAND_bytes)");
+  if (!sodium_ready()) {
+    return make_error(500, "no_randomness", "libsodium did not initialise (sodium_init)");
   }
+  std::string out(n, '\0');
+  randombytes_buf(out.data(), n);
   return out;
 }
 
@@ -62,14 +69,26 @@ std::string to_hex(std::string_view bytes) {
 }
 
 std::string sha256(std::string_view data) {
-  // Fetched once: OpenSSL 3's implicit fetch (EVP_sha256() in EVP_Digest) looks the
-  // algorithm up in a locked store on every call, which showed in the gateway's
-  // throughput.
-  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, md, nullptr);
-  return std::string(reinterpret_cast<const char*>(digest), length);
+  (void)sodium_ready();
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  (void)sodium_ready();
+  crypto_auth_hmacsha256_state state;
+  crypto_auth_hmacsha256_init(&state, reinterpret_cast<const unsigned char*>(key.data()),
+                              key.size());
+  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(data.data()),
+                                data.size());
+  unsigned char mac[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256_final(&state, mac);
+  return std::string(reinterpret_cast<const char*>(mac), sizeof mac);
+}
+
+bool equal_in_constant_time(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 result<minted_api_key> mint_api_key(const std::string& principal, const std::string& tenant,
@@ -120,8 +139,7 @@ bool api_key_matches(const api_key_entry& entry, std::string_view key) {
   std::string salt, expected;
   if (!from_hex(entry.salt_hex, salt) || !from_hex(entry.hash_hex, expected)) return false;
   auto actual = salted_hash(salt, key);
-  return actual.size() == expected.size() &&
-         CRYPTO_memcmp(actual.data(), expected.data(), actual.size()) == 0;
+  return equal_in_constant_time(actual, expected);
 }
 
 result<api_key_table> parse_api_keys(std::string_view text) {

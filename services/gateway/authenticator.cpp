@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include <openssl/crypto.h>
 #include <rapidjson/document.h>
 
 namespace suite::gateway {
@@ -57,22 +56,6 @@ bool base64url_decode(std::string_view in, std::string& out) {
     }
   }
   return true;
-}
-
-// HMAC-SHA256 (RFC 2104) over suite::sha256, whose algorithm is fetched once: OpenSSL
-// 3's HMAC() fetches its MAC and digest on every call.
-std::string hmac_sha256(std::string_view key, std::string_view data) {
-  constexpr std::size_t block = 64;
-  std::string k = key.size() > block ? sha256(key) : std::string(key);
-  k.resize(block, '\0');
-  std::string inner(block, '\0'), outer(block, '\0');
-  for (std::size_t i = 0; i < block; ++i) {
-    inner[i] = static_cast<char>(k[i] ^ 0x36);
-    outer[i] = static_cast<char>(k[i] ^ 0x5c);
-  }
-  inner.append(data);
-  outer.append(sha256(inner));
-  return sha256(outer);
 }
 
 }  // namespace
@@ -147,8 +130,7 @@ result<identity> authenticator::check_token(std::string_view token, std::int64_t
     return unauthorized("bad_token", "only alg HS256 is accepted");
   }
   auto expected = hmac_sha256(jwt_secret_, token.substr(0, second));
-  if (signature.size() != expected.size() ||
-      CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) != 0) {
+  if (!equal_in_constant_time(signature, expected)) {
     return unauthorized("bad_token", "the token's signature is not valid");
   }
   rapidjson::Document parsed_claims;

@@ -132,7 +132,7 @@ TEST_CASE("roles: one of the op's, or admin; any needs only a credential") {
   CHECK(!is_public(op_with_roles({"any"})));
 }
 
-TEST_CASE("HS256 signatures match an independent implementation (Python's hmac)") {
+TEST_CASE("HS256 signatures and the hashes under them match independent implementations") {
   // Reference values from Python's hmac/hashlib, for a short key and for one longer
   // than SHA-256's block, which HMAC hashes first.
   CHECK(sign_hs256_token(R"({"sub":"x"})", "Jefe-but-at-least-32-bytes-long-key!!") ==
@@ -145,4 +145,10 @@ TEST_CASE("HS256 signatures match an independent implementation (Python's hmac)"
         "PdIe_vJ3-HtS56kjAoukD3LkfWfYsMDiQjvmCp9Suks");
   CHECK(to_hex(sha256("abc")) ==
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // RFC 4231, test case 2.
+  CHECK(to_hex(hmac_sha256("Jefe", "what do ya want for nothing?")) ==
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  CHECK(equal_in_constant_time("same bytes", "same bytes"));
+  CHECK(!equal_in_constant_time("same bytes", "same bytez"));
+  CHECK(!equal_in_constant_time("same", "same bytes"));
 }

@@ -1,7 +1,8 @@
 // api_keys: API keys as the gateway checks them, stored only as salted hashes.
 //
 // A key is "sk_<key id>_<secret>": the key id (12 hex digits) is public and picks the
-// entry, the secret (64 hex digits, 256 random bits from OpenSSL's RAND_bytes) is never
+// entry, the secret (64 hex digits, 256 random bits from libsodium's
+// randombytes_buf, i.e. the kernel's getrandom) is never
 // stored. An entry keeps SHA-256(salt || key) with a per-key random 16-byte salt.
 //
 // The keys file holds one entry per line, fields separated by blanks:
@@ -10,7 +11,7 @@
 // A bad line is an error naming its line number, so a typo stops the start.
 //
 // Verification hashes the presented key and compares in constant time
-// (CRYPTO_memcmp), so its time does not depend on how much of the hash matched.
+// (sodium_memcmp), so its time does not depend on how much of the hash matched.
 // Everything here is stateless or immutable after load: thread-safe.
 #pragma once
 
@@ -56,8 +57,12 @@ using api_key_table = std::unordered_map<std::string, api_key_entry>;
 result<api_key_table> parse_api_keys(std::string_view text);
 result<api_key_table> load_api_keys_file(const std::string& path);
 
-// Lower-case hex of `bytes`, and SHA-256 of `data` (32 raw bytes).
+// Lower-case hex of `bytes`; SHA-256 of `data` and HMAC-SHA256 (RFC 2104) of `data`
+// under `key` (32 raw bytes each, libsodium's); whether `a` and `b` are equal, in a time
+// that depends only on their sizes.
 std::string to_hex(std::string_view bytes);
 std::string sha256(std::string_view data);
+std::string hmac_sha256(std::string_view key, std::string_view data);
+bool equal_in_constant_time(std::string_view a, std::string_view b);
 
 }  // namespace suite
