@@ -18,7 +18,8 @@
 //   - 504 "deadline_exceeded" when the reply does not come before the deadline
 //     (the request's deadline_ms, or now + options.timeout when it has none);
 //   - 404 "unknown_service" for a service that was never added.
-// ZeroMQ reconnects by itself; a service that comes back is used again at once.
+// ZeroMQ reconnects by itself, every options.reconnect (no back-off); a service that comes
+// back is used again as soon as its connection is up.
 //
 // call_stream() is call() for a reply that may come in parts (envelope.hpp): on_part
 // runs, on the client thread, once per part in order, the last one with more = false
