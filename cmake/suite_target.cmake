@@ -14,6 +14,12 @@ endfunction()
 # Link only the shared libraries a binary really uses: the gateway, for one, uses no
 # CAF, and every library mapped costs resident memory at start.
 add_link_options(-Wl,--as-needed)
+# And only the functions it uses: each in a section of its own, so the linker drops the
+# ones nothing calls (the gateway's code: 1.37 -> 1.31 MB at -O3). Release only: the
+# sanitizer and fuzz builds keep their instrumentation sections as the compiler made them.
+add_compile_options($<$<CONFIG:Release>:-ffunction-sections>
+                    $<$<CONFIG:Release>:-fdata-sections>)
+add_link_options($<$<CONFIG:Release>:-Wl,--gc-sections>)
 
 if(SUITE_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
