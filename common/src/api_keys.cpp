@@ -12,7 +12,7 @@ constexpr std::size_t key_id_bytes = 6, secret_bytes = 32, salt_bytes = 16;
 
 // libsodium asks for sodium_init() before any other call: it picks the CPU's fastest
 // implementations and readies the random source (getrandom(2)). Thread-safe; the first
-// caller runs it.
+// caller runs it. Only random bytes depend on its success: the hashes are pure functions.
 bool sodium_ready() {
   static const bool ready = sodium_init() >= 0;
   return ready;

@@ -1,9 +1,9 @@
 // api_keys: API keys as the gateway checks them, stored only as salted hashes.
 //
 // A key is "sk_<key id>_<secret>": the key id (12 hex digits) is public and picks the
-// entry, the secret (64 hex digits, 256 random bits from libsodium's
-// randombytes_buf, i.e. the kernel's getrandom) is never
-// stored. An entry keeps SHA-256(salt || key) with a per-key random 16-byte salt.
+// entry; the secret (64 hex digits: 256 random bits from libsodium's randombytes_buf,
+// i.e. the kernel's getrandom) is never stored. An entry keeps SHA-256(salt || key) with
+// a per-key random 16-byte salt.
 //
 // The keys file holds one entry per line, fields separated by blanks:
 //   <key id> <salt hex> <sha256 hex> <principal> <tenant> <role,role,...>
