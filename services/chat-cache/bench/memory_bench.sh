@@ -29,19 +29,25 @@ done
 sleep 1
 echo "idle RSS: $(grep VmRSS /proc/$cache_pid/status | awk '{print $2}') kB"
 payload=$(curl -s -H "X-API-Key: $key" -X POST -d '{"model":"fake","stream":false,"prompt":"size probe"}' "http://127.0.0.1:$http/api/generate" | wc -c)
+# Each wrk run gets its own FILL_RUN, so its prompts are new: Lua's math.random starts from
+# the same seed in every run, and prompts made from it repeated the earlier runs' (all
+# hits), so the cache stopped growing long before 100,000 entries.
 cat >"$work/fill.lua" <<'LUA'
 counter = 0
+run = os.getenv("FILL_RUN")
 request = function()
   counter = counter + 1
-  local body = '{"model":"fake","stream":false,"prompt":"prompt ' .. counter .. ' ' .. math.random(1, 1000000000) .. '"}'
+  local body = '{"model":"fake","stream":false,"prompt":"prompt ' .. run .. '-' .. counter .. '"}'
   return wrk.format("POST", "/api/generate", {["Content-Type"] = "application/json", ["X-API-Key"] = os.getenv("BENCH_API_KEY")}, body)
 end
 LUA
 start=$(date +%s)
+run=0
 while :; do
   n=$(curl -s -H "X-API-Key: $key" "http://127.0.0.1:$http/api/cache/stats" | sed -E 's/.*"entries":([0-9]+).*/\1/')
   [ "$n" -ge "$entries" ] && break
-  wrk -t1 -c32 -d2s -s "$work/fill.lua" "http://127.0.0.1:$http/api/generate" >/dev/null
+  run=$((run + 1))
+  FILL_RUN=$run wrk -t1 -c32 -d2s -s "$work/fill.lua" "http://127.0.0.1:$http/api/generate" >/dev/null
 done
 sleep 1
 stats=$(curl -s -H "X-API-Key: $key" "http://127.0.0.1:$http/api/cache/stats")
