@@ -111,9 +111,13 @@ bool streams_by_default(api_family api) { return api != api_family::openai_chat;
 
 void llm_answer::add_piece(std::string_view piece) {
   content_.append(piece);
-  for (std::size_t n = piece.size();; n >>= 7) {
-    piece_lengths_.push_back(static_cast<char>((n & 0x7F) | (n > 0x7F ? 0x80 : 0)));
-    if (n <= 0x7F) break;
+  for (std::size_t n = piece.size();; n >>= 3) {
+    unsigned bits = static_cast<unsigned>(n & 0x07) | (n > 0x07 ? 0x08 : 0);
+    if (nibbles_++ % 2 == 0)
+      piece_lengths_.push_back(static_cast<char>(bits));
+    else
+      piece_lengths_.back() = static_cast<char>(piece_lengths_.back() | (bits << 4));
+    if (n <= 0x07) break;
   }
   ++piece_count_;
 }

@@ -78,12 +78,25 @@ TEST_CASE("a generate reply, and broken replies are errors") {
 
 TEST_CASE("pieces of any length survive the compact storage") {
   llm_answer answer;
-  std::vector<std::string> pieces{"a", std::string(127, 'b'), std::string(128, 'c'),
-                                  std::string(70000, 'd'), "e"};
-  for (const auto& p : pieces) answer.add_piece(p);
+  // Lengths at each nibble boundary (7/8, 63/64, 511/512), odd and even nibble counts.
+  std::vector<std::string> pieces{"a",
+                                  std::string(7, 'b'),
+                                  std::string(8, 'c'),
+                                  std::string(63, 'd'),
+                                  std::string(64, 'e'),
+                                  std::string(511, 'f'),
+                                  std::string(512, 'g'),
+                                  std::string(70000, 'h'),
+                                  "i",
+                                  "jk"};
+  std::size_t total = 0;
+  for (const auto& p : pieces) {
+    answer.add_piece(p);
+    total += p.size();
+  }
   CHECK(answer.pieces() == pieces);
-  CHECK(answer.piece_count() == 5);
-  CHECK(answer.content().size() == 1 + 127 + 128 + 70000 + 1);
+  CHECK(answer.piece_count() == pieces.size());
+  CHECK(answer.content().size() == total);
   answer.shrink();
   CHECK(answer.weight() < answer.content().size() + 400);
 }
