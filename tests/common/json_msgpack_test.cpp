@@ -48,6 +48,23 @@ TEST_CASE("JSON to msgpack and back keeps values exactly") {
   CHECK(round_trip("  \n") == "{}");
 }
 
+TEST_CASE("every control byte is escaped, wherever it falls in a long string") {
+  // Debian's RapidJSON 1.1.0 SSE2 writer let 0x1A-0x1F through unescaped inside an
+  // aligned 16-byte block (cmake/suite_dependencies.cmake): try each byte at each offset.
+  for (char control = 0x01; control < 0x20; ++control) {
+    for (std::size_t at = 0; at < 48; ++at) {
+      std::string text(64, 'a');
+      text[at] = control;
+      auto value = pack_value([&](msgpack_packer& p) { pack_string(p, text); });
+      std::string json;
+      msgpack_to_json(value.object, json);
+      bool raw_control = false;
+      for (char c : json) raw_control |= static_cast<unsigned char>(c) < 0x20;
+      CHECK_MESSAGE(!raw_control, "byte ", int(control), " at ", at);
+    }
+  }
+}
+
 TEST_CASE("the packed form parses to the same value, and is refused the same way") {
   const char* json = R"({"a":1,"b":[true,null,{"c":"d"}],"amount":12.50})";
   auto packed = json_to_packed(json, nullptr, {{"tenant_field", "t"}});
